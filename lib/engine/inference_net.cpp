@@ -1,0 +1,343 @@
+#include "engine/inference_net.hpp"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/error.hpp"
+#include "engine/reference.hpp"
+
+namespace alexnet {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+struct AlignedFree {
+    void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<char, AlignedFree>;
+
+Buffer allocate(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) throw Error("engine", "out of memory allocating " + std::to_string(bytes) + " bytes");
+    return Buffer(static_cast<char*>(p));
+}
+
+dnnl::algorithm eltwise_algorithm(Activation act) {
+    switch (act) {
+        case Activation::relu: return dnnl::algorithm::eltwise_relu;
+        case Activation::tanh: return dnnl::algorithm::eltwise_tanh;
+        case Activation::sigmoid: return dnnl::algorithm::eltwise_logistic;
+        case Activation::none: break;
+    }
+    return dnnl::algorithm::undef;
+}
+
+}  // namespace
+
+struct InferenceNet::Impl {
+    struct Step {
+        std::string layer;
+        std::function<void(dnnl::stream&)> run;
+    };
+    // An activation memory whose handle points into ping-pong buffer `slot` once planned.
+    struct PlannedMemory {
+        memory mem;
+        int slot;
+    };
+
+    dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+    dnnl::stream strm{eng};
+    int batch = 0;
+    Shape out_shape;
+    bool softmax_last = false;
+    memory user_src, user_dst;
+    std::vector<PlannedMemory> activations;
+    std::vector<memory> weight_memories;  // owned by oneDNN, in its chosen layouts
+    std::vector<Step> steps;
+    size_t scratchpad_bytes = 0;
+    std::vector<memory> scratchpad_users;  // memories to point at the shared scratchpad
+    Buffer slots[2];
+    Buffer scratchpad;
+    std::vector<Buffer> plain_buffers;  // for steps outside oneDNN (adaptive pooling)
+
+    memory cur;  // the memory the next layer reads
+    int cur_slot = -1;  // -1: the user's input
+
+    memory new_activation(const memory::desc& md) {
+        const int slot = cur_slot == 0 ? 1 : 0;
+        memory m(md, eng, DNNL_MEMORY_NONE);
+        activations.push_back({m, slot});
+        return m;
+    }
+    void advance(const memory& m) {
+        cur = m;
+        cur_slot = activations.back().slot;
+    }
+    memory scratch_for(const dnnl::primitive_desc_base& pd) {
+        memory::desc md = pd.scratchpad_desc();
+        scratchpad_bytes = std::max(scratchpad_bytes, md.get_size());
+        memory m(md, eng, DNNL_MEMORY_NONE);
+        scratchpad_users.push_back(m);
+        return m;
+    }
+    // Reorders `cur` into `want` when the layouts differ (a step named after `layer`).
+    void conform(const memory::desc& want, const std::string& layer) {
+        if (cur.get_desc() == want) return;
+        memory src = cur, dst = new_activation(want);
+        dnnl::reorder r(src, dst);
+        steps.push_back({layer + ".reorder", [r, src, dst](dnnl::stream& s) mutable {
+                             r.execute(s, src, dst);
+                         }});
+        advance(dst);
+    }
+    memory load_weights(const Tensor& t, const memory::dims& dims, tag user_tag,
+                        const memory::desc& want) {
+        memory user({dims, dt::f32, user_tag}, eng, const_cast<float*>(t.data));
+        memory m(want, eng);
+        dnnl::reorder(user, m).execute(strm, user, m);
+        strm.wait();
+        weight_memories.push_back(m);
+        return m;
+    }
+    dnnl::primitive_attr attr_for(alexnet::Activation act) {
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        if (act != alexnet::Activation::none) {
+            dnnl::post_ops ops;
+            ops.append_eltwise(1.f, eltwise_algorithm(act), 0.f, 0.f);
+            attr.set_post_ops(ops);
+        }
+        return attr;
+    }
+
+    void add_conv(const LayerSpec& l, const Shape& in, const Shape& out, Weights& w, bool release) {
+        const memory::dims src_dims{batch, in.c, in.h, in.w}, dst_dims{batch, out.c, out.h, out.w};
+        const int G = l.groups;
+        const memory::dims w_dims = G > 1 ? memory::dims{G, l.out_channels / G, in.c / G, l.kernel, l.kernel}
+                                          : memory::dims{l.out_channels, in.c, l.kernel, l.kernel};
+        const memory::dims strides{l.stride, l.stride}, pad{l.pad, l.pad};
+        dnnl::convolution_forward::desc d(
+            dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+            {src_dims, dt::f32, tag::any}, {w_dims, dt::f32, tag::any}, {{out.c}, dt::f32, tag::x},
+            {dst_dims, dt::f32, tag::any}, strides, pad, pad);
+        dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation), eng);
+        conform(pd.src_desc(), l.name);
+        memory weights = load_weights(w.at(l.name + ".weight"), w_dims, G > 1 ? tag::goihw : tag::oihw,
+                                      pd.weights_desc());
+        memory bias = load_weights(w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc());
+        if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
+        memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
+        dnnl::convolution_forward p(pd);
+        steps.push_back({l.name, [=](dnnl::stream& s) mutable {
+                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                           {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                         }});
+        advance(dst);
+    }
+
+    void add_fc(const LayerSpec& l, const Shape& in, Weights& w, bool release) {
+        const bool spatial = in.h > 1 || in.w > 1;
+        const memory::dims src_dims = spatial ? memory::dims{batch, in.c, in.h, in.w} : memory::dims{batch, in.c};
+        const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
+                                            : memory::dims{l.out_channels, in.c};
+        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference,
+                                            {src_dims, dt::f32, tag::any}, {w_dims, dt::f32, tag::any},
+                                            {{l.out_channels}, dt::f32, tag::x},
+                                            {{batch, l.out_channels}, dt::f32, tag::any});
+        dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation), eng);
+        if (!spatial && cur.get_desc().dims().size() == 4) {
+            // (N, C, 1, 1) from a pooling layer read as (N, C): same bytes in nchw
+            conform(memory::desc({batch, in.c, 1, 1}, dt::f32, tag::nchw), l.name);
+            cur = memory(memory::desc({batch, in.c}, dt::f32, tag::nc), eng, DNNL_MEMORY_NONE);
+            activations.push_back({cur, cur_slot});
+        }
+        conform(pd.src_desc(), l.name);
+        memory weights = load_weights(w.at(l.name + ".weight"), w_dims, spatial ? tag::oihw : tag::oi,
+                                      pd.weights_desc());
+        memory bias = load_weights(w.at(l.name + ".bias"), {l.out_channels}, tag::x, pd.bias_desc());
+        if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
+        memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
+        dnnl::inner_product_forward p(pd);
+        steps.push_back({l.name, [=](dnnl::stream& s) mutable {
+                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                           {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                         }});
+        advance(dst);
+    }
+
+    void add_lrn(const LayerSpec& l) {
+        dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels,
+                                  cur.get_desc(), l.lrn.size, l.lrn.alpha, l.lrn.beta, l.lrn.k);
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::lrn_forward::primitive_desc pd(d, attr, eng);
+        memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
+        dnnl::lrn_forward p(pd);
+        steps.push_back({l.name, [=](dnnl::stream& s) mutable {
+                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                         }});
+        advance(dst);
+    }
+
+    void add_pool(const LayerSpec& l, const Shape& in, const Shape& out, dnnl::algorithm alg,
+                  int kernel_h, int kernel_w, int stride_h, int stride_w, int pad) {
+        // Caffe's ceil mode: extend the bottom/right padding so the last window fits.
+        const memory::dims pad_l{pad, pad};
+        const memory::dims pad_r{(out.h - 1) * stride_h + kernel_h - in.h - pad,
+                                 (out.w - 1) * stride_w + kernel_w - in.w - pad};
+        dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, cur.get_desc(),
+                                      {{batch, out.c, out.h, out.w}, dt::f32, tag::any},
+                                      {stride_h, stride_w}, {kernel_h, kernel_w}, pad_l, pad_r);
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::pooling_forward::primitive_desc pd(d, attr, eng);
+        memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
+        dnnl::pooling_forward p(pd);
+        steps.push_back({l.name, [=](dnnl::stream& s) mutable {
+                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                         }});
+        advance(dst);
+    }
+
+    void add_adaptive_avg_pool(const LayerSpec& l, const Shape& in, const Shape& out) {
+        if (in.h == out.h && in.w == out.w) return;  // identity, as at 224x224
+        if (in.h % out.h == 0 && in.w % out.w == 0) {  // PyTorch's windows are then uniform
+            const int kh = in.h / out.h, kw = in.w / out.w;
+            add_pool(l, in, out, dnnl::algorithm::pooling_avg_exclude_padding, kh, kw, kh, kw, 0);
+            return;
+        }
+        // Uneven windows: plain loop on nchw buffers.
+        conform(memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw), l.name);
+        memory src = cur, dst = new_activation({{batch, out.c, out.h, out.w}, dt::f32, tag::nchw});
+        const int N = batch;
+        steps.push_back({l.name, [=](dnnl::stream& s) mutable {
+                             s.wait();
+                             reference::adaptive_avg_pool_forward(
+                                 static_cast<float*>(dst.get_data_handle()),
+                                 static_cast<const float*>(src.get_data_handle()), N, in, out.h, out.w);
+                         }});
+        advance(dst);
+    }
+
+    void plan_memory() {
+        size_t slot_bytes[2] = {0, 0};
+        for (const auto& a : activations) slot_bytes[a.slot] = std::max(slot_bytes[a.slot], a.mem.get_desc().get_size());
+        for (int i = 0; i < 2; ++i) slots[i] = allocate(slot_bytes[i]);
+        for (auto& a : activations) a.mem.set_data_handle(slots[a.slot].get());
+        scratchpad = allocate(scratchpad_bytes);
+        for (auto& m : scratchpad_users) m.set_data_handle(scratchpad.get());
+    }
+
+    void bind(const float* input, float* output) {
+        user_src.set_data_handle(const_cast<float*>(input));
+        user_dst.set_data_handle(output);
+    }
+    void finish(float* output) {
+        strm.wait();
+        if (softmax_last) {
+            const int classes = out_shape.c;
+            reference::softmax_forward(output, output, batch, classes);
+        }
+    }
+};
+
+InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
+                           const std::string& output_layer, bool release_weights)
+    : impl_(std::make_unique<Impl>()) {
+    check(batch > 0, "engine", "batch", "> 0", std::to_string(batch));
+    Impl& m = *impl_;
+    m.batch = batch;
+    const int last = spec.index_of(output_layer);
+    const std::vector<Shape> shapes = infer_shapes(spec);
+    validate_weights(spec, weights, "weights");
+
+    const Shape& in0 = spec.input;
+    m.user_src = memory({{batch, in0.c, in0.h, in0.w}, dt::f32, tag::nchw}, m.eng, DNNL_MEMORY_NONE);
+    m.cur = m.user_src;
+    Shape in = in0;
+    try {
+        for (int i = 0; i <= last; ++i) {
+            const LayerSpec& l = spec.layers[i];
+            const Shape& out = shapes[i];
+            switch (l.kind) {
+                case LayerKind::conv: m.add_conv(l, in, out, weights, release_weights); break;
+                case LayerKind::fc: m.add_fc(l, in, weights, release_weights); break;
+                case LayerKind::lrn: m.add_lrn(l); break;
+                case LayerKind::max_pool:
+                    m.add_pool(l, in, out, dnnl::algorithm::pooling_max, l.kernel, l.kernel, l.stride,
+                               l.stride, l.pad);
+                    break;
+                case LayerKind::adaptive_avg_pool: m.add_adaptive_avg_pool(l, in, out); break;
+                case LayerKind::softmax:
+                    check(i == last, "engine", l.name, "softmax as the last layer", "a later layer");
+                    m.softmax_last = true;
+                    break;
+            }
+            in = out;
+        }
+    } catch (const dnnl::error& e) {
+        throw Error("oneDNN", std::string("building the network: ") + e.what());
+    }
+    m.out_shape = in;
+    const bool flat = in.h == 1 && in.w == 1;
+    const memory::desc out_md = flat ? memory::desc({batch, in.c}, dt::f32, tag::nc)
+                                     : memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw);
+    m.user_dst = memory(out_md, m.eng, DNNL_MEMORY_NONE);
+    // Final reorder into the caller's plain buffer (dims may differ only by trailing 1x1).
+    memory src = m.cur, dst = m.user_dst;
+    if (flat && src.get_desc().dims().size() == 4) {
+        m.conform(memory::desc({batch, in.c, 1, 1}, dt::f32, tag::nchw), "output");
+        src = memory(memory::desc({batch, in.c}, dt::f32, tag::nc), m.eng, DNNL_MEMORY_NONE);
+        m.activations.push_back({src, m.cur_slot});
+    }
+    dnnl::reorder r(src, dst);
+    m.steps.push_back({"output", [r, src, dst](dnnl::stream& s) mutable { r.execute(s, src, dst); }});
+    m.plan_memory();
+}
+
+InferenceNet::~InferenceNet() = default;
+
+int InferenceNet::batch() const { return impl_->batch; }
+Shape InferenceNet::output_shape() const { return impl_->out_shape; }
+
+void InferenceNet::forward(const float* input, float* output) {
+    impl_->bind(input, output);
+    for (auto& step : impl_->steps) step.run(impl_->strm);
+    impl_->finish(output);
+}
+
+std::vector<LayerTime> InferenceNet::forward_timed(const float* input, float* output) {
+    using clock = std::chrono::steady_clock;
+    impl_->bind(input, output);
+    std::vector<LayerTime> times;
+    for (auto& step : impl_->steps) {
+        const auto t0 = clock::now();
+        step.run(impl_->strm);
+        impl_->strm.wait();
+        times.push_back({step.layer, std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
+    }
+    const auto t0 = clock::now();
+    impl_->finish(output);
+    if (impl_->softmax_last)
+        times.push_back({"prob", std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
+    return times;
+}
+
+void set_num_threads(int threads) {
+    if (threads > 0) omp_set_num_threads(threads);
+}
+
+}  // namespace alexnet

@@ -1,0 +1,44 @@
+#pragma once
+// The oneDNN inference network: primitives and weight reorders built once per (model, batch size,
+// output layer); forward() then only executes. Activations live in two ping-pong buffers and all
+// primitives share one scratchpad, so memory is planned once.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+#include "model/weights.hpp"
+
+namespace alexnet {
+
+struct LayerTime {
+    std::string layer;
+    double ms = 0;
+};
+
+class InferenceNet {
+public:
+    // Runs the network up to and including `output_layer`. With `release_weights`, each tensor of
+    // `weights` is released as soon as the engine holds its own copy (keeps peak memory low).
+    InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
+                 const std::string& output_layer = "prob", bool release_weights = false);
+    ~InferenceNet();
+    InferenceNet(const InferenceNet&) = delete;
+    InferenceNet& operator=(const InferenceNet&) = delete;
+
+    int batch() const;
+    Shape output_shape() const;  // per image
+    // input (batch, C, H, W) plain float; output (batch, output_shape().size()) plain float
+    void forward(const float* input, float* output);
+    // Same, timing each step (a reorder is named after the layer it feeds).
+    std::vector<LayerTime> forward_timed(const float* input, float* output);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Sets oneDNN's (OpenMP's) thread count; 0 leaves the default (all cores).
+void set_num_threads(int threads);
+
+}  // namespace alexnet

@@ -1,0 +1,147 @@
+#include "engine/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace alexnet::reference {
+
+void conv_forward(float* out, const float* in, const float* weight, const float* bias, int N,
+                  const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    const int K = l.kernel, icg = s.c / l.groups, ocg = l.out_channels / l.groups;
+    for (int n = 0; n < N; ++n)
+        for (int oc = 0; oc < o.c; ++oc) {
+            const int g = oc / ocg;
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    double acc = bias ? bias[oc] : 0.0;
+                    for (int ic = 0; ic < icg; ++ic)
+                        for (int ky = 0; ky < K; ++ky) {
+                            const int iy = oy * l.stride - l.pad + ky;
+                            if (iy < 0 || iy >= s.h) continue;
+                            for (int kx = 0; kx < K; ++kx) {
+                                const int ix = ox * l.stride - l.pad + kx;
+                                if (ix < 0 || ix >= s.w) continue;
+                                acc += double(in[((int64_t(n) * s.c + g * icg + ic) * s.h + iy) * s.w + ix]) *
+                                       weight[((int64_t(oc) * icg + ic) * K + ky) * K + kx];
+                            }
+                        }
+                    out[((int64_t(n) * o.c + oc) * o.h + oy) * o.w + ox] = float(acc);
+                }
+        }
+}
+
+void lrn_forward(float* out, const float* in, int N, const Shape& s, const LrnParams& p) {
+    const int64_t plane = int64_t(s.h) * s.w;
+    const int half = (p.size - 1) / 2;
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int64_t i = 0; i < plane; ++i) {
+                double sum = 0;
+                for (int j = std::max(0, c - half); j <= std::min(s.c - 1, c + p.size - 1 - half); ++j) {
+                    const double a = in[(int64_t(n) * s.c + j) * plane + i];
+                    sum += a * a;
+                }
+                const int64_t at = (int64_t(n) * s.c + c) * plane + i;
+                out[at] = float(in[at] / std::pow(p.k + p.alpha / p.size * sum, double(p.beta)));
+            }
+}
+
+void max_pool_forward(float* out, const float* in, int N, const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    float m = -std::numeric_limits<float>::infinity();
+                    const int y0 = oy * l.stride - l.pad, x0 = ox * l.stride - l.pad;
+                    for (int y = std::max(0, y0); y < std::min(s.h, y0 + l.kernel); ++y)
+                        for (int x = std::max(0, x0); x < std::min(s.w, x0 + l.kernel); ++x)
+                            m = std::max(m, in[((int64_t(n) * s.c + c) * s.h + y) * s.w + x]);
+                    out[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox] = m;
+                }
+}
+
+void adaptive_avg_pool_forward(float* out, const float* in, int N, const Shape& s, int oh, int ow) {
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < oh; ++oy) {
+                const int y0 = oy * s.h / oh, y1 = ((oy + 1) * s.h + oh - 1) / oh;
+                for (int ox = 0; ox < ow; ++ox) {
+                    const int x0 = ox * s.w / ow, x1 = ((ox + 1) * s.w + ow - 1) / ow;
+                    double sum = 0;
+                    for (int y = y0; y < y1; ++y)
+                        for (int x = x0; x < x1; ++x) sum += in[((int64_t(n) * s.c + c) * s.h + y) * s.w + x];
+                    out[((int64_t(n) * s.c + c) * oh + oy) * ow + ox] = float(sum / ((y1 - y0) * (x1 - x0)));
+                }
+            }
+}
+
+void fc_forward(float* out, const float* in, const float* weight, const float* bias, int N,
+                int in_features, int out_features) {
+    for (int n = 0; n < N; ++n)
+        for (int o = 0; o < out_features; ++o) {
+            double acc = bias ? bias[o] : 0.0;
+            const float* w = weight + int64_t(o) * in_features;
+            const float* x = in + int64_t(n) * in_features;
+            for (int i = 0; i < in_features; ++i) acc += double(x[i]) * w[i];
+            out[int64_t(n) * out_features + o] = float(acc);
+        }
+}
+
+void activation_forward(float* x, int64_t n, Activation act) {
+    for (int64_t i = 0; i < n; ++i) {
+        switch (act) {
+            case Activation::none: break;
+            case Activation::relu: x[i] = x[i] > 0 ? x[i] : 0; break;
+            case Activation::tanh: x[i] = std::tanh(x[i]); break;
+            case Activation::sigmoid: x[i] = 1.f / (1.f + std::exp(-x[i])); break;
+        }
+    }
+}
+
+void softmax_forward(float* out, const float* in, int N, int classes) {
+    for (int n = 0; n < N; ++n) {
+        const float* x = in + int64_t(n) * classes;
+        float* y = out + int64_t(n) * classes;
+        const float m = *std::max_element(x, x + classes);
+        double sum = 0;
+        for (int i = 0; i < classes; ++i) sum += std::exp(double(x[i]) - m);
+        for (int i = 0; i < classes; ++i) y[i] = float(std::exp(double(x[i]) - m) / sum);
+    }
+}
+
+std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
+                                        const float* input, int N) {
+    std::vector<std::vector<float>> outs;
+    Shape s = spec.input;
+    const float* cur = input;
+    for (const auto& l : spec.layers) {
+        const Shape o = output_shape(l, s);
+        std::vector<float> y(size_t(N) * o.size());
+        switch (l.kind) {
+            case LayerKind::conv:
+                conv_forward(y.data(), cur, weights.at(l.name + ".weight").data,
+                             weights.at(l.name + ".bias").data, N, s, l);
+                break;
+            case LayerKind::lrn: lrn_forward(y.data(), cur, N, s, l.lrn); break;
+            case LayerKind::max_pool: max_pool_forward(y.data(), cur, N, s, l); break;
+            case LayerKind::adaptive_avg_pool:
+                adaptive_avg_pool_forward(y.data(), cur, N, s, l.out_h, l.out_w);
+                break;
+            case LayerKind::fc:
+                fc_forward(y.data(), cur, weights.at(l.name + ".weight").data,
+                           weights.at(l.name + ".bias").data, N, int(s.size()), l.out_channels);
+                break;
+            case LayerKind::softmax: softmax_forward(y.data(), cur, N, int(s.size())); break;
+        }
+        activation_forward(y.data(), int64_t(y.size()), l.activation);
+        outs.push_back(std::move(y));
+        cur = outs.back().data();
+        s = o;
+    }
+    return outs;
+}
+
+}  // namespace alexnet::reference

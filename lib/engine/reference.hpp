@@ -1,0 +1,29 @@
+#pragma once
+// Naive reference layers on plain NCHW float buffers. Slow and obvious on purpose: the tests hold
+// the oneDNN network to these, and these to PyTorch.
+#include <vector>
+
+#include "model/model.hpp"
+#include "model/weights.hpp"
+
+namespace alexnet::reference {
+
+// in (N, s.c, s.h, s.w), weight (OC, C/G, K, K), bias (OC) -> out (N, OC, OH, OW)
+void conv_forward(float* out, const float* in, const float* weight, const float* bias, int N,
+                  const Shape& s, const LayerSpec& l);
+// across channels: out = in / (k + alpha/size * sum_{window} in^2)^beta
+void lrn_forward(float* out, const float* in, int N, const Shape& s, const LrnParams& p);
+void max_pool_forward(float* out, const float* in, int N, const Shape& s, const LayerSpec& l);
+// PyTorch's windows: rows [floor(i*H/OH), ceil((i+1)*H/OH)), likewise columns
+void adaptive_avg_pool_forward(float* out, const float* in, int N, const Shape& s, int oh, int ow);
+// in (N, in_features), weight (out_features, in_features) -> out (N, out_features)
+void fc_forward(float* out, const float* in, const float* weight, const float* bias, int N,
+                int in_features, int out_features);
+void activation_forward(float* x, int64_t n, Activation act);  // in place
+void softmax_forward(float* out, const float* in, int N, int classes);
+
+// The whole network; returns each layer's output (N x layer shape) in table order.
+std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
+                                        const float* input, int N);
+
+}  // namespace alexnet::reference

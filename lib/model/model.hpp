@@ -1,0 +1,83 @@
+#pragma once
+// A model is data: a table of layer specs plus shape inference. Presets are entries built by
+// make_preset(), never separate code paths.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace alexnet {
+
+enum class LayerKind { conv, lrn, max_pool, adaptive_avg_pool, fc, softmax };
+enum class Activation { none, relu, tanh, sigmoid };
+
+const char* to_string(LayerKind kind);
+const char* to_string(Activation act);
+
+struct Shape {  // one image's activation, (C, H, W); fc outputs are (C, 1, 1)
+    int c = 0, h = 0, w = 0;
+    int64_t size() const { return int64_t(c) * h * w; }
+    bool operator==(const Shape&) const = default;
+};
+std::string to_string(const Shape& s);
+
+struct LrnParams {  // b = a / (k + alpha/size * sum a^2)^beta, across channels (Caffe/oneDNN form)
+    int size = 5;
+    float alpha = 1e-4f, beta = 0.75f, k = 1.0f;
+};
+
+struct LayerSpec {
+    std::string name;  // canonical: conv1, norm1, pool1, ..., fc8, prob
+    LayerKind kind = LayerKind::conv;
+    int out_channels = 0;          // conv, fc
+    int kernel = 0, stride = 1, pad = 0;
+    int groups = 1;                // conv
+    bool ceil_mode = false;        // max_pool: Caffe rounds the output size up, PyTorch down
+    int out_h = 0, out_w = 0;      // adaptive_avg_pool
+    LrnParams lrn;                 // lrn
+    Activation activation = Activation::none;  // applied after conv/fc
+    bool has_params() const { return kind == LayerKind::conv || kind == LayerKind::fc; }
+};
+
+struct Preprocessing {
+    int resize = 256;           // target of the resize step
+    bool resize_shorter = false;  // true: shorter side to `resize`, keep aspect; false: warp square
+    int crop = 227;
+    bool bgr = true;            // channel order fed to the network
+    float pixel_scale = 255.f;  // pixel values are in [0, pixel_scale] before mean/std
+    float mean[3] = {104.f, 117.f, 123.f};  // in network channel order
+    float std[3] = {1.f, 1.f, 1.f};
+};
+
+struct ModelSpec {
+    std::string arch;
+    Shape input;
+    std::vector<LayerSpec> layers;
+    Preprocessing preprocessing;
+    int num_classes() const;
+    const LayerSpec* find(const std::string& name) const;
+    int index_of(const std::string& name) const;  // throws Error listing the known layers
+};
+
+// Per-layer output shapes; throws Error naming the layer whose output would be empty.
+std::vector<Shape> infer_shapes(const ModelSpec& spec);
+Shape output_shape(const LayerSpec& layer, const Shape& in);
+
+struct PresetOptions {
+    int num_classes = 1000;
+    // Narrow versions for tests: conv1..conv5 and fc6/fc7 widths; 0 keeps the preset's.
+    std::vector<int> conv_channels;
+    int fc_width = 0;
+    int input_size = 0;  // 0 keeps the preset's (227 or 224)
+};
+
+const std::vector<std::string>& preset_names();
+ModelSpec make_preset(const std::string& arch, const PresetOptions& options = {});
+
+// Parameter tensors of a layer in canonical names and PyTorch layouts.
+struct ParamSpec {
+    std::string name;              // e.g. "conv2.weight"
+    std::vector<int64_t> shape;    // conv [out, in/groups, kh, kw], fc [out, in], bias [out]
+};
+std::vector<ParamSpec> param_specs(const ModelSpec& spec);
+
+}  // namespace alexnet

@@ -1,0 +1,49 @@
+#pragma once
+// Parameters by canonical name (conv1.weight ... fc8.bias) in PyTorch layouts, as float32.
+// A tensor either owns its floats or views memory kept alive by its owner (a mapped file).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+
+namespace alexnet {
+
+struct Tensor {
+    std::vector<int64_t> shape;
+    const float* data = nullptr;
+    std::vector<float> owned;       // when the floats had to be converted or copied
+    int64_t numel() const;
+};
+
+std::string shape_string(const std::vector<int64_t>& shape);
+
+class Weights {
+public:
+    void add(const std::string& name, std::vector<int64_t> shape, std::vector<float> data);
+    void add_view(const std::string& name, std::vector<int64_t> shape, const float* data);
+    void keep_alive(std::shared_ptr<void> owner) { owners_.push_back(std::move(owner)); }
+
+    bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
+    const Tensor& at(const std::string& name) const;  // throws Error naming the tensor
+    std::vector<std::string> names() const;
+    // Gives the memory of a tensor back to the system once the engine holds its own copy.
+    void release(const std::string& name);
+
+    std::map<std::string, std::string> metadata;  // safetensors __metadata__
+
+private:
+    std::map<std::string, Tensor> tensors_;
+    std::vector<std::shared_ptr<void>> owners_;
+};
+
+// Fills every parameter of `spec` with N(0, std) weights and small biases, seeded.
+Weights random_weights(const ModelSpec& spec, uint64_t seed, float std = 0.01f);
+
+// Every tensor `spec` needs is present with the expected shape; throws Error naming the first
+// missing or mismatched tensor.
+void validate_weights(const ModelSpec& spec, const Weights& weights, const std::string& source);
+
+}  // namespace alexnet

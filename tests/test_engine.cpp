@@ -1,0 +1,126 @@
+// The oneDNN network against the naive reference layers, on odd shapes and batch sizes.
+#include <doctest/doctest.h>
+
+#include "engine/inference_net.hpp"
+#include "engine/reference.hpp"
+#include "test_util.hpp"
+
+using namespace alexnet;
+using test::random_vector;
+using test::relative_max_error;
+
+namespace {
+
+// Runs `spec` through oneDNN and the reference up to `layer`; returns the relative max error.
+double compare(const ModelSpec& spec, int batch, const std::string& layer, unsigned seed = 1) {
+    Weights w = random_weights(spec, seed, 0.1f);
+    const auto input = random_vector(size_t(batch) * spec.input.size(), seed + 7);
+    const auto ref = reference::forward(spec, w, input.data(), batch);
+    const int idx = spec.index_of(layer);
+    InferenceNet net(spec, w, batch, layer);
+    CHECK(net.output_shape() == infer_shapes(spec)[idx]);
+    std::vector<float> out(size_t(batch) * net.output_shape().size());
+    net.forward(input.data(), out.data());
+    REQUIRE(out.size() == ref[idx].size());
+    return relative_max_error(out.data(), ref[idx].data(), out.size());
+}
+
+ModelSpec single(Shape input, LayerSpec layer) {
+    ModelSpec m;
+    m.arch = "test";
+    m.input = input;
+    layer.name = "x";
+    m.layers = {layer};
+    return m;
+}
+
+LayerSpec conv(int out, int kernel, int stride, int pad, int groups, Activation act) {
+    LayerSpec l;
+    l.kind = LayerKind::conv;
+    l.out_channels = out;
+    l.kernel = kernel;
+    l.stride = stride;
+    l.pad = pad;
+    l.groups = groups;
+    l.activation = act;
+    return l;
+}
+
+}  // namespace
+
+TEST_CASE("conv: odd shapes, groups, strides, every activation") {
+    for (Activation act : {Activation::none, Activation::relu, Activation::tanh, Activation::sigmoid}) {
+        CAPTURE(to_string(act));
+        CHECK(compare(single({6, 13, 11}, conv(4, 3, 2, 1, 2, act)), 3, "x") < 1e-5);
+        CHECK(compare(single({3, 23, 19}, conv(5, 5, 4, 2, 1, act)), 1, "x") < 1e-5);
+        CHECK(compare(single({9, 7, 9}, conv(6, 3, 1, 1, 3, act)), 2, "x") < 1e-5);
+    }
+}
+
+TEST_CASE("lrn across channels with Caffe's and the paper's constants") {
+    LayerSpec l;
+    l.kind = LayerKind::lrn;
+    CHECK(compare(single({7, 5, 3}, l), 3, "x") < 1e-5);
+    l.lrn = {5, 1e-1f, 0.75f, 2.f};  // paper-style k=2, large alpha so the term matters
+    CHECK(compare(single({9, 4, 6}, l), 2, "x") < 1e-5);
+    l.lrn = {3, 0.5f, 0.5f, 1.f};
+    CHECK(compare(single({4, 3, 3}, l), 1, "x") < 1e-5);
+}
+
+TEST_CASE("max pool 3/2 rounding up (Caffe) and down (PyTorch)") {
+    LayerSpec l;
+    l.kind = LayerKind::max_pool;
+    l.kernel = 3;
+    l.stride = 2;
+    for (bool ceil_mode : {true, false}) {
+        l.ceil_mode = ceil_mode;
+        CHECK(compare(single({5, 14, 13}, l), 3, "x") < 1e-6);
+        CHECK(compare(single({2, 8, 10}, l), 1, "x") < 1e-6);
+    }
+}
+
+TEST_CASE("adaptive average pool: uneven, even and identity windows") {
+    LayerSpec l;
+    l.kind = LayerKind::adaptive_avg_pool;
+    l.out_h = 3;
+    l.out_w = 2;
+    CHECK(compare(single({4, 7, 5}, l), 2, "x") < 1e-6);   // uneven, overlapping windows
+    CHECK(compare(single({3, 12, 8}, l), 3, "x") < 1e-6);  // even: a plain avg pool
+    CHECK(compare(single({3, 3, 2}, l), 1, "x") < 1e-6);   // identity
+}
+
+TEST_CASE("fc from a spatial input and from a vector, then softmax") {
+    ModelSpec m;
+    m.arch = "test";
+    m.input = {5, 3, 2};
+    LayerSpec a, b, p;
+    a.name = "a", a.kind = LayerKind::fc, a.out_channels = 17, a.activation = Activation::relu;
+    b.name = "b", b.kind = LayerKind::fc, b.out_channels = 7;
+    p.name = "p", p.kind = LayerKind::softmax;
+    m.layers = {a, b, p};
+    CHECK(compare(m, 3, "a") < 1e-5);
+    CHECK(compare(m, 3, "b") < 1e-5);
+    CHECK(compare(m, 5, "p") < 1e-5);
+}
+
+TEST_CASE("narrow presets end to end, every output layer, batch 1 and 3") {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+        const ModelSpec spec =
+            make_preset(arch, {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+        for (int batch : {1, 3}) {
+            for (const auto& layer : spec.layers) {
+                CAPTURE(arch);
+                CAPTURE(batch);
+                CAPTURE(layer.name);
+                CHECK(compare(spec, batch, layer.name) < 1e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("alexnet-tv at 256x256 pools 7x7 to 6x6 like PyTorch") {
+    const ModelSpec spec = make_preset(
+        "alexnet-tv", {.num_classes = 5, .conv_channels = {8, 8, 8, 8, 8}, .fc_width = 16, .input_size = 256});
+    CHECK(compare(spec, 2, "avgpool") < 1e-6);
+    CHECK(compare(spec, 2, "prob") < 1e-5);
+}
