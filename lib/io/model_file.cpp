@@ -1,0 +1,214 @@
+#include "io/model_file.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "io/safetensors.hpp"
+
+namespace alexnet {
+
+namespace {
+
+const std::pair<const char*, const char*> kTorchvisionNames[] = {
+    {"features.0.", "conv1."},   {"features.3.", "conv2."},   {"features.6.", "conv3."},
+    {"features.8.", "conv4."},   {"features.10.", "conv5."},  {"classifier.1.", "fc6."},
+    {"classifier.4.", "fc7."},   {"classifier.6.", "fc8."}};
+
+std::string format_floats(const float* v, int n) {
+    std::ostringstream s;
+    s.precision(9);
+    for (int i = 0; i < n; ++i) s << (i ? "," : "") << v[i];
+    return s.str();
+}
+
+void parse_floats(const std::string& path, const std::string& field, const std::string& text, float* out) {
+    std::stringstream s(text);
+    std::string item;
+    int i = 0;
+    while (std::getline(s, item, ',')) {
+        try {
+            size_t used = 0;
+            const float v = std::stof(item, &used);
+            if (i < 3) out[i] = v;
+        } catch (const std::exception&) {
+            throw Error(path, "__metadata__." + field, "3 comma-separated numbers", "'" + text + "'");
+        }
+        ++i;
+    }
+    check(i == 3, path, "__metadata__." + field, "3 comma-separated numbers", "'" + text + "'");
+}
+
+int parse_int(const std::string& path, const std::string& field, const std::string& text) {
+    try {
+        size_t used = 0;
+        const int v = std::stoi(text, &used);
+        if (used == text.size() && v > 0) return v;
+    } catch (const std::exception&) {
+    }
+    throw Error(path, "__metadata__." + field, "a positive integer", "'" + text + "'");
+}
+
+const std::string* find_meta(const Weights& w, const std::string& key) {
+    auto it = w.metadata.find(key);
+    return it == w.metadata.end() ? nullptr : &it->second;
+}
+
+void apply_preprocessing_metadata(const std::string& path, const Weights& w, Preprocessing& p) {
+    if (auto* v = find_meta(w, "resize")) p.resize = parse_int(path, "resize", *v);
+    if (auto* v = find_meta(w, "resize_mode")) {
+        check(*v == "warp" || *v == "shorter", path, "__metadata__.resize_mode", "warp or shorter", "'" + *v + "'");
+        p.resize_shorter = *v == "shorter";
+    }
+    if (auto* v = find_meta(w, "crop_size")) p.crop = parse_int(path, "crop_size", *v);
+    if (auto* v = find_meta(w, "channel_order")) {
+        check(*v == "bgr" || *v == "rgb", path, "__metadata__.channel_order", "bgr or rgb", "'" + *v + "'");
+        p.bgr = *v == "bgr";
+    }
+    if (auto* v = find_meta(w, "pixel_scale")) {
+        float scale[3];
+        parse_floats(path, "pixel_scale", *v + "," + *v + "," + *v, scale);
+        p.pixel_scale = scale[0];
+    }
+    if (auto* v = find_meta(w, "mean")) parse_floats(path, "mean", *v, p.mean);
+    if (auto* v = find_meta(w, "std")) parse_floats(path, "std", *v, p.std);
+}
+
+}  // namespace
+
+std::string canonical_param_name(const std::string& name) {
+    for (const auto& [tv, canon] : kTorchvisionNames)
+        if (name.rfind(tv, 0) == 0) return canon + name.substr(std::string(tv).size());
+    return name;
+}
+
+LoadedModel load_model(const std::string& path, const std::string& arch_override) {
+    {
+        std::ifstream probe(path, std::ios::binary);
+        if (!probe) throw Error(path, "cannot open weights file");
+        char head[4] = {};
+        probe.read(head, 4);
+        if (std::string(head, 2) == "PK")
+            throw Error(path, "weights format", "safetensors",
+                        "a zip archive (a torchvision .pth?); importing .pth is not supported yet");
+    }
+    if (!looks_like_safetensors(path))
+        throw Error(path, "weights format", "safetensors (8-byte header length, then a JSON header)",
+                    "other content (Caffe .caffemodel and ONNX import are not supported yet)");
+    Weights raw = read_safetensors(path);
+
+    // Canonical names; keep the mapping alive by moving views, not data.
+    LoadedModel m;
+    m.weights.metadata = raw.metadata;
+    for (const auto& name : raw.names()) {
+        const Tensor& t = raw.at(name);
+        const std::string canon = canonical_param_name(name);
+        if (t.owned.empty())
+            m.weights.add_view(canon, t.shape, t.data);
+        else
+            m.weights.add(canon, t.shape, t.owned);
+    }
+    m.weights.keep_alive(std::make_shared<Weights>(std::move(raw)));
+    const Weights& w = m.weights;
+
+    // Architecture: override, else metadata, else conv1's width.
+    std::string arch = arch_override;
+    if (arch.empty())
+        if (auto* v = find_meta(w, "arch")) arch = *v;
+    check(w.contains("conv1.weight"), path, "conv1.weight (or features.0.weight)",
+          "a tensor of shape [out, 3, 11, 11]", "none");
+    const Tensor& conv1 = w.at("conv1.weight");
+    check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
+    if (arch.empty()) arch = conv1.shape[0] == 64 ? "alexnet-tv" : "alexnet";
+
+    PresetOptions opt;
+    for (int i = 1; i <= 5; ++i) {
+        const std::string name = "conv" + std::to_string(i) + ".weight";
+        check(w.contains(name), path, name, "a conv weight tensor", "none");
+        opt.conv_channels.push_back(int(w.at(name).shape.at(0)));
+    }
+    for (const char* name : {"fc6.weight", "fc8.weight"}) {
+        check(w.contains(name), path, name, "an fc weight tensor [out, in]", "none");
+        check(w.at(name).shape.size() == 2, path, name, "2 dimensions", shape_string(w.at(name).shape));
+    }
+    opt.fc_width = int(w.at("fc6.weight").shape[0]);
+    opt.num_classes = int(w.at("fc8.weight").shape[0]);
+    if (auto* v = find_meta(w, "input_size")) opt.input_size = parse_int(path, "input_size", *v);
+    if (auto* v = find_meta(w, "num_classes"))
+        check(parse_int(path, "num_classes", *v) == opt.num_classes, path, "__metadata__.num_classes",
+              std::to_string(opt.num_classes) + " (fc8's rows)", *v);
+    m.spec = make_preset(arch, opt);
+
+    // Groups from the weights: in_channels / weight dim 1.
+    Shape in = m.spec.input;
+    for (auto& l : m.spec.layers) {
+        if (l.kind == LayerKind::conv) {
+            const Tensor& t = w.at(l.name + ".weight");
+            check(t.shape.size() == 4 && t.shape[1] > 0 && in.c % t.shape[1] == 0, path, l.name + ".weight",
+                  "[out, in/groups, k, k] with in = " + std::to_string(in.c), shape_string(t.shape));
+            l.groups = int(in.c / t.shape[1]);
+        }
+        if (l.kind == LayerKind::lrn) {
+            if (auto* v = find_meta(w, "lrn_alpha")) l.lrn.alpha = std::stof(*v);
+            if (auto* v = find_meta(w, "lrn_beta")) l.lrn.beta = std::stof(*v);
+            if (auto* v = find_meta(w, "lrn_k")) l.lrn.k = std::stof(*v);
+        }
+        in = output_shape(l, in);
+    }
+    infer_shapes(m.spec);
+    validate_weights(m.spec, w, path);
+    apply_preprocessing_metadata(path, w, m.spec.preprocessing);
+
+    if (auto* v = find_meta(w, "labels")) {
+        nlohmann::json labels;
+        try {
+            labels = nlohmann::json::parse(*v);
+        } catch (const std::exception&) {
+            throw Error(path, "__metadata__.labels", "a JSON array of strings", "invalid JSON");
+        }
+        check(labels.is_array() && int(labels.size()) == opt.num_classes, path, "__metadata__.labels",
+              "a JSON array of " + std::to_string(opt.num_classes) + " strings",
+              labels.is_array() ? std::to_string(labels.size()) + " entries" : labels.type_name());
+        for (auto& s : labels) {
+            check(s.is_string(), path, "__metadata__.labels", "strings", s.dump());
+            m.labels.push_back(s.get<std::string>());
+        }
+    }
+    return m;
+}
+
+void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
+                const std::vector<std::string>& labels) {
+    validate_weights(spec, weights, path);
+    Weights out;
+    for (const auto& p : param_specs(spec)) out.add_view(p.name, p.shape, weights.at(p.name).data);
+    const Preprocessing& pp = spec.preprocessing;
+    auto& md = out.metadata;
+    md["format"] = "alexnet-suite";
+    md["arch"] = spec.arch;
+    md["num_classes"] = std::to_string(spec.num_classes());
+    md["input_size"] = std::to_string(spec.input.h);
+    md["resize"] = std::to_string(pp.resize);
+    md["resize_mode"] = pp.resize_shorter ? "shorter" : "warp";
+    md["crop_size"] = std::to_string(pp.crop);
+    md["channel_order"] = pp.bgr ? "bgr" : "rgb";
+    md["pixel_scale"] = format_floats(&pp.pixel_scale, 1);
+    md["mean"] = format_floats(pp.mean, 3);
+    md["std"] = format_floats(pp.std, 3);
+    for (const auto& l : spec.layers)
+        if (l.kind == LayerKind::lrn) {
+            md["lrn_alpha"] = format_floats(&l.lrn.alpha, 1);
+            md["lrn_beta"] = format_floats(&l.lrn.beta, 1);
+            md["lrn_k"] = format_floats(&l.lrn.k, 1);
+            break;
+        }
+    if (!labels.empty()) {
+        check(int(labels.size()) == spec.num_classes(), path, "labels",
+              std::to_string(spec.num_classes()) + " names", std::to_string(labels.size()));
+        md["labels"] = nlohmann::json(labels).dump();
+    }
+    write_safetensors(path, out);
+}
+
+}  // namespace alexnet

@@ -1,0 +1,30 @@
+#pragma once
+// A model on disk: weights plus what travels with them (arch, classes, preprocessing, labels).
+// The format is detected from the content, not the extension.
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+#include "model/weights.hpp"
+
+namespace alexnet {
+
+struct LoadedModel {
+    ModelSpec spec;
+    Weights weights;
+    std::vector<std::string> labels;  // from the metadata; empty when it has none
+};
+
+// Reads, maps torchvision names to canonical ones, detects the architecture (widths, groups,
+// classes), applies the metadata, validates every tensor. `arch_override` (may be empty) settles
+// what weights cannot tell, such as caffenet's pool-before-LRN order.
+LoadedModel load_model(const std::string& path, const std::string& arch_override = "");
+
+// Writes canonical-named F32 tensors with full metadata, atomically.
+void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
+                const std::vector<std::string>& labels = {});
+
+// torchvision's parameter names to canonical ones; other names are returned unchanged.
+std::string canonical_param_name(const std::string& name);
+
+}  // namespace alexnet
