@@ -36,6 +36,11 @@ void AtomicFile::write(const void* data, size_t bytes) {
     }
 }
 
+void AtomicFile::write_at(size_t offset, const void* data, size_t bytes) {
+    if (pwrite(fd_, data, bytes, off_t(offset)) != ssize_t(bytes))
+        throw Error(path_, std::string("write failed: ") + std::strerror(errno));
+}
+
 void AtomicFile::commit() {
     if (fsync(fd_) != 0) throw Error(path_, std::string("fsync failed: ") + std::strerror(errno));
     close(fd_);

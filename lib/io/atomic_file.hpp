@@ -15,6 +15,8 @@ public:
 
     void write(const void* data, size_t bytes);
     void write(const std::string& s) { write(s.data(), s.size()); }
+    // Overwrites bytes already written (e.g. a header whose counts are known only at the end).
+    void write_at(size_t offset, const void* data, size_t bytes);
     void commit();  // flush, fsync, rename
 
 private:

@@ -28,8 +28,8 @@ ModelSummary summarize(const ModelSpec& spec) {
     return s;
 }
 
-nlohmann::json to_json(const ModelSummary& s) {
-    nlohmann::json layers = nlohmann::json::array();
+nlohmann::ordered_json to_json(const ModelSummary& s) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (const auto& l : s.layers)
         layers.push_back({{"layer", l.name},
                           {"kind", to_string(l.kind)},

@@ -23,6 +23,6 @@ struct ModelSummary {
 };
 
 ModelSummary summarize(const ModelSpec& spec);
-nlohmann::json to_json(const ModelSummary& summary);
+nlohmann::ordered_json to_json(const ModelSummary& summary);
 
 }  // namespace alexnet

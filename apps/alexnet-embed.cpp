@@ -1,0 +1,89 @@
+// alexnet-embed: a layer's activations (fc7 by default) per image, as JSON Lines or a .npy matrix.
+#include <cmath>
+#include <memory>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/run_model.hpp"
+#include "io/atomic_file.hpp"
+#include "io/npy.hpp"
+#include "model/summary.hpp"
+
+using namespace alexnet;
+
+int main(int argc, char** argv) {
+    CLI::App app{"Extract AlexNet features: {\"path\", \"layer\", \"dim\", \"embedding\"} per image, or a .npy matrix",
+                 "alexnet-embed"};
+    CommonOptions o;
+    std::string layer = "fc7", normalize = "none", format = "jsonl", output;
+    add_common_options(app, o);
+    app.add_option("-l,--layer", layer, "Layer whose output to extract (conv1..conv5 and fc6/fc7 after ReLU, "
+                                        "norm1/2, pool1/2/5, fc8 logits, prob)")->capture_default_str();
+    app.add_option("--normalize", normalize, "l2 | none")->check(CLI::IsMember({"l2", "none"}))->capture_default_str();
+    app.add_option("--format", format, "jsonl | npy")->check(CLI::IsMember({"jsonl", "npy"}))->capture_default_str();
+    app.add_option("-o,--output", output, "Output file for --format npy (paths go to OUTPUT.paths.txt)");
+
+    return run_tool(app, argc, argv, [&] {
+        JsonLines out;
+        if (format == "npy" && output.empty()) throw UsageError("--format npy needs --output FILE");
+        LoadedModel model = load_tool_model(o);
+        if (o.summary) {
+            out.write(to_json(summarize(model.spec)));
+            return 0;
+        }
+        if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
+        model.spec.index_of(layer);  // an unknown layer lists the known ones before any image is read
+
+        std::unique_ptr<NpyWriter> npy;
+        std::unique_ptr<AtomicFile> paths;
+        std::string line;
+        int dim_seen = 0;
+        const int failed = run_images(o, model, layer, [&](const std::string& path, const std::string& error,
+                                                           const float* values, int dim) {
+            if (!error.empty()) {
+                out.write({{"path", path}, {"error", error}});
+                return;
+            }
+            std::vector<float> row(values, values + dim);
+            if (normalize == "l2") {
+                double norm = 0;
+                for (float v : row) norm += double(v) * v;
+                norm = std::sqrt(norm);
+                if (norm > 0)
+                    for (float& v : row) v = float(v / norm);
+            }
+            dim_seen = dim;
+            if (format == "npy") {
+                if (!npy) {
+                    npy = std::make_unique<NpyWriter>(output, dim);
+                    paths = std::make_unique<AtomicFile>(output + ".paths.txt");
+                }
+                npy->append(row.data());
+                paths->write(path + "\n");
+                return;
+            }
+            line = nlohmann::ordered_json{{"path", path}, {"layer", layer}, {"dim", dim}}.dump();
+            line.pop_back();  // reopen the object to append the long array by hand
+            line += ",\"embedding\":[";
+            for (int i = 0; i < dim; ++i) {
+                if (i) line += ',';
+                append_float(line, row[i]);
+            }
+            line += "]}";
+            out.write_raw(line);
+        });
+        if (format == "npy") {
+            if (!npy) {
+                const int dim = int(infer_shapes(model.spec)[model.spec.index_of(layer)].size());
+                npy = std::make_unique<NpyWriter>(output, dim);
+                paths = std::make_unique<AtomicFile>(output + ".paths.txt");
+                dim_seen = dim;
+            }
+            npy->finish();
+            paths->commit();
+            out.write({{"output", output}, {"paths", output + ".paths.txt"}, {"layer", layer},
+                       {"rows", npy->rows()}, {"dim", dim_seen}});
+        }
+        return failed ? 1 : 0;
+    });
+}

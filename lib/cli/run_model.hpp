@@ -1,0 +1,23 @@
+#pragma once
+// What classify and embed share: loading the model a user named, and streaming every input
+// through the network with decoding on a background thread.
+#include <functional>
+#include <string>
+
+#include "cli/options.hpp"
+#include "io/model_file.hpp"
+
+namespace alexnet {
+
+// Loads --weights (or $ALEXNET_WEIGHTS) and applies the preprocessing overrides. Without weights,
+// throws Error with no_weights_message().
+LoadedModel load_tool_model(const CommonOptions& o);
+std::string no_weights_message();
+
+// Called once per input, in input order: `values` (dim floats, averaged over crops) or `error`.
+using ResultFn = std::function<void(const std::string& path, const std::string& error, const float* values, int dim)>;
+
+// Runs every input through the network up to `layer`; returns the number of inputs that failed.
+int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit);
+
+}  // namespace alexnet

@@ -1,0 +1,57 @@
+#pragma once
+// Decodes and preprocesses images on a background thread while the network computes. Batches come
+// out in input order; an image that fails carries its error instead of a row of data.
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/image.hpp"
+#include "data/inputs.hpp"
+
+namespace alexnet {
+
+struct Batch {
+    struct Item {
+        std::string path;
+        std::string error;  // empty when decoded
+        int image = -1;     // index among the decoded images of this batch
+    };
+    std::vector<Item> items;
+    int images = 0;           // decoded images; each fills crops rows of (3, crop, crop) in data
+    std::vector<float> data;  // (images * crops, 3, crop, crop)
+};
+
+class BatchLoader {
+public:
+    BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
+                int queue_depth = 2);
+    ~BatchLoader();
+    BatchLoader(const BatchLoader&) = delete;
+    BatchLoader& operator=(const BatchLoader&) = delete;
+
+    std::optional<Batch> next();       // nullopt once every path has been handed out
+    void recycle(Batch&& used);        // gives a batch's buffer back for reuse
+
+private:
+    void run();
+
+    PathSource& source_;
+    Preprocessing preprocessing_;
+    CropMode mode_;
+    int images_per_batch_;
+    size_t queue_depth_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Batch> ready_;
+    std::vector<std::vector<float>> free_buffers_;
+    bool done_ = false, stop_ = false;
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
+}  // namespace alexnet

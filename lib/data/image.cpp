@@ -1,0 +1,141 @@
+#include "data/image.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace alexnet {
+
+namespace {
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
+    const std::streamsize size = in.tellg();
+    if (size < 0) throw Error(path, "cannot read (is it a directory?)");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size));
+    in.seekg(0);
+    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
+        throw Error(path, std::string("cannot read: ") + std::strerror(errno));
+    return bytes;
+}
+
+// libjpeg decodes a cut-off file with a warning and grey fill; refuse it instead. The last scan
+// (SOS, FF DA) must be followed by the end-of-image marker (FF D9). Markers cannot occur inside
+// entropy-coded data (FF is stuffed as FF 00), and an EXIF thumbnail's markers come earlier.
+bool jpeg_is_complete(const std::vector<uint8_t>& b) {
+    size_t last_sos = 0;
+    for (size_t i = 0; i + 1 < b.size(); ++i)
+        if (b[i] == 0xFF && b[i + 1] == 0xDA) last_sos = i;
+    for (size_t i = last_sos; i + 1 < b.size(); ++i)
+        if (b[i] == 0xFF && b[i + 1] == 0xD9) return true;
+    return false;
+}
+
+bool png_is_complete(const std::vector<uint8_t>& b) {
+    static const uint8_t iend[] = {'I', 'E', 'N', 'D'};
+    return std::search(b.begin(), b.end(), iend, iend + 4) != b.end();
+}
+
+}  // namespace
+
+cv::Mat read_image(const std::string& path) {
+    const std::vector<uint8_t> bytes = read_bytes(path);
+    if (bytes.empty()) throw Error(path, "image", "image data", "an empty file");
+    const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+    const bool png = bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0;
+    if (jpeg && !jpeg_is_complete(bytes))
+        throw Error(path, "JPEG data", "an end-of-image marker after the last scan", "a truncated file");
+    if (png && !png_is_complete(bytes)) throw Error(path, "PNG data", "an IEND chunk", "a truncated file");
+    cv::Mat img;
+    try {
+        img = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    } catch (const cv::Exception& e) {
+        throw Error(path, "image", "a decodable image", std::string("a decoder error (") + e.what() + ")");
+    }
+    if (img.empty())
+        throw Error(path, "image", "a jpg, png, bmp, webp or tiff image",
+                    jpeg || png ? "corrupt data" : "an unknown or corrupt format");
+    return img;
+}
+
+CropMode parse_crop_mode(const std::string& text) {
+    if (text == "center") return CropMode::center;
+    if (text == "ten") return CropMode::ten;
+    throw Error("--crop", "", "center or ten", "'" + text + "'");
+}
+
+int crops_per_image(CropMode mode) { return mode == CropMode::ten ? 10 : 1; }
+
+cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p) {
+    int w = p.resize, h = p.resize;
+    if (p.resize_shorter) {  // torchvision: the long side is int(size * long / short)
+        if (bgr.cols <= bgr.rows)
+            h = int(int64_t(p.resize) * bgr.rows / bgr.cols);
+        else
+            w = int(int64_t(p.resize) * bgr.cols / bgr.rows);
+    }
+    if (w == bgr.cols && h == bgr.rows) return bgr;
+    const bool shrinking = w <= bgr.cols && h <= bgr.rows;
+    cv::Mat out;
+    cv::resize(bgr, out, cv::Size(w, h), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return out;
+}
+
+int center_offset(int size, int crop, bool torchvision_rounding) {
+    if (!torchvision_rounding) return (size - crop) / 2;
+    return int(std::nearbyint((size - crop) / 2.0));  // Python's round(): halves to even
+}
+
+namespace {
+
+void write_crop(const cv::Mat& img, int x0, int y0, bool mirror, const Preprocessing& p, float* out) {
+    const int crop = p.crop;
+    const int64_t plane = int64_t(crop) * crop;
+    float scale[3], shift[3];
+    for (int c = 0; c < 3; ++c) {
+        scale[c] = p.pixel_scale / 255.f / p.std[c];
+        shift[c] = p.mean[c] / p.std[c];
+    }
+    for (int y = 0; y < crop; ++y) {
+        const uint8_t* row = img.ptr<uint8_t>(y0 + y);
+        for (int x = 0; x < crop; ++x) {
+            const uint8_t* px = row + 3 * (x0 + (mirror ? crop - 1 - x : x));
+            for (int c = 0; c < 3; ++c) {
+                const uint8_t v = px[p.bgr ? c : 2 - c];  // OpenCV pixels are BGR
+                out[c * plane + int64_t(y) * crop + x] = float(v) * scale[c] - shift[c];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float* out) {
+    const cv::Mat img = resize_for(bgr, p);
+    const int crop = p.crop;
+    if (img.cols < crop || img.rows < crop)
+        throw Error("preprocessing", "crop", "at most the resized size " + std::to_string(img.cols) + "x" +
+                                                 std::to_string(img.rows),
+                    std::to_string(crop));
+    const int64_t stride = 3 * int64_t(crop) * crop;
+    const int cx = center_offset(img.cols, crop, p.resize_shorter);
+    const int cy = center_offset(img.rows, crop, p.resize_shorter);
+    if (mode == CropMode::center) {
+        write_crop(img, cx, cy, false, p, out);
+        return;
+    }
+    const int rx = img.cols - crop, by = img.rows - crop;
+    const int xs[5] = {cx, 0, rx, 0, rx}, ys[5] = {cy, 0, 0, by, by};
+    for (int m = 0; m < 2; ++m)
+        for (int i = 0; i < 5; ++i) write_crop(img, xs[i], ys[i], m == 1, p, out + (m * 5 + i) * stride);
+}
+
+}  // namespace alexnet

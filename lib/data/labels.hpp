@@ -1,0 +1,17 @@
+#pragma once
+// Class names: a --labels file, the weights' own labels, ImageNet's names for 1000 classes, or
+// the class indices, in that order of preference.
+#include <string>
+#include <vector>
+
+namespace alexnet {
+
+const std::vector<std::string>& imagenet_class_names();  // 1000 names, built into the library
+
+// One name per line; blank lines are errors (they would shift every later class).
+std::vector<std::string> read_labels_file(const std::string& path);
+
+std::vector<std::string> resolve_labels(const std::string& labels_file, const std::vector<std::string>& from_weights,
+                                        int num_classes);
+
+}  // namespace alexnet
