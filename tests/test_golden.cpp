@@ -1,0 +1,133 @@
+// Whole networks and preprocessing against fixtures made by PyTorch and OpenCV's Python binding
+// (tests/fixtures/make_fixtures.py).
+#include <doctest/doctest.h>
+
+#include "data/image.hpp"
+#include "engine/inference_net.hpp"
+#include "engine/reference.hpp"
+#include "io/model_file.hpp"
+#include "io/safetensors.hpp"
+#include "test_util.hpp"
+
+using namespace alexnet;
+using test::relative_max_error;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(ALEXNET_FIXTURES) + "/" + name; }
+
+std::vector<float> run(LoadedModel& m, const Tensor& input, const std::string& layer) {
+    const int batch = int(input.shape[0]);
+    InferenceNet net(m.spec, m.weights, batch, layer);
+    std::vector<float> out(size_t(batch) * net.output_shape().size());
+    net.forward(input.data, out.data());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("narrow caffe-family networks give PyTorch's logits and probabilities") {
+    for (const std::string arch : {"alexnet", "caffenet"}) {
+        CAPTURE(arch);
+        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
+        CHECK(m.spec.arch == arch);
+        CHECK(m.spec.find("conv2")->groups == 2);
+        CHECK(m.spec.find("conv4")->groups == 2);
+        CHECK(m.spec.find("conv3")->groups == 1);
+        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
+        const Tensor &x = io.at("input"), &logits = io.at("logits"), &prob = io.at("prob");
+        const auto fc8 = run(m, x, "fc8");
+        const double err = relative_max_error(fc8.data(), logits.data, fc8.size());
+        MESSAGE(arch << " oneDNN vs PyTorch logits, relative max error " << err);
+        CHECK(err < 1e-4);
+        const auto p = run(m, x, "prob");
+        CHECK(relative_max_error(p.data(), prob.data, p.size()) < 1e-4);
+        const auto ref = reference::forward(m.spec, m.weights, x.data, int(x.shape[0]));
+        CHECK(relative_max_error(ref[m.spec.index_of("fc8")].data(), logits.data, fc8.size()) < 1e-4);
+    }
+}
+
+TEST_CASE("the alexnet fixture's LRN constants come from its metadata and matter") {
+    LoadedModel m = load_model(fixture("narrow_alexnet.safetensors"));
+    CHECK(m.spec.find("norm1")->lrn.k == 2.f);
+    const Weights io = read_safetensors(fixture("narrow_alexnet_io.safetensors"));
+    // With Caffe's k = 1 instead, the logits move well past the tolerance.
+    for (auto& l : m.spec.layers)
+        if (l.kind == LayerKind::lrn) l.lrn.k = 1.f;
+    const auto fc8 = run(m, io.at("input"), "fc8");
+    CHECK(relative_max_error(fc8.data(), io.at("logits").data, fc8.size()) > 1e-2);
+}
+
+TEST_CASE("narrow torchvision network (torchvision's names) gives PyTorch's logits at 224 and 256") {
+    const Weights io = read_safetensors(fixture("narrow_alexnet-tv_io.safetensors"));
+    for (int size : {224, 256}) {
+        CAPTURE(size);
+        LoadedModel m = load_model(fixture("narrow_alexnet-tv.safetensors"));
+        CHECK(m.spec.arch == "alexnet-tv");
+        CHECK(m.spec.preprocessing.bgr == false);
+        m.spec.input.h = m.spec.input.w = size;
+        const Tensor& x = io.at("input_" + std::to_string(size));
+        const Tensor& logits = io.at("logits_" + std::to_string(size));
+        const auto fc8 = run(m, x, "fc8");
+        const double err = relative_max_error(fc8.data(), logits.data, fc8.size());
+        MESSAGE("alexnet-tv at " << size << ": relative max error " << err);
+        CHECK(err < 1e-4);
+    }
+}
+
+TEST_CASE("preprocessing matches an independent OpenCV/numpy pipeline") {
+    const Weights expected = read_safetensors(fixture("preprocessing.safetensors"));
+    for (const std::string name : {"small_61x47", "wide_300x200", "large_400x320"}) {
+        const cv::Mat img = read_image(fixture(name + ".png"));
+        for (const std::string family : {"caffe", "tv"}) {
+            CAPTURE(name);
+            CAPTURE(family);
+            const Preprocessing p = make_preset(family == "caffe" ? "alexnet" : "alexnet-tv").preprocessing;
+            const Tensor& want = expected.at(name + "_" + family);
+            REQUIRE(want.numel() == 3 * p.crop * p.crop);
+            std::vector<float> got(want.numel());
+            preprocess(img, p, CropMode::center, got.data());
+            double max_diff = 0;
+            for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got[i] - want.data[i])));
+            CHECK(max_diff < 1e-4);
+        }
+    }
+}
+
+TEST_CASE("ten-crop: center, corners, and their mirror images") {
+    const cv::Mat img = read_image(fixture("wide_300x200.png"));
+    const Preprocessing p = make_preset("alexnet-tv").preprocessing;
+    const int crop = p.crop;
+    const size_t n = 3 * size_t(crop) * crop;
+    std::vector<float> ten(10 * n), center(n);
+    preprocess(img, p, CropMode::ten, ten.data());
+    preprocess(img, p, CropMode::center, center.data());
+    CHECK(std::equal(center.begin(), center.end(), ten.begin()));
+    // crop 5 is crop 0 mirrored: column x of one is column crop-1-x of the other
+    const cv::Mat resized = resize_for(img, p);
+    CHECK(resized.cols == 384);
+    CHECK(resized.rows == 256);
+    for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < crop; y += 37)
+            for (int x = 0; x < crop; x += 29) {
+                CHECK(ten[5 * n + (c * crop + y) * crop + x] == ten[(c * crop + y) * crop + crop - 1 - x]);
+                // bottom-right corner (crop 4) reads the resized image at offset (384-224, 256-224)
+                const uint8_t v = resized.at<cv::Vec3b>(y + 32, x + 160)[2 - c];
+                CHECK(ten[4 * n + (c * crop + y) * crop + x] ==
+                      doctest::Approx((v / 255.f - p.mean[c]) / p.std[c]).epsilon(1e-5));
+            }
+}
+
+TEST_CASE("EXIF orientation is honoured; grayscale becomes three channels") {
+    const cv::Mat img = read_image(fixture("exif_rotated.jpg"));
+    CHECK(img.cols == 30);  // stored 40x30, orientation 6 turns it upright
+    CHECK(img.rows == 40);
+    CHECK(img.channels() == 3);
+}
+
+TEST_CASE("center offsets: Caffe floors, torchvision rounds halves to even") {
+    CHECK(center_offset(256, 227, false) == 14);
+    CHECK(center_offset(256, 224, true) == 16);
+    CHECK(center_offset(341, 224, true) == 58);  // round(58.5) == 58 in Python
+    CHECK(center_offset(343, 224, true) == 60);  // round(59.5) == 60
+}
