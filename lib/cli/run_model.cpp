@@ -26,6 +26,7 @@ LoadedModel load_tool_model(const CommonOptions& o) {
 
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
     set_num_threads(o.threads);
+    const auto t0 = std::chrono::steady_clock::now();
     const CropMode mode = parse_crop_mode(o.crop);
     const int crops = crops_per_image(mode);
     PathSource source(o.inputs);
@@ -37,13 +38,12 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         }
         images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *n));
     }
+    // Decoding starts first, so it overlaps with the weight reorders of the network build.
+    BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch);
     InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true);
     const int dim = int(net.output_shape().size());
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
-
-    BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch);
     int failed = 0, done = 0;
-    const auto t0 = std::chrono::steady_clock::now();
     while (std::optional<Batch> batch = loader.next()) {
         if (batch->images > 0) net.forward(batch->data.data(), out.data());
         for (const auto& item : batch->items) {

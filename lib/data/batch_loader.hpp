@@ -19,17 +19,18 @@ struct Batch {
     struct Item {
         std::string path;
         std::string error;  // empty when decoded
-        int image = -1;     // index among the decoded images of this batch
+        int image = -1;     // its rows in data: image * crops ... (image + 1) * crops - 1
     };
     std::vector<Item> items;
-    int images = 0;           // decoded images; each fills crops rows of (3, crop, crop) in data
+    int images = 0;           // rows of images in data (a failed item's rows are unused)
     std::vector<float> data;  // (images * crops, 3, crop, crop)
 };
 
 class BatchLoader {
 public:
+    // `decode_threads` decode one batch together (at a lower priority than the compute threads).
     BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
-                int queue_depth = 2);
+                int decode_threads = 2, int queue_depth = 2);
     ~BatchLoader();
     BatchLoader(const BatchLoader&) = delete;
     BatchLoader& operator=(const BatchLoader&) = delete;
@@ -39,11 +40,13 @@ public:
 
 private:
     void run();
+    void decode(Batch& b, size_t image_floats);
 
     PathSource& source_;
     Preprocessing preprocessing_;
     CropMode mode_;
     int images_per_batch_;
+    int decode_threads_;
     size_t queue_depth_;
     std::mutex mutex_;
     std::condition_variable cv_;

@@ -1,0 +1,200 @@
+// alexnet-bench: forward-pass speed with random weights, like `caffe time`: warm-up runs, then
+// timed runs reported as min/median/max. One JSON line per measurement.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/run_model.hpp"
+#include "engine/inference_net.hpp"
+#include "io/model_file.hpp"
+
+using namespace alexnet;
+namespace fs = std::filesystem;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct Stats {
+    double min = 0, median = 0, max = 0;
+};
+
+Stats stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return {v.front(), v[v.size() / 2], v.back()};
+}
+
+nlohmann::ordered_json to_json(const Stats& s) {
+    return {{"min", json_float(float(s.min))}, {"median", json_float(float(s.median))}, {"max", json_float(float(s.max))}};
+}
+
+// Times `runs` forward passes after `warmup` untimed ones; milliseconds per pass.
+std::vector<double> time_forward(InferenceNet& net, const std::vector<float>& in, std::vector<float>& out, int warmup,
+                                 int runs) {
+    for (int i = 0; i < warmup; ++i) net.forward(in.data(), out.data());
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) {
+        const auto t0 = clock_type::now();
+        net.forward(in.data(), out.data());
+        ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    }
+    return ms;
+}
+
+// 500x375 JPEGs of smooth random content, like downsized photos.
+void make_jpegs(const std::string& dir, int count) {
+    fs::create_directories(dir);
+    cv::RNG rng(1234);
+    for (int i = 0; i < count; ++i) {
+        cv::Mat small(24, 32, CV_8UC3), img;
+        rng.fill(small, cv::RNG::UNIFORM, 0, 255);
+        cv::resize(small, img, cv::Size(500, 375), 0, 0, cv::INTER_CUBIC);
+        cv::Mat noise(img.size(), CV_8UC3);
+        rng.fill(noise, cv::RNG::NORMAL, 0, 12);
+        img += noise;
+        char name[32];
+        std::snprintf(name, sizeof name, "/img%04d.jpg", i);
+        cv::imwrite(dir + name, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Benchmark AlexNet inference (random weights): per-layer times, images/s, latency, end to end",
+                 "alexnet-bench"};
+    std::string arch = "alexnet", images_dir, write_weights;
+    std::vector<int> batches = {1, 8, 32, 64};
+    int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32, embed_images = 256;
+    bool skip_embed = false;
+    app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
+    app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
+    app.add_option("--warmup", warmup, "Untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
+    app.add_option("--runs", runs, "Timed runs per batch size")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--latency-runs", latency_runs, "Timed batch-1 runs for the latency median")
+        ->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--layer-batch", layer_batch, "Batch size of the per-layer timing")->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_option("-t,--threads", threads, "Compute threads (0: all cores)")->capture_default_str();
+    app.add_option("--images", images_dir, "Folder of JPEGs for the end-to-end embed run (default: 256 generated 500x375 JPEGs)");
+    app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
+    app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
+
+    return run_tool(app, argc, argv, [&] {
+        JsonLines out;
+        set_num_threads(threads);
+        const ModelSpec spec = make_preset(arch);
+        if (!write_weights.empty()) {
+            save_model(write_weights, spec, random_weights(spec, 1));
+            out.write({{"written", write_weights}, {"arch", arch}});
+            return 0;
+        }
+        const Weights weights = random_weights(spec, 1);
+        std::mt19937 rng(7);
+        std::normal_distribution<float> normal(0.f, 50.f);
+        auto net_for = [&](int batch) {
+            Weights w = weights;  // the net may not release the shared copy
+            return std::make_unique<InferenceNet>(spec, w, batch);
+        };
+        auto input_for = [&](int batch) {
+            std::vector<float> in(size_t(batch) * spec.input.size());
+            for (auto& v : in) v = normal(rng);
+            return in;
+        };
+
+        {  // per-layer times, like `caffe time`
+            auto net = net_for(layer_batch);
+            auto in = input_for(layer_batch);
+            std::vector<float> o(size_t(layer_batch) * net->output_shape().size());
+            for (int i = 0; i < warmup; ++i) net->forward(in.data(), o.data());
+            std::vector<std::vector<double>> per_step;
+            std::vector<std::string> names;
+            for (int r = 0; r < runs; ++r) {
+                const auto t = net->forward_timed(in.data(), o.data());
+                if (per_step.empty()) per_step.resize(t.size());
+                for (size_t i = 0; i < t.size(); ++i) {
+                    per_step[i].push_back(t[i].ms);
+                    if (r == 0) names.push_back(t[i].layer);
+                }
+            }
+            nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+            double total = 0;
+            for (size_t i = 0; i < names.size(); ++i) {
+                const Stats s = stats(per_step[i]);
+                total += s.median;
+                layers.push_back({{"layer", names[i]}, {"median_ms", json_float(float(s.median))}});
+            }
+            out.write({{"bench", "layers"}, {"arch", arch}, {"batch", layer_batch}, {"layers", layers},
+                       {"sum_of_medians_ms", json_float(float(total))}});
+        }
+
+        double forward_rate_at_32 = 0;
+        for (int batch : batches) {
+            auto net = net_for(batch);
+            auto in = input_for(batch);
+            std::vector<float> o(size_t(batch) * net->output_shape().size());
+            const Stats s = stats(time_forward(*net, in, o, warmup, runs));
+            const double rate = batch * 1000.0 / s.median;
+            if (batch == 32) forward_rate_at_32 = rate;
+            out.write({{"bench", "throughput"}, {"arch", arch}, {"batch", batch},
+                       {"images_per_sec", json_float(float(rate))}, {"ms_per_batch", to_json(s)}, {"runs", runs}});
+        }
+
+        {  // batch-1 latency
+            auto net = net_for(1);
+            auto in = input_for(1);
+            std::vector<float> o(net->output_shape().size());
+            const Stats s = stats(time_forward(*net, in, o, std::max(warmup, 5), latency_runs));
+            out.write({{"bench", "latency"}, {"arch", arch}, {"batch", 1}, {"ms", to_json(s)}, {"runs", latency_runs}});
+        }
+
+        if (!skip_embed) {  // alexnet-embed's own path: decode on a thread, fc7, batch 32
+            std::string dir = images_dir;
+            std::string generated;
+            if (dir.empty()) {
+                generated = (fs::temp_directory_path() / ("alexnet-bench-" + std::to_string(::getpid()))).string();
+                make_jpegs(generated, embed_images);
+                dir = generated;
+            }
+            if (forward_rate_at_32 == 0) {
+                auto net = net_for(32);
+                auto in = input_for(32);
+                std::vector<float> o(size_t(32) * net->output_shape().size());
+                forward_rate_at_32 = 32 * 1000.0 / stats(time_forward(*net, in, o, warmup, runs)).median;
+            }
+            CommonOptions o;
+            o.inputs = {dir};
+            o.batch = 32;
+            o.threads = threads;
+            o.quiet = true;
+            LoadedModel model{spec, weights, {}};
+            int count = 0, first_batch = 0;
+            clock_type::time_point first;
+            const auto t0 = clock_type::now();
+            run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) {
+                if (count++ == 0) first = clock_type::now();
+                if (first == clock_type::now() || clock_type::now() - first < std::chrono::milliseconds(1)) ++first_batch;
+            });
+            const auto t1 = clock_type::now();
+            const double s = std::chrono::duration<double>(t1 - t0).count();
+            const double startup = std::chrono::duration<double>(first - t0).count();
+            const double steady = std::chrono::duration<double>(t1 - first).count();
+            if (!generated.empty()) fs::remove_all(generated);
+            const double rate = count / s, steady_rate = (count - first_batch) / steady;
+            out.write({{"bench", "embed_end_to_end"}, {"arch", arch}, {"images", count}, {"batch", 32},
+                       {"seconds", json_float(float(s))},
+                       {"first_batch_seconds", json_float(float(startup))},
+                       {"images_per_sec", json_float(float(rate))},
+                       {"steady_images_per_sec", json_float(float(steady_rate))},
+                       {"forward_only_images_per_sec", json_float(float(forward_rate_at_32))},
+                       {"ratio", json_float(float(rate / forward_rate_at_32))},
+                       {"steady_ratio", json_float(float(steady_rate / forward_rate_at_32))}});
+        }
+        return 0;
+    });
+}
