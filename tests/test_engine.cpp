@@ -104,7 +104,7 @@ TEST_CASE("fc from a spatial input and from a vector, then softmax") {
 }
 
 TEST_CASE("narrow presets end to end, every output layer, batch 1 and 3") {
-    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv", "alexnet-28"}) {
         const ModelSpec spec =
             make_preset(arch, {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
         for (int batch : {1, 3}) {

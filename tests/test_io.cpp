@@ -52,7 +52,7 @@ ModelSpec narrow(const std::string& arch, int classes = 7) {
 
 TEST_CASE("save then load: same tensors, arch, groups, preprocessing and labels") {
     TempDir dir;
-    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv", "alexnet-28"}) {
         CAPTURE(arch);
         const ModelSpec spec = narrow(arch, 3);
         const Weights w = random_weights(spec, 42);

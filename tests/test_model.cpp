@@ -57,7 +57,7 @@ TEST_CASE("torchvision input sizes other than 224 keep pool to 6x6 through adapt
 
 TEST_CASE("unknown names are refused with the known ones listed") {
     CHECK_THROWS_WITH_AS(make_preset("vgg16"),
-                         "--arch: expected one of alexnet, caffenet, alexnet-tv, found 'vgg16'", Error);
+                         "--arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, found 'vgg16'", Error);
     const ModelSpec m = make_preset("alexnet");
     CHECK_THROWS_WITH_AS(m.index_of("fc9"),
                          "layer: fc9: expected one of conv1, norm1, pool1, conv2, norm2, pool2, conv3, "
@@ -78,4 +78,20 @@ TEST_CASE("summary JSON carries every layer") {
     CHECK(j["layers"][0]["layer"] == "conv1");
     CHECK(j["layers"][0]["macs"] == 105415200);
     CHECK(j["total_params"] == 60965224);
+}
+
+TEST_CASE("alexnet-28: the small Fashion-MNIST preset keeps AlexNet's eight layers") {
+    const ModelSpec m = make_preset("alexnet-28", {.num_classes = 10});
+    const auto shapes = infer_shapes(m);
+    CHECK(m.input == Shape{1, 28, 28});
+    CHECK(shapes[m.index_of("conv1")] == Shape{32, 28, 28});
+    CHECK(shapes[m.index_of("pool1")] == Shape{32, 14, 14});  // ceil((28-3)/2)+1
+    CHECK(shapes[m.index_of("pool2")] == Shape{64, 7, 7});
+    CHECK(shapes[m.index_of("pool5")] == Shape{64, 3, 3});
+    const ModelSummary s = summarize(m);
+    // conv 832 + 51264 + 55392 + 83040 + 55360, fc 295424 + 262656 + 5130
+    CHECK(s.total_params == 809098);
+    CHECK(m.preprocessing.channels == 1);
+    CHECK(m.preprocessing.crop == 28);
+    CHECK(m.preprocessing.resize == 28);
 }

@@ -24,8 +24,8 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_flag("-q,--quiet", o.quiet, "No diagnostics on stderr");
     app.add_flag("--summary", o.summary, "Print the model summary (layers, shapes, params, MACs) as JSON and exit");
     app.add_option("--mean", o.mean, "Per-channel mean in network channel order, e.g. 104,117,123")
-        ->expected(3)->delimiter(',');
-    app.add_option("--std", o.std, "Per-channel std, e.g. 0.229,0.224,0.225")->expected(3)->delimiter(',');
+        ->expected(1, 3)->delimiter(',');
+    app.add_option("--std", o.std, "Per-channel std, e.g. 0.229,0.224,0.225")->expected(1, 3)->delimiter(',');
     auto* rgb = app.add_flag("--rgb", o.rgb, "Feed channels in RGB order");
     app.add_flag("--bgr", o.bgr, "Feed channels in BGR order")->excludes(rgb);
     app.add_option("--resize", o.resize, "Resize target before cropping")->check(CLI::Range(1, 100000));
@@ -34,8 +34,18 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
 
 void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
     Preprocessing& p = spec.preprocessing;
-    for (size_t i = 0; i < o.mean.size() && i < 3; ++i) p.mean[i] = o.mean[i];
-    for (size_t i = 0; i < o.std.size() && i < 3; ++i) p.std[i] = o.std[i];
+    const std::string per_channel = std::to_string(p.channels) + " value" + (p.channels > 1 ? "s" : "") + " (one per input channel)";
+    if (!o.mean.empty()) {
+        check(int(o.mean.size()) == p.channels, "--mean", "", per_channel, std::to_string(o.mean.size()));
+        for (int i = 0; i < p.channels; ++i) p.mean[i] = o.mean[i];
+    }
+    if (!o.std.empty()) {
+        check(int(o.std.size()) == p.channels, "--std", "", per_channel, std::to_string(o.std.size()));
+        for (int i = 0; i < p.channels; ++i) {
+            check(o.std[i] > 0, "--std", "", "positive values", std::to_string(o.std[i]));
+            p.std[i] = o.std[i];
+        }
+    }
     if (o.rgb) p.bgr = false;
     if (o.bgr) p.bgr = true;
     if (o.resize) p.resize = o.resize;

@@ -68,7 +68,7 @@ void BatchLoader::run() {
     // OpenCV's own thread pool (TBB) would fight the compute threads for the same cores.
     cv::setNumThreads(1);
     lower_thread_priority();
-    const size_t image_floats = size_t(crops_per_image(mode_)) * 3 * preprocessing_.crop * preprocessing_.crop;
+    const size_t image_floats = size_t(crops_per_image(mode_)) * preprocessing_.channels * preprocessing_.crop * preprocessing_.crop;
     try {
         while (true) {
             Batch b;

@@ -96,20 +96,21 @@ int center_offset(int size, int crop, bool torchvision_rounding) {
 
 namespace {
 
+// `img` is 8-bit BGR, or 8-bit grey when p.channels == 1.
 void write_crop(const cv::Mat& img, int x0, int y0, bool mirror, const Preprocessing& p, float* out) {
-    const int crop = p.crop;
+    const int crop = p.crop, channels = p.channels;
     const int64_t plane = int64_t(crop) * crop;
     float scale[3], shift[3];
-    for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < channels; ++c) {
         scale[c] = p.pixel_scale / 255.f / p.std[c];
         shift[c] = p.mean[c] / p.std[c];
     }
     for (int y = 0; y < crop; ++y) {
         const uint8_t* row = img.ptr<uint8_t>(y0 + y);
         for (int x = 0; x < crop; ++x) {
-            const uint8_t* px = row + 3 * (x0 + (mirror ? crop - 1 - x : x));
-            for (int c = 0; c < 3; ++c) {
-                const uint8_t v = px[p.bgr ? c : 2 - c];  // OpenCV pixels are BGR
+            const uint8_t* px = row + channels * (x0 + (mirror ? crop - 1 - x : x));
+            for (int c = 0; c < channels; ++c) {
+                const uint8_t v = channels == 1 ? px[0] : px[p.bgr ? c : 2 - c];  // OpenCV pixels are BGR
                 out[c * plane + int64_t(y) * crop + x] = float(v) * scale[c] - shift[c];
             }
         }
@@ -119,13 +120,16 @@ void write_crop(const cv::Mat& img, int x0, int y0, bool mirror, const Preproces
 }  // namespace
 
 void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float* out) {
-    const cv::Mat img = resize_for(bgr, p);
+    check(p.channels == 1 || p.channels == 3, "preprocessing", "channels", "1 or 3", std::to_string(p.channels));
+    cv::Mat grey;
+    if (p.channels == 1) cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);  // exact for grey images: R=G=B
+    const cv::Mat img = resize_for(p.channels == 1 ? grey : bgr, p);
     const int crop = p.crop;
     if (img.cols < crop || img.rows < crop)
         throw Error("preprocessing", "crop", "at most the resized size " + std::to_string(img.cols) + "x" +
                                                  std::to_string(img.rows),
                     std::to_string(crop));
-    const int64_t stride = 3 * int64_t(crop) * crop;
+    const int64_t stride = p.channels * int64_t(crop) * crop;
     const int cx = center_offset(img.cols, crop, p.resize_shorter);
     const int cy = center_offset(img.rows, crop, p.resize_shorter);
     if (mode == CropMode::center) {

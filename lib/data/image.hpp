@@ -20,7 +20,7 @@ cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p);
 // Top-left offset of the centered crop of `crop` in `size`: Caffe floors, torchvision rounds.
 int center_offset(int size, int crop, bool torchvision_rounding);
 
-// Writes crops_per_image(mode) tensors of (3, crop, crop), network channel order, normalised:
+// Writes crops_per_image(mode) tensors of (channels, crop, crop), network channel order, normalised:
 // x = (pixel / 255 * pixel_scale - mean) / std. Ten-crop order: center, four corners, then the
 // same five mirrored.
 void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float* out);

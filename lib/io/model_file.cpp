@@ -23,7 +23,9 @@ std::string format_floats(const float* v, int n) {
     return s.str();
 }
 
-void parse_floats(const std::string& path, const std::string& field, const std::string& text, float* out) {
+// `count` comma-separated numbers into out[0..count).
+void parse_floats(const std::string& path, const std::string& field, const std::string& text, float* out, int count) {
+    const std::string expected = std::to_string(count) + " comma-separated number" + (count > 1 ? "s" : "");
     std::stringstream s(text);
     std::string item;
     int i = 0;
@@ -31,13 +33,13 @@ void parse_floats(const std::string& path, const std::string& field, const std::
         try {
             size_t used = 0;
             const float v = std::stof(item, &used);
-            if (i < 3) out[i] = v;
+            if (i < count) out[i] = v;
         } catch (const std::exception&) {
-            throw Error(path, "__metadata__." + field, "3 comma-separated numbers", "'" + text + "'");
+            throw Error(path, "__metadata__." + field, expected, "'" + text + "'");
         }
         ++i;
     }
-    check(i == 3, path, "__metadata__." + field, "3 comma-separated numbers", "'" + text + "'");
+    check(i == count, path, "__metadata__." + field, expected, "'" + text + "'");
 }
 
 int parse_int(const std::string& path, const std::string& field, const std::string& text) {
@@ -66,13 +68,9 @@ void apply_preprocessing_metadata(const std::string& path, const Weights& w, Pre
         check(*v == "bgr" || *v == "rgb", path, "__metadata__.channel_order", "bgr or rgb", "'" + *v + "'");
         p.bgr = *v == "bgr";
     }
-    if (auto* v = find_meta(w, "pixel_scale")) {
-        float scale[3];
-        parse_floats(path, "pixel_scale", *v + "," + *v + "," + *v, scale);
-        p.pixel_scale = scale[0];
-    }
-    if (auto* v = find_meta(w, "mean")) parse_floats(path, "mean", *v, p.mean);
-    if (auto* v = find_meta(w, "std")) parse_floats(path, "std", *v, p.std);
+    if (auto* v = find_meta(w, "pixel_scale")) parse_floats(path, "pixel_scale", *v, &p.pixel_scale, 1);
+    if (auto* v = find_meta(w, "mean")) parse_floats(path, "mean", *v, p.mean, p.channels);
+    if (auto* v = find_meta(w, "std")) parse_floats(path, "std", *v, p.std, p.channels);
 }
 
 }  // namespace
@@ -117,10 +115,10 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     if (arch.empty())
         if (auto* v = find_meta(w, "arch")) arch = *v;
     check(w.contains("conv1.weight"), path, "conv1.weight (or features.0.weight)",
-          "a tensor of shape [out, 3, 11, 11]", "none");
+          "a 4-dimensional conv weight tensor", "none");
     const Tensor& conv1 = w.at("conv1.weight");
     check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
-    if (arch.empty()) arch = conv1.shape[0] == 64 ? "alexnet-tv" : "alexnet";
+    if (arch.empty()) arch = conv1.shape[1] == 1 ? "alexnet-28" : conv1.shape[0] == 64 ? "alexnet-tv" : "alexnet";
 
     PresetOptions opt;
     for (int i = 1; i <= 5; ++i) {
@@ -194,8 +192,8 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
     md["crop_size"] = std::to_string(pp.crop);
     md["channel_order"] = pp.bgr ? "bgr" : "rgb";
     md["pixel_scale"] = format_floats(&pp.pixel_scale, 1);
-    md["mean"] = format_floats(pp.mean, 3);
-    md["std"] = format_floats(pp.std, 3);
+    md["mean"] = format_floats(pp.mean, pp.channels);
+    md["std"] = format_floats(pp.std, pp.channels);
     for (const auto& l : spec.layers)
         if (l.kind == LayerKind::lrn) {
             md["lrn_alpha"] = format_floats(&l.lrn.alpha, 1);

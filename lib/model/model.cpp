@@ -105,11 +105,6 @@ std::vector<Shape> infer_shapes(const ModelSpec& spec) {
     return shapes;
 }
 
-const std::vector<std::string>& preset_names() {
-    static const std::vector<std::string> names = {"alexnet", "caffenet", "alexnet-tv"};
-    return names;
-}
-
 namespace {
 
 LayerSpec conv(const std::string& name, int out, int kernel, int stride, int pad, int groups = 1) {
@@ -151,71 +146,104 @@ LayerSpec fc(const std::string& name, int out, Activation act) {
     return l;
 }
 
+// One row per preset: everything that differs between them. make_preset() turns a row into the
+// layer table.
+struct PresetRow {
+    const char* name;
+    int channels, size;               // input
+    int conv[5];                      // conv1..conv5 widths
+    int fc;                           // fc6, fc7 width
+    int conv1_kernel, conv1_stride, conv1_pad, conv2_kernel;
+    int groups;                       // of conv2, conv4, conv5
+    bool lrn, pool_before_lrn;        // LRN after relu1/relu2; caffenet pools first
+    bool ceil_pooling;                // Caffe rounds pooled sizes up
+    bool adaptive_pool;               // torchvision's AdaptiveAvgPool2d((6, 6))
+    Preprocessing preprocessing;
+};
+
+constexpr Preprocessing kCaffePreprocessing{256, false, 227, true, 255.f, {104.f, 117.f, 123.f}, {1.f, 1.f, 1.f}, 3};
+constexpr Preprocessing kTorchvisionPreprocessing{
+    256, true, 224, false, 1.f, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 3};
+// Fashion-MNIST: 28x28 grey, scaled to [0, 1], normalised by the training set's mean and std.
+constexpr Preprocessing kFashionMnistPreprocessing{28, false, 28, false, 1.f, {0.2860f, 0.f, 0.f}, {0.3530f, 1.f, 1.f}, 1};
+
+const PresetRow kPresets[] = {
+    {"alexnet", 3, 227, {96, 256, 384, 384, 256}, 4096, 11, 4, 0, 5, 2, true, false, true, false, kCaffePreprocessing},
+    {"caffenet", 3, 227, {96, 256, 384, 384, 256}, 4096, 11, 4, 0, 5, 2, true, true, true, false, kCaffePreprocessing},
+    {"alexnet-tv", 3, 224, {64, 192, 384, 256, 256}, 4096, 11, 4, 2, 5, 1, false, false, false, true,
+     kTorchvisionPreprocessing},
+    // A small AlexNet for 28x28 grey images (Fashion-MNIST): the same eight layers, LRN and
+    // overlapping pooling, with 5x5 stride-1 conv1 because the images are small.
+    {"alexnet-28", 1, 28, {32, 64, 96, 96, 64}, 512, 5, 1, 2, 5, 1, true, false, true, false,
+     kFashionMnistPreprocessing},
+};
+
+const PresetRow& find_preset(const std::string& arch) {
+    for (const auto& row : kPresets)
+        if (arch == row.name) return row;
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error("--arch", "", "one of " + known, "'" + arch + "'");
+}
+
 }  // namespace
 
+const std::vector<std::string>& preset_names() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out;
+        for (const auto& row : kPresets) out.push_back(row.name);
+        return out;
+    }();
+    return names;
+}
+
 ModelSpec make_preset(const std::string& arch, const PresetOptions& options) {
-    const bool caffe_family = arch == "alexnet" || arch == "caffenet";
-    if (!caffe_family && arch != "alexnet-tv") {
-        std::string known;
-        for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
-        throw Error("--arch", "", "one of " + known, "'" + arch + "'");
-    }
-    std::vector<int> ch = caffe_family ? std::vector<int>{96, 256, 384, 384, 256}
-                                       : std::vector<int>{64, 192, 384, 256, 256};
+    const PresetRow& row = find_preset(arch);
+    std::vector<int> ch(row.conv, row.conv + 5);
     if (!options.conv_channels.empty()) {
         check(options.conv_channels.size() == 5, "preset " + arch, "conv_channels", "5 values",
               std::to_string(options.conv_channels.size()));
         ch = options.conv_channels;
     }
-    const int fc_width = options.fc_width > 0 ? options.fc_width : 4096;
-    check(options.num_classes > 0, "preset " + arch, "num_classes", "> 0",
-          std::to_string(options.num_classes));
+    check(options.num_classes > 0, "preset " + arch, "num_classes", "> 0", std::to_string(options.num_classes));
+    const int fc_width = options.fc_width > 0 ? options.fc_width : row.fc;
 
     ModelSpec m;
     m.arch = arch;
-    const int size = options.input_size > 0 ? options.input_size : (caffe_family ? 227 : 224);
-    m.input = {3, size, size};
+    const int size = options.input_size > 0 ? options.input_size : row.size;
+    m.input = {row.channels, size, size};
+    m.preprocessing = row.preprocessing;
+    m.preprocessing.crop = size;
+    if (row.preprocessing.resize != row.preprocessing.crop)  // keep the preset's resize margin
+        m.preprocessing.resize = size + (row.preprocessing.resize - row.preprocessing.crop);
+    else
+        m.preprocessing.resize = size;
+
     auto& L = m.layers;
-    if (caffe_family) {
-        const bool pool_first = arch == "caffenet";  // caffenet: relu -> pool -> LRN
-        auto block = [&](LayerSpec c, const std::string& idx) {
-            L.push_back(c);
-            if (pool_first) {
-                L.push_back(max_pool("pool" + idx, true));
-                L.push_back(lrn("norm" + idx));
-            } else {
-                L.push_back(lrn("norm" + idx));
-                L.push_back(max_pool("pool" + idx, true));
-            }
-        };
-        block(conv("conv1", ch[0], 11, 4, 0), "1");
-        block(conv("conv2", ch[1], 5, 1, 2, 2), "2");
-        L.push_back(conv("conv3", ch[2], 3, 1, 1));
-        L.push_back(conv("conv4", ch[3], 3, 1, 1, 2));
-        L.push_back(conv("conv5", ch[4], 3, 1, 1, 2));
-        L.push_back(max_pool("pool5", true));
-    } else {
-        L.push_back(conv("conv1", ch[0], 11, 4, 2));
-        L.push_back(max_pool("pool1", false));
-        L.push_back(conv("conv2", ch[1], 5, 1, 2));
-        L.push_back(max_pool("pool2", false));
-        L.push_back(conv("conv3", ch[2], 3, 1, 1));
-        L.push_back(conv("conv4", ch[3], 3, 1, 1));
-        L.push_back(conv("conv5", ch[4], 3, 1, 1));
-        L.push_back(max_pool("pool5", false));
+    auto block = [&](LayerSpec c, const std::string& idx) {
+        L.push_back(c);
+        if (!row.lrn) {
+            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
+        } else if (row.pool_before_lrn) {
+            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
+            L.push_back(lrn("norm" + idx));
+        } else {
+            L.push_back(lrn("norm" + idx));
+            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
+        }
+    };
+    block(conv("conv1", ch[0], row.conv1_kernel, row.conv1_stride, row.conv1_pad), "1");
+    block(conv("conv2", ch[1], row.conv2_kernel, 1, row.conv2_kernel / 2, row.groups), "2");
+    L.push_back(conv("conv3", ch[2], 3, 1, 1));
+    L.push_back(conv("conv4", ch[3], 3, 1, 1, row.groups));
+    L.push_back(conv("conv5", ch[4], 3, 1, 1, row.groups));
+    L.push_back(max_pool("pool5", row.ceil_pooling));
+    if (row.adaptive_pool) {
         LayerSpec avg;
         avg.name = "avgpool";
         avg.kind = LayerKind::adaptive_avg_pool;
         avg.out_h = avg.out_w = 6;
         L.push_back(avg);
-        Preprocessing& p = m.preprocessing;
-        p.resize = 256;
-        p.resize_shorter = true;
-        p.crop = 224;
-        p.bgr = false;
-        p.pixel_scale = 1.f;
-        const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-        for (int i = 0; i < 3; ++i) p.mean[i] = mean[i], p.std[i] = stdv[i];
     }
     L.push_back(fc("fc6", fc_width, Activation::relu));
     L.push_back(fc("fc7", fc_width, Activation::relu));
@@ -224,8 +252,6 @@ ModelSpec make_preset(const std::string& arch, const PresetOptions& options) {
     prob.name = "prob";
     prob.kind = LayerKind::softmax;
     L.push_back(prob);
-    m.preprocessing.crop = size;
-    if (caffe_family) m.preprocessing.resize = size + 29;  // 256 for 227, as Caffe's deploy
     infer_shapes(m);
     return m;
 }

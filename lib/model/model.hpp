@@ -46,6 +46,7 @@ struct Preprocessing {
     float pixel_scale = 255.f;  // pixel values are in [0, pixel_scale] before mean/std
     float mean[3] = {104.f, 117.f, 123.f};  // in network channel order
     float std[3] = {1.f, 1.f, 1.f};
+    int channels = 3;           // 1: grey images (converted from colour when needed)
 };
 
 struct ModelSpec {
