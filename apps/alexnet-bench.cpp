@@ -84,11 +84,18 @@ int main(int argc, char** argv) {
     app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
+    std::string make_jpegs_dir;
+    app.add_option("--make-jpegs", make_jpegs_dir, "Only write --embed-images 500x375 JPEGs into this folder and exit");
 
     return run_tool(app, argc, argv, [&] {
         JsonLines out;
         set_num_threads(threads);
         const ModelSpec spec = make_preset(arch);
+        if (!make_jpegs_dir.empty()) {
+            make_jpegs(make_jpegs_dir, embed_images);
+            out.write({{"written", make_jpegs_dir}, {"images", embed_images}});
+            return 0;
+        }
         if (!write_weights.empty()) {
             save_model(write_weights, spec, random_weights(spec, 1));
             out.write({{"written", write_weights}, {"arch", arch}});

@@ -1,0 +1,221 @@
+// The executables as a user runs them: JSON lines, exit codes, error lines, pipes.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/safetensors.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kBin = ALEXNET_BIN_DIR;
+const std::string kData = ALEXNET_DATA_DIR;
+const std::string kWeights = kData + "/alexnet-28-fmnist.safetensors";
+
+struct Run {
+    int status = -1;
+    std::string out, err;
+    std::vector<json> lines() const {
+        std::vector<json> v;
+        std::istringstream in(out);
+        std::string line;
+        while (std::getline(in, line)) v.push_back(json::parse(line));
+        return v;
+    }
+};
+
+// Runs a shell command line; stdout and stderr captured separately.
+Run run(const std::string& command) {
+    const std::string err_file = (fs::temp_directory_path() / ("alexnet-cli-" + std::to_string(getpid()) + ".err")).string();
+    Run r;
+    FILE* p = popen(("(" + command + ") 2>" + err_file + " </dev/null").c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream e(err_file);
+    r.err.assign(std::istreambuf_iterator<char>(e), {});
+    fs::remove(err_file);
+    return r;
+}
+
+std::string classify(const std::string& args) { return kBin + "/alexnet-classify -q --weights " + kWeights + " " + args; }
+std::string embed(const std::string& args) { return kBin + "/alexnet-embed -q --weights " + kWeights + " " + args; }
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string t = (fs::temp_directory_path() / "alexnet-cli-XXXXXX").string();
+        path = mkdtemp(t.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace
+
+TEST_CASE("classify: one line per image in sorted order, labels from the weights, probabilities sum below 1") {
+    const Run r = run(classify("--top 3 " + kData + "/demo"));
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 10);
+    CHECK(lines[0]["path"] == kData + "/demo/0000-ankle-boot.png");
+    CHECK(lines[9]["path"] == kData + "/demo/0019-t-shirt-top.png");
+    for (const auto& l : lines) {
+        REQUIRE(l["top"].size() == 3);
+        double sum = 0, last = 2;
+        for (const auto& t : l["top"]) {
+            CHECK(t["label"].is_string());
+            CHECK(t["prob"].get<double>() <= last);
+            last = t["prob"].get<double>();
+            sum += last;
+        }
+        CHECK(sum <= 1.0 + 1e-6);
+    }
+    CHECK(lines[2]["top"][0]["label"] == "Trouser");
+    CHECK(lines[2]["top"][0]["class"] == 1);
+}
+
+TEST_CASE("classify: ten-crop, stdin paths and --top larger than the class count") {
+    const Run ten = run(classify("--crop ten " + kData + "/demo/0002-trouser.png"));
+    CHECK(ten.status == 0);
+    CHECK(ten.lines().at(0)["top"][0]["label"] == "Trouser");
+    const Run from_stdin = run("ls " + kData + "/demo/*.png | " + classify("--top 20 -"));
+    CHECK(from_stdin.status == 0);
+    const auto lines = from_stdin.lines();
+    REQUIRE(lines.size() == 10);
+    CHECK(lines[0]["top"].size() == 10);  // capped at the 10 classes
+}
+
+TEST_CASE("classify: bad images give error lines, the run goes on, exit status 1") {
+    TempDir dir;
+    std::ofstream(dir / "text.jpg") << "not an image";
+    std::ifstream src(kData + "/demo/0002-trouser.png", std::ios::binary);
+    std::string png((std::istreambuf_iterator<char>(src)), {});
+    std::ofstream(dir / "cut.png", std::ios::binary) << png.substr(0, png.size() / 2);
+    const Run r = run(classify(dir / "missing.png " + dir / "text.jpg " + kData + "/demo/0002-trouser.png " +
+                               dir / "cut.png"));
+    CHECK(r.status == 1);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0] == json{{"path", dir / "missing.png"}, {"error", dir / "missing.png" + ": cannot open: No such file or directory"}});
+    CHECK(lines[1]["error"] == dir / "text.jpg" + ": image: expected a jpg, png, bmp, webp or tiff image, found an unknown or corrupt format");
+    CHECK(lines[2]["top"][0]["label"] == "Trouser");
+    CHECK(lines[3]["error"] == dir / "cut.png" + ": PNG data: expected an IEND chunk, found a truncated file");
+}
+
+TEST_CASE("classify: usage errors exit 2; bad weights fail before any image, naming the tensor") {
+    const Run usage = run(kBin + "/alexnet-classify --top zero x.png");
+    CHECK(usage.status == 2);
+    CHECK(usage.out.empty());
+    CHECK(usage.err.find("--top") != std::string::npos);
+    const Run no_inputs = run(classify(""));
+    CHECK(no_inputs.status == 2);
+    CHECK(no_inputs.err == "alexnet-classify: no inputs: give image files, directories, or - to read paths from stdin\n"
+                           "Run with --help for more information.\n");
+    const Run no_weights = run("env -u ALEXNET_WEIGHTS " + kBin + "/alexnet-classify x.png");
+    CHECK(no_weights.status == 2);
+    CHECK(no_weights.err.find("no weights given: pass --weights") != std::string::npos);
+
+    TempDir dir;
+    alexnet::Weights w = alexnet::read_safetensors(kWeights);
+    alexnet::Weights broken;
+    broken.metadata = w.metadata;
+    for (const auto& name : w.names()) {
+        const auto& t = w.at(name);
+        if (name == "conv3.weight")
+            broken.add(name, {96, 64, 3, 2}, std::vector<float>(96 * 64 * 6));
+        else
+            broken.add_view(name, t.shape, t.data);
+    }
+    alexnet::write_safetensors(dir / "broken.safetensors", broken);
+    const Run bad = run(kBin + "/alexnet-classify --weights " + dir / "broken.safetensors" + " " + kData + "/demo");
+    CHECK(bad.status == 1);
+    CHECK(bad.out.empty());
+    CHECK(bad.err == "alexnet-classify: " + dir / "broken.safetensors" +
+                         ": conv3.weight: expected shape [96, 64, 3, 3] for alexnet-28, found [96, 64, 3, 2]\n");
+}
+
+TEST_CASE("a closed stdout (| head -1) ends the program quietly with status 0") {
+    std::string many;
+    for (int i = 0; i < 300; ++i) many += " " + kData + "/demo";
+    const Run r = run("bash -c '" + classify("--top 1" + many) + " | head -1 >/dev/null; exit ${PIPESTATUS[0]}'");
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+}
+
+TEST_CASE("embed: fc7 by default, exact float round trip, l2 normalisation, any layer") {
+    const Run r = run(embed(kData + "/demo/0002-trouser.png"));
+    CHECK(r.status == 0);
+    const json line = r.lines().at(0);
+    CHECK(line["layer"] == "fc7");
+    CHECK(line["dim"] == 512);
+    CHECK(line["embedding"].size() == 512);
+    const Run again = run(embed("--layer fc7 --format jsonl " + kData + "/demo/0002-trouser.png"));
+    CHECK(again.out == r.out);
+
+    const Run norm = run(embed("--normalize l2 --layer pool2 " + kData + "/demo/0002-trouser.png"));
+    const json n = norm.lines().at(0);
+    CHECK(n["dim"] == 64 * 7 * 7);
+    double sq = 0;
+    for (const auto& v : n["embedding"]) sq += v.get<double>() * v.get<double>();
+    CHECK(sq == doctest::Approx(1.0).epsilon(1e-5));
+
+    const Run bad = run(embed("--layer fc9 " + kData + "/demo"));
+    CHECK(bad.status == 1);
+    CHECK(bad.err.find("layer: fc9: expected one of conv1, norm1, pool1,") != std::string::npos);
+}
+
+TEST_CASE("embed: npy output numpy can load, with the paths sidecar in row order") {
+    TempDir dir;
+    const std::string npy = dir / "fc7.npy";
+    const Run r = run(embed("--format npy -o " + npy + " " + kData + "/demo " + dir / "missing.png"));
+    CHECK(r.status == 1);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0]["error"].get<std::string>().find("missing.png: cannot open") != std::string::npos);
+    CHECK(lines[1]["rows"] == 10);
+    CHECK(lines[1]["dim"] == 512);
+    std::ifstream in(npy, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    REQUIRE(bytes.size() > 10);
+    CHECK(bytes.substr(0, 8) == std::string("\x93NUMPY\x01\x00", 8));
+    const size_t header_len = uint8_t(bytes[8]) | (uint8_t(bytes[9]) << 8);
+    CHECK((10 + header_len) % 64 == 0);
+    const std::string header = bytes.substr(10, header_len);
+    CHECK(header.find("'descr': '<f4'") != std::string::npos);
+    CHECK(header.find("'shape': (                  10, 512)") != std::string::npos);
+    CHECK(bytes.size() == 10 + header_len + 10 * 512 * 4);
+    std::ifstream paths(npy + ".paths.txt");
+    std::string first;
+    std::getline(paths, first);
+    CHECK(first == kData + "/demo/0000-ankle-boot.png");
+    // rows equal, bit for bit, the JSON Lines output of the same run (same batch: oneDNN may pick
+    // other kernels, and so round differently, for another batch size)
+    const Run j = run(embed(kData + "/demo " + dir / "missing.png"));
+    const json e = j.lines().at(0)["embedding"];
+    float row0[512];
+    std::memcpy(row0, bytes.data() + 10 + header_len, sizeof row0);
+    for (int i = 0; i < 512; ++i) CHECK(row0[i] == e[i].get<float>());
+}
+
+TEST_CASE("--summary prints the model table as JSON") {
+    const Run r = run(kBin + "/alexnet-classify --summary --arch alexnet-tv");
+    CHECK(r.status == 0);
+    const json s = r.lines().at(0);
+    CHECK(s["total_params"] == 61100840);
+    CHECK(s["total_macs"] == 714188480);
+    CHECK(s["layers"][0]["output"] == json::array({64, 55, 55}));
+}
