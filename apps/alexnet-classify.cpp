@@ -6,7 +6,6 @@
 #include "cli/output.hpp"
 #include "cli/run_model.hpp"
 #include "data/labels.hpp"
-#include "model/summary.hpp"
 
 using namespace alexnet;
 
@@ -21,16 +20,12 @@ int main(int argc, char** argv) {
     app.add_option("--labels", labels_file, "Class names, one per line (default: the weights' own, else ImageNet's)");
 
     return run_tool(app, argc, argv, [&] {
-        JsonLines out;
-        if (o.summary && o.weights.empty()) {
-            out.write(to_json(summarize(make_preset(o.arch.empty() ? "alexnet" : o.arch))));
-            return 0;
-        }
-        LoadedModel model = load_tool_model(o);
         if (o.summary) {
-            out.write(to_json(summarize(model.spec)));
+            print_summary(o);
             return 0;
         }
+        JsonLines out;
+        LoadedModel model = load_tool_model(o);
         if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
         const int classes = model.spec.num_classes();
         const std::vector<std::string> labels = resolve_labels(labels_file, model.labels, classes);

@@ -7,7 +7,7 @@
 #include "cli/run_model.hpp"
 #include "io/atomic_file.hpp"
 #include "io/npy.hpp"
-#include "model/summary.hpp"
+#include "model/model.hpp"
 
 using namespace alexnet;
 
@@ -24,13 +24,13 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", output, "Output file for --format npy (paths go to OUTPUT.paths.txt)");
 
     return run_tool(app, argc, argv, [&] {
+        if (o.summary) {
+            print_summary(o);
+            return 0;
+        }
         JsonLines out;
         if (format == "npy" && output.empty()) throw UsageError("--format npy needs --output FILE");
         LoadedModel model = load_tool_model(o);
-        if (o.summary) {
-            out.write(to_json(summarize(model.spec)));
-            return 0;
-        }
         if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
         model.spec.index_of(layer);  // an unknown layer lists the known ones before any image is read
 

@@ -9,6 +9,8 @@
 #include "io/safetensors.hpp"
 #include "test_util.hpp"
 
+#include <nlohmann/json.hpp>
+
 using namespace alexnet;
 using test::relative_max_error;
 
@@ -130,4 +132,26 @@ TEST_CASE("center offsets: Caffe floors, torchvision rounds halves to even") {
     CHECK(center_offset(256, 224, true) == 16);
     CHECK(center_offset(341, 224, true) == 58);  // round(58.5) == 58 in Python
     CHECK(center_offset(343, 224, true) == 60);  // round(59.5) == 60
+}
+
+TEST_CASE("the embedded default: PNG files through our preprocessing and network give PyTorch's logits") {
+    const std::string data = ALEXNET_DATA_DIR;
+    LoadedModel m = load_model(data + "/alexnet-28-fmnist.safetensors");
+    CHECK(m.spec.arch == "alexnet-28");
+    CHECK(m.labels.size() == 10);
+    const Weights expected = read_safetensors(fixture("fmnist_demo_logits.safetensors"));
+    const auto files = nlohmann::json::parse(expected.metadata.at("files"));
+    const Tensor& logits = expected.at("logits");
+    REQUIRE(int64_t(files.size()) == logits.shape[0]);
+    const int n = int(files.size());
+    std::vector<float> input(size_t(n) * 28 * 28);
+    for (int i = 0; i < n; ++i)
+        preprocess(read_image(data + "/demo/" + files[i].get<std::string>()), m.spec.preprocessing, CropMode::center,
+                   input.data() + size_t(i) * 28 * 28);
+    InferenceNet net(m.spec, m.weights, n, "fc8");
+    std::vector<float> out(size_t(n) * 10);
+    net.forward(input.data(), out.data());
+    const double err = relative_max_error(out.data(), logits.data, out.size());
+    MESSAGE("alexnet-28 end to end vs PyTorch: relative max error " << err);
+    CHECK(err < 1e-4);
 }

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "data/batch_loader.hpp"
 #include "engine/inference_net.hpp"
+#include "model/summary.hpp"
 
 namespace alexnet {
 
@@ -22,6 +23,11 @@ LoadedModel load_tool_model(const CommonOptions& o) {
     LoadedModel m = load_model(o.weights, o.arch);
     apply_overrides(o, m.spec);
     return m;
+}
+
+void print_summary(const CommonOptions& o) {
+    const ModelSpec spec = o.weights.empty() ? make_preset(o.arch.empty() ? "alexnet" : o.arch) : load_tool_model(o).spec;
+    JsonLines().write(to_json(summarize(spec)));
 }
 
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {

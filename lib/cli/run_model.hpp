@@ -14,6 +14,10 @@ namespace alexnet {
 LoadedModel load_tool_model(const CommonOptions& o);
 std::string no_weights_message();
 
+// --summary: the model table of --weights, or of the --arch preset (default alexnet) without
+// weights, as one JSON line.
+void print_summary(const CommonOptions& o);
+
 // Called once per input, in input order: `values` (dim floats, averaged over crops) or `error`.
 using ResultFn = std::function<void(const std::string& path, const std::string& error, const float* values, int dim)>;
 
