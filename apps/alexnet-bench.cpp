@@ -12,6 +12,7 @@
 #include "cli/run_model.hpp"
 #include "engine/inference_net.hpp"
 #include "io/model_file.hpp"
+#include "model/summary.hpp"
 
 using namespace alexnet;
 namespace fs = std::filesystem;
@@ -71,7 +72,7 @@ int main(int argc, char** argv) {
     std::string arch = "alexnet", images_dir, write_weights;
     std::vector<int> batches = {1, 8, 32, 64};
     int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32, embed_images = 256;
-    bool skip_embed = false;
+    bool skip_embed = false, summary = false;
     app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
     app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
     app.add_option("--warmup", warmup, "Untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
     app.add_option("--images", images_dir, "Folder of JPEGs for the end-to-end embed run (default: 256 generated 500x375 JPEGs)");
     app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
+    app.add_flag("--summary", summary, "Print the --arch model summary as JSON and exit");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
     std::string make_jpegs_dir;
     app.add_option("--make-jpegs", make_jpegs_dir, "Only write --embed-images 500x375 JPEGs into this folder and exit");
@@ -91,6 +93,10 @@ int main(int argc, char** argv) {
         JsonLines out;
         set_num_threads(threads);
         const ModelSpec spec = make_preset(arch);
+        if (summary) {
+            out.write(alexnet::to_json(summarize(spec)));
+            return 0;
+        }
         if (!make_jpegs_dir.empty()) {
             make_jpegs(make_jpegs_dir, embed_images);
             out.write({{"written", make_jpegs_dir}, {"images", embed_images}});

@@ -30,7 +30,16 @@ std::vector<std::string> list_images(const std::string& dir) {
 }
 
 PathSource::PathSource(std::vector<std::string> args, std::istream* stdin_stream)
-    : args_(std::move(args)), stdin_(stdin_stream ? stdin_stream : &std::cin) {}
+    : args_(std::move(args)), listings_(args_.size()), listed_(args_.size(), false),
+      stdin_(stdin_stream ? stdin_stream : &std::cin) {}
+
+const std::vector<std::string>& PathSource::listing(size_t arg) {
+    if (!listed_[arg]) {
+        listings_[arg] = list_images(args_[arg]);
+        listed_[arg] = true;
+    }
+    return listings_[arg];
+}
 
 std::optional<std::string> PathSource::next() {
     while (true) {
@@ -44,12 +53,15 @@ std::optional<std::string> PathSource::next() {
             reading_stdin_ = false;
         }
         if (arg_ >= args_.size()) return std::nullopt;
-        const std::string& a = args_[arg_++];
+        const size_t at = arg_++;
+        const std::string& a = args_[at];
         std::error_code ec;
         if (a == "-") {
             reading_stdin_ = true;
         } else if (fs::is_directory(a, ec)) {
-            pending_ = list_images(a);
+            pending_ = std::move(listings_[at]);
+            if (!listed_[at]) pending_ = list_images(a);
+            listed_[at] = false;
             pending_at_ = 0;
         } else {
             return a;  // a file, or a path that fails later with its own error line
@@ -57,12 +69,12 @@ std::optional<std::string> PathSource::next() {
     }
 }
 
-std::optional<size_t> PathSource::known_count() const {
+std::optional<size_t> PathSource::known_count() {
     size_t n = 0;
-    for (const auto& a : args_) {
-        if (a == "-") return std::nullopt;
+    for (size_t i = 0; i < args_.size(); ++i) {
+        if (args_[i] == "-") return std::nullopt;
         std::error_code ec;
-        n += fs::is_directory(a, ec) ? list_images(a).size() : 1;
+        n += fs::is_directory(args_[i], ec) ? listing(i).size() : 1;
     }
     return n;
 }

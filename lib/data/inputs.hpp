@@ -19,11 +19,15 @@ public:
     explicit PathSource(std::vector<std::string> args, std::istream* stdin_stream = nullptr);
     std::optional<std::string> next();
     // The count, when no "-" argument makes it unknowable in advance (for sizing batches).
-    std::optional<size_t> known_count() const;
+    // Directory listings made here are kept for next().
+    std::optional<size_t> known_count();
 
 private:
+    const std::vector<std::string>& listing(size_t arg);
     std::vector<std::string> args_;
     size_t arg_ = 0;
+    std::vector<std::vector<std::string>> listings_;  // per argument, once listed
+    std::vector<bool> listed_;
     std::vector<std::string> pending_;  // a directory's listing being handed out
     size_t pending_at_ = 0;
     std::istream* stdin_;

@@ -1,0 +1,66 @@
+// Input expansion and labels.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "data/inputs.hpp"
+#include "data/labels.hpp"
+
+using namespace alexnet;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string t = (fs::temp_directory_path() / "alexnet-data-XXXXXX").string();
+        path = mkdtemp(t.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<std::string> drain(PathSource& s) {
+    std::vector<std::string> out;
+    while (auto p = s.next()) out.push_back(*p);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("inputs: files in order, directories recursive and sorted, only image extensions, stdin lines") {
+    TempDir d;
+    fs::create_directories(d.path / "b" / "sub");
+    for (const char* f : {"b/z.JPG", "b/a.png", "b/sub/m.webp", "b/notes.txt", "b/c.tiff", "x.bmp"})
+        std::ofstream(d / f) << "x";
+    std::istringstream in("first.jpg\r\n\nsecond.png\n");
+    PathSource s({d / "x.bmp", d / "b", "-", d / "missing.jpg"}, &in);
+    CHECK(!s.known_count().has_value());  // stdin: unknown in advance
+    CHECK(drain(s) == std::vector<std::string>{d / "x.bmp", d / "b/a.png", d / "b/c.tiff", d / "b/sub/m.webp",
+                                               d / "b/z.JPG", "first.jpg", "second.png", d / "missing.jpg"});
+    PathSource counted({d / "b", d / "x.bmp"});
+    CHECK(counted.known_count() == 5);
+    CHECK(drain(counted).size() == 5);
+}
+
+TEST_CASE("labels: a file must name every class; defaults are the weights', ImageNet's, then indices") {
+    TempDir d;
+    std::ofstream(d / "three.txt") << "cat\ndog\r\nbird\n";
+    CHECK(resolve_labels(d / "three.txt", {}, 3) == std::vector<std::string>{"cat", "dog", "bird"});
+    CHECK_THROWS_WITH_AS(resolve_labels(d / "three.txt", {}, 4),
+                         (d / "three.txt" + ": lines: expected 4 class names (one per class of the model), found 3").c_str(),
+                         Error);
+    std::ofstream(d / "gap.txt") << "cat\n\nbird\n";
+    CHECK_THROWS_WITH_AS(read_labels_file(d / "gap.txt"),
+                         (d / "gap.txt" + ":2: label: expected a class name, found an empty line").c_str(), Error);
+    CHECK(resolve_labels("", {"a", "b"}, 2) == std::vector<std::string>{"a", "b"});
+    const auto imagenet = resolve_labels("", {}, 1000);
+    REQUIRE(imagenet.size() == 1000);
+    CHECK(imagenet[0] == "tench");
+    CHECK(imagenet[281] == "tabby");
+    CHECK(imagenet[999] == "toilet tissue");
+    CHECK(resolve_labels("", {}, 3) == std::vector<std::string>{"0", "1", "2"});
+}
