@@ -124,3 +124,15 @@ TEST_CASE("alexnet-tv at 256x256 pools 7x7 to 6x6 like PyTorch") {
     CHECK(compare(spec, 2, "avgpool") < 1e-6);
     CHECK(compare(spec, 2, "prob") < 1e-5);
 }
+
+TEST_CASE("a large fc weight is reordered in slices of output rows, with the same result") {
+    ModelSpec m;
+    m.arch = "test";
+    m.input = {256, 6, 6};  // fc6's input; 1088 x 9216 floats = 40 MB, sliced into 8 MB pieces
+    LayerSpec a;
+    a.name = "a", a.kind = LayerKind::fc, a.out_channels = 1088, a.activation = Activation::relu;
+    m.layers = {a};
+    CHECK(compare(m, 2, "a") < 1e-5);
+    m.input = {9216, 1, 1};  // the same as a plain matrix (fc7-like layout)
+    CHECK(compare(m, 3, "a") < 1e-5);
+}

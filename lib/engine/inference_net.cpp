@@ -106,13 +106,34 @@ struct InferenceNet::Impl {
                          }});
         advance(dst);
     }
-    memory load_weights(const Tensor& t, const memory::dims& dims, tag user_tag,
-                        const memory::desc& want) {
-        memory user({dims, dt::f32, user_tag}, eng, const_cast<float*>(t.data));
+    // Reorders a weight tensor into oneDNN's layout. A large fc weight goes in slices of output
+    // rows, each slice's source pages given back as soon as it is copied (with `release`), so the
+    // source and the reordered copy of fc6 are never both resident: that keeps the peak memory of
+    // a full-size model near one copy of the weights.
+    memory load_weights(const Tensor& t, const memory::dims& dims, tag user_tag, const memory::desc& want,
+                        bool release) {
         weight_buffers.push_back(allocate(want.get_size()));
         memory m(want, eng, weight_buffers.back().get());
-        dnnl::reorder(user, m).execute(strm, user, m);
-        strm.wait();
+        const int64_t row_floats = t.numel() / dims[0];
+        const int64_t bytes = t.numel() * int64_t(sizeof(float));
+        constexpr int64_t kSliceBytes = 8 << 20, kRowAlign = 64;  // slices start on any layout block
+        int64_t rows = std::max<int64_t>(kSliceBytes / (row_floats * 4) / kRowAlign * kRowAlign, kRowAlign);
+        // Slices only into plain strided layouts (e.g. fc6's transposed "bcda"): oneDNN 2.6 wrote
+        // wrong results into sub-memories of blocked layouts such as AB16b64a.
+        const bool plain = want.data.format_kind == dnnl_blocked && want.data.format_desc.blocking.inner_nblks == 0;
+        if (!plain || user_tag == tag::goihw || bytes < 4 * kSliceBytes || rows >= dims[0]) rows = dims[0];
+        for (int64_t r0 = 0; r0 < dims[0]; r0 += rows) {
+            memory::dims slice = dims;
+            slice[0] = std::min(rows, dims[0] - r0);
+            memory::dims offsets(dims.size(), 0);
+            offsets[0] = r0;
+            const float* src = t.data + r0 * row_floats;
+            memory user({slice, dt::f32, user_tag}, eng, const_cast<float*>(src));
+            memory dst = slice == dims ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
+            dnnl::reorder(user, dst).execute(strm, user, dst);
+            strm.wait();
+            if (release && t.owned.empty()) release_pages(src, size_t(slice[0] * row_floats) * sizeof(float));
+        }
         weight_memories.push_back(m);
         return m;
     }
@@ -140,8 +161,8 @@ struct InferenceNet::Impl {
         dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation), eng);
         conform(pd.src_desc(), l.name);
         memory weights = load_weights(w.at(l.name + ".weight"), w_dims, G > 1 ? tag::goihw : tag::oihw,
-                                      pd.weights_desc());
-        memory bias = load_weights(w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc());
+                                      pd.weights_desc(), release);
+        memory bias = load_weights(w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc(), release);
         if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::convolution_forward p(pd);
@@ -154,7 +175,9 @@ struct InferenceNet::Impl {
     }
 
     void add_fc(const LayerSpec& l, const Shape& in, Weights& w, bool release) {
-        const bool spatial = in.h > 1 || in.w > 1;
+        // A 4-D input (after pooling) keeps 4-D weights (O, C, H, W), the same bytes as PyTorch's
+        // (O, C*H*W); after another fc both are 2-D.
+        const bool spatial = cur.get_desc().dims().size() == 4;
         const memory::dims src_dims = spatial ? memory::dims{batch, in.c, in.h, in.w} : memory::dims{batch, in.c};
         const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
                                             : memory::dims{l.out_channels, in.c};
@@ -163,16 +186,10 @@ struct InferenceNet::Impl {
                                             {{l.out_channels}, dt::f32, tag::x},
                                             {{batch, l.out_channels}, dt::f32, tag::any});
         dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation), eng);
-        if (!spatial && cur.get_desc().dims().size() == 4) {
-            // (N, C, 1, 1) from a pooling layer read as (N, C): same bytes in nchw
-            conform(memory::desc({batch, in.c, 1, 1}, dt::f32, tag::nchw), l.name);
-            cur = memory(memory::desc({batch, in.c}, dt::f32, tag::nc), eng, DNNL_MEMORY_NONE);
-            activations.push_back({cur, cur_slot});
-        }
         conform(pd.src_desc(), l.name);
         memory weights = load_weights(w.at(l.name + ".weight"), w_dims, spatial ? tag::oihw : tag::oi,
-                                      pd.weights_desc());
-        memory bias = load_weights(w.at(l.name + ".bias"), {l.out_channels}, tag::x, pd.bias_desc());
+                                      pd.weights_desc(), release);
+        memory bias = load_weights(w.at(l.name + ".bias"), {l.out_channels}, tag::x, pd.bias_desc(), release);
         if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::inner_product_forward p(pd);
@@ -300,17 +317,13 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
         throw Error("oneDNN", std::string("building the network: ") + e.what());
     }
     m.out_shape = in;
-    const bool flat = in.h == 1 && in.w == 1;
-    const memory::desc out_md = flat ? memory::desc({batch, in.c}, dt::f32, tag::nc)
-                                     : memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw);
+    // Into the caller's plain buffer: nchw for a 4-D result (also at 1x1, the same bytes as nc).
+    memory src = m.cur;
+    const memory::desc out_md = src.get_desc().dims().size() == 4
+                                    ? memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw)
+                                    : memory::desc({batch, in.c}, dt::f32, tag::nc);
     m.user_dst = memory(out_md, m.eng, DNNL_MEMORY_NONE);
-    // Final reorder into the caller's plain buffer (dims may differ only by trailing 1x1).
-    memory src = m.cur, dst = m.user_dst;
-    if (flat && src.get_desc().dims().size() == 4) {
-        m.conform(memory::desc({batch, in.c, 1, 1}, dt::f32, tag::nchw), "output");
-        src = memory(memory::desc({batch, in.c}, dt::f32, tag::nc), m.eng, DNNL_MEMORY_NONE);
-        m.activations.push_back({src, m.cur_slot});
-    }
+    memory dst = m.user_dst;
     dnnl::reorder r(src, dst);
     m.steps.push_back({"output", [r, src, dst](dnnl::stream& s) mutable { r.execute(s, src, dst); }});
     m.plan_memory();

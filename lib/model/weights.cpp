@@ -53,14 +53,17 @@ void Weights::release(const std::string& name) {
     Tensor& t = it->second;
     if (!t.owned.empty()) {
         std::vector<float>().swap(t.owned);
-    } else if (t.data) {
-        // A view into a read-only file mapping: drop its whole pages from the resident set.
-        const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-        uintptr_t begin = (uintptr_t(t.data) + page - 1) & ~(page - 1);
-        uintptr_t end = (uintptr_t(t.data) + t.numel() * sizeof(float)) & ~(page - 1);
-        if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    } else if (t.data) {  // a view into a read-only file mapping
+        release_pages(t.data, size_t(t.numel()) * sizeof(float));
     }
     tensors_.erase(it);
+}
+
+void release_pages(const void* data, size_t bytes) {
+    const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(data) + page - 1) & ~(page - 1);
+    const uintptr_t end = (uintptr_t(data) + bytes) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 Weights random_weights(const ModelSpec& spec, uint64_t seed, float std) {

@@ -39,6 +39,10 @@ private:
     std::vector<std::shared_ptr<void>> owners_;
 };
 
+// Gives the whole memory pages inside [data, data + bytes) back to the system. Only for read-only
+// file mappings (the pages read back from the file if touched again).
+void release_pages(const void* data, size_t bytes);
+
 // Fills every parameter of `spec` with N(0, std) weights and small biases, seeded.
 Weights random_weights(const ModelSpec& spec, uint64_t seed, float std = 0.01f);
 
