@@ -106,37 +106,38 @@ struct InferenceNet::Impl {
                          }});
         advance(dst);
     }
-    // Reorders a weight tensor into oneDNN's layout. A large fc weight goes in slices of output
-    // rows, each slice's source pages given back as soon as it is copied (with `release`), so the
-    // source and the reordered copy of fc6 are never both resident: that keeps the peak memory of
-    // a full-size model near one copy of the weights.
+    // Reorders a weight tensor into oneDNN's layout. A large one (fc6, fc7) goes in slices of
+    // output rows, each slice's source pages given back as soon as it is copied (with `release`),
+    // so the file's copy and oneDNN's copy of fc6 are never both resident: the peak memory of a
+    // full-size model stays near one copy of the weights.
     memory load_weights(const Tensor& t, const memory::dims& dims, tag user_tag, const memory::desc& want,
                         bool release) {
         weight_buffers.push_back(allocate(want.get_size()));
         memory m(want, eng, weight_buffers.back().get());
         const int64_t row_floats = t.numel() / dims[0];
-        const int64_t bytes = t.numel() * int64_t(sizeof(float));
-        constexpr int64_t kSliceBytes = 8 << 20, kRowAlign = 64;  // slices start on any layout block
+        constexpr int64_t kSliceBytes = 8 << 20, kRowAlign = 64;  // 64: a multiple of oneDNN's row blocks
         int64_t rows = std::max<int64_t>(kSliceBytes / (row_floats * 4) / kRowAlign * kRowAlign, kRowAlign);
-        // Slices only into plain strided layouts (e.g. fc6's transposed "bcda"): oneDNN 2.6 wrote
-        // wrong results into sub-memories of blocked layouts such as AB16b64a.
-        const bool plain = want.data.format_kind == dnnl_blocked && want.data.format_desc.blocking.inner_nblks == 0;
-        if (!plain || user_tag == tag::goihw || bytes < 4 * kSliceBytes || rows >= dims[0]) rows = dims[0];
-        for (int64_t r0 = 0; r0 < dims[0]; r0 += rows) {
-            memory::dims slice = dims;
-            slice[0] = std::min(rows, dims[0] - r0);
-            memory::dims offsets(dims.size(), 0);
+        if (t.numel() * int64_t(sizeof(float)) < 4 * kSliceBytes) rows = dims[0];
+        auto copy = [&](int64_t r0, int64_t n) {
+            memory::dims slice = dims, offsets(dims.size(), 0);
+            slice[0] = n;
             offsets[0] = r0;
             const float* src = t.data + r0 * row_floats;
             memory user({slice, dt::f32, user_tag}, eng, const_cast<float*>(src));
-            memory dst = slice == dims ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
+            memory dst = n == dims[0] ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
             dnnl::reorder(user, dst).execute(strm, user, dst);
             strm.wait();
-            if (release && t.owned.empty()) release_pages(src, size_t(slice[0] * row_floats) * sizeof(float));
+            if (release && t.owned.empty()) release_pages(src, size_t(n * row_floats) * sizeof(float));
+        };
+        try {
+            for (int64_t r0 = 0; r0 < dims[0]; r0 += rows) copy(r0, std::min(rows, dims[0] - r0));
+        } catch (const dnnl::error&) {  // a layout whose blocks do not split at `rows`: all at once
+            copy(0, dims[0]);
         }
         weight_memories.push_back(m);
         return m;
     }
+
     dnnl::primitive_attr attr_for(alexnet::Activation act) {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
