@@ -11,9 +11,11 @@
 #include <sstream>
 
 #include "io/safetensors.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using alexnet::test::TempDir;
 
 namespace {
 
@@ -53,15 +55,6 @@ Run run(const std::string& command) {
 std::string classify(const std::string& args) { return kBin + "/alexnet-classify -q --weights " + kWeights + " " + args; }
 std::string embed(const std::string& args) { return kBin + "/alexnet-embed -q --weights " + kWeights + " " + args; }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "alexnet-cli-XXXXXX").string();
-        path = mkdtemp(t.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 }  // namespace
 

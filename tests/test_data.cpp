@@ -9,20 +9,13 @@
 #include "core/error.hpp"
 #include "data/inputs.hpp"
 #include "data/labels.hpp"
+#include "test_util.hpp"
 
 using namespace alexnet;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "alexnet-data-XXXXXX").string();
-        path = mkdtemp(t.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<std::string> drain(PathSource& s) {
     std::vector<std::string> out;

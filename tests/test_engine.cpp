@@ -34,26 +34,14 @@ ModelSpec single(Shape input, LayerSpec layer) {
     return m;
 }
 
-LayerSpec conv(int out, int kernel, int stride, int pad, int groups, Activation act) {
-    LayerSpec l;
-    l.kind = LayerKind::conv;
-    l.out_channels = out;
-    l.kernel = kernel;
-    l.stride = stride;
-    l.pad = pad;
-    l.groups = groups;
-    l.activation = act;
-    return l;
-}
-
 }  // namespace
 
 TEST_CASE("conv: odd shapes, groups, strides, every activation") {
     for (Activation act : {Activation::none, Activation::relu, Activation::tanh, Activation::sigmoid}) {
         CAPTURE(to_string(act));
-        CHECK(compare(single({6, 13, 11}, conv(4, 3, 2, 1, 2, act)), 3, "x") < 1e-5);
-        CHECK(compare(single({3, 23, 19}, conv(5, 5, 4, 2, 1, act)), 1, "x") < 1e-5);
-        CHECK(compare(single({9, 7, 9}, conv(6, 3, 1, 1, 3, act)), 2, "x") < 1e-5);
+        CHECK(compare(single({6, 13, 11}, conv_layer("x", 4, 3, 2, 1, 2, act)), 3, "x") < 1e-5);
+        CHECK(compare(single({3, 23, 19}, conv_layer("x", 5, 5, 4, 2, 1, act)), 1, "x") < 1e-5);
+        CHECK(compare(single({9, 7, 9}, conv_layer("x", 6, 3, 1, 1, 3, act)), 2, "x") < 1e-5);
     }
 }
 

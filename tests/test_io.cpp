@@ -10,21 +10,14 @@
 #include "core/error.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
+#include "test_util.hpp"
 
 using namespace alexnet;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "alexnet-test-XXXXXX").string();
-        path = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_raw(const std::string& path, const std::string& header, const std::vector<uint8_t>& data,
                uint64_t declared_len = 0) {

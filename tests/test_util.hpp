@@ -1,6 +1,10 @@
 #pragma once
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -23,5 +27,19 @@ inline double relative_max_error(const float* a, const float* b, size_t n) {
     }
     return ref > 0 ? diff / ref : diff;
 }
+
+// A fresh directory under /tmp, removed with everything in it at scope end.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string t = (std::filesystem::temp_directory_path() / "alexnet-test-XXXXXX").string();
+        path = mkdtemp(t.data());
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace alexnet::test

@@ -51,6 +51,62 @@ int ModelSpec::index_of(const std::string& name) const {
     throw Error("layer", name, "one of " + known, "'" + name + "'");
 }
 
+LayerSpec conv_layer(const std::string& name, int out, int kernel, int stride, int pad, int groups, Activation act) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::conv;
+    l.out_channels = out;
+    l.kernel = kernel;
+    l.stride = stride;
+    l.pad = pad;
+    l.groups = groups;
+    l.activation = act;
+    return l;
+}
+
+LayerSpec max_pool_layer(const std::string& name, bool ceil_mode, int kernel, int stride) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::max_pool;
+    l.kernel = kernel;
+    l.stride = stride;
+    l.ceil_mode = ceil_mode;
+    return l;
+}
+
+LayerSpec lrn_layer(const std::string& name, LrnParams params) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::lrn;
+    l.lrn = params;
+    return l;
+}
+
+LayerSpec adaptive_avg_pool_layer(const std::string& name, int out_h, int out_w) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::adaptive_avg_pool;
+    l.out_h = out_h;
+    l.out_w = out_w;
+    return l;
+}
+
+LayerSpec fc_layer(const std::string& name, int out, Activation act) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::fc;
+    l.out_channels = out;
+    l.activation = act;
+    return l;
+}
+
+LayerSpec softmax_layer(const std::string& name) {
+    LayerSpec l;
+    l.name = name;
+    l.kind = LayerKind::softmax;
+    return l;
+}
+
 namespace {
 
 int pooled_size(int in, int kernel, int stride, int pad, bool ceil_mode) {
@@ -106,45 +162,6 @@ std::vector<Shape> infer_shapes(const ModelSpec& spec) {
 }
 
 namespace {
-
-LayerSpec conv(const std::string& name, int out, int kernel, int stride, int pad, int groups = 1) {
-    LayerSpec l;
-    l.name = name;
-    l.kind = LayerKind::conv;
-    l.out_channels = out;
-    l.kernel = kernel;
-    l.stride = stride;
-    l.pad = pad;
-    l.groups = groups;
-    l.activation = Activation::relu;
-    return l;
-}
-
-LayerSpec max_pool(const std::string& name, bool ceil_mode) {
-    LayerSpec l;
-    l.name = name;
-    l.kind = LayerKind::max_pool;
-    l.kernel = 3;
-    l.stride = 2;
-    l.ceil_mode = ceil_mode;
-    return l;
-}
-
-LayerSpec lrn(const std::string& name) {
-    LayerSpec l;
-    l.name = name;
-    l.kind = LayerKind::lrn;
-    return l;
-}
-
-LayerSpec fc(const std::string& name, int out, Activation act) {
-    LayerSpec l;
-    l.name = name;
-    l.kind = LayerKind::fc;
-    l.out_channels = out;
-    l.activation = act;
-    return l;
-}
 
 // One row per preset: everything that differs between them. make_preset() turns a row into the
 // layer table.
@@ -223,35 +240,26 @@ ModelSpec make_preset(const std::string& arch, const PresetOptions& options) {
     auto block = [&](LayerSpec c, const std::string& idx) {
         L.push_back(c);
         if (!row.lrn) {
-            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
+            L.push_back(max_pool_layer("pool" + idx, row.ceil_pooling));
         } else if (row.pool_before_lrn) {
-            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
-            L.push_back(lrn("norm" + idx));
+            L.push_back(max_pool_layer("pool" + idx, row.ceil_pooling));
+            L.push_back(lrn_layer("norm" + idx));
         } else {
-            L.push_back(lrn("norm" + idx));
-            L.push_back(max_pool("pool" + idx, row.ceil_pooling));
+            L.push_back(lrn_layer("norm" + idx));
+            L.push_back(max_pool_layer("pool" + idx, row.ceil_pooling));
         }
     };
-    block(conv("conv1", ch[0], row.conv1_kernel, row.conv1_stride, row.conv1_pad), "1");
-    block(conv("conv2", ch[1], row.conv2_kernel, 1, row.conv2_kernel / 2, row.groups), "2");
-    L.push_back(conv("conv3", ch[2], 3, 1, 1));
-    L.push_back(conv("conv4", ch[3], 3, 1, 1, row.groups));
-    L.push_back(conv("conv5", ch[4], 3, 1, 1, row.groups));
-    L.push_back(max_pool("pool5", row.ceil_pooling));
-    if (row.adaptive_pool) {
-        LayerSpec avg;
-        avg.name = "avgpool";
-        avg.kind = LayerKind::adaptive_avg_pool;
-        avg.out_h = avg.out_w = 6;
-        L.push_back(avg);
-    }
-    L.push_back(fc("fc6", fc_width, Activation::relu));
-    L.push_back(fc("fc7", fc_width, Activation::relu));
-    L.push_back(fc("fc8", options.num_classes, Activation::none));
-    LayerSpec prob;
-    prob.name = "prob";
-    prob.kind = LayerKind::softmax;
-    L.push_back(prob);
+    block(conv_layer("conv1", ch[0], row.conv1_kernel, row.conv1_stride, row.conv1_pad), "1");
+    block(conv_layer("conv2", ch[1], row.conv2_kernel, 1, row.conv2_kernel / 2, row.groups), "2");
+    L.push_back(conv_layer("conv3", ch[2], 3, 1, 1));
+    L.push_back(conv_layer("conv4", ch[3], 3, 1, 1, row.groups));
+    L.push_back(conv_layer("conv5", ch[4], 3, 1, 1, row.groups));
+    L.push_back(max_pool_layer("pool5", row.ceil_pooling));
+    if (row.adaptive_pool) L.push_back(adaptive_avg_pool_layer("avgpool", 6, 6));
+    L.push_back(fc_layer("fc6", fc_width, Activation::relu));
+    L.push_back(fc_layer("fc7", fc_width, Activation::relu));
+    L.push_back(fc_layer("fc8", options.num_classes, Activation::none));
+    L.push_back(softmax_layer("prob"));
     infer_shapes(m);
     return m;
 }

@@ -38,6 +38,15 @@ struct LayerSpec {
     bool has_params() const { return kind == LayerKind::conv || kind == LayerKind::fc; }
 };
 
+// Layer constructors for tables and tests.
+LayerSpec conv_layer(const std::string& name, int out, int kernel, int stride, int pad, int groups = 1,
+                     Activation act = Activation::relu);
+LayerSpec max_pool_layer(const std::string& name, bool ceil_mode, int kernel = 3, int stride = 2);
+LayerSpec lrn_layer(const std::string& name, LrnParams params = {});
+LayerSpec adaptive_avg_pool_layer(const std::string& name, int out_h, int out_w);
+LayerSpec fc_layer(const std::string& name, int out, Activation act);
+LayerSpec softmax_layer(const std::string& name);
+
 struct Preprocessing {
     int resize = 256;           // target of the resize step
     bool resize_shorter = false;  // true: shorter side to `resize`, keep aspect; false: warp square
