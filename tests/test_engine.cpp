@@ -1,6 +1,7 @@
 // The oneDNN network against the naive reference layers, on odd shapes and batch sizes.
 #include <doctest/doctest.h>
 
+#include "core/error.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
 #include "test_util.hpp"
@@ -123,4 +124,14 @@ TEST_CASE("a large fc weight is reordered in slices of output rows, with the sam
     CHECK(compare(m, 2, "a") < 1e-5);
     m.input = {9216, 1, 1};  // the same as a plain matrix (fc7-like layout)
     CHECK(compare(m, 3, "a") < 1e-5);
+}
+
+TEST_CASE("non-finite weights are refused while the network is built, naming the tensor") {
+    const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 3, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 8});
+    Weights w = random_weights(spec, 3);
+    std::vector<float> bad(w.at("conv3.weight").data, w.at("conv3.weight").data + w.at("conv3.weight").numel());
+    bad[7] = std::nanf("");
+    w.add("conv3.weight", w.at("conv3.weight").shape, bad);
+    CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1), "weights: conv3.weight: expected finite values, found nan at flat index 7",
+                         Error);
 }

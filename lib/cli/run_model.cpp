@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "cli/output.hpp"
 #include "core/error.hpp"
@@ -51,7 +52,7 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
     int failed = 0, done = 0;
     while (std::optional<Batch> batch = loader.next()) {
-        if (batch->images > 0) net.forward(batch->data.data(), out.data());
+        if (batch->decoded > 0) net.forward(batch->data.data(), out.data());
         for (const auto& item : batch->items) {
             if (!item.error.empty()) {
                 ++failed;
@@ -73,8 +74,10 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         loader.recycle(std::move(*batch));
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    log_info(o.quiet, std::to_string(done) + " images (" + std::to_string(failed) + " failed) in " +
-                          std::to_string(s) + " s, " + std::to_string(done / std::max(s, 1e-9)) + " images/s");
+    char summary[160];
+    std::snprintf(summary, sizeof summary, "%d images (%d failed) in %.2f s, %.1f images/s", done, failed, s,
+                  done / std::max(s, 1e-9));
+    log_info(o.quiet, summary);
     return failed;
 }
 

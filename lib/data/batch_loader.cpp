@@ -89,7 +89,7 @@ void BatchLoader::run() {
             if (b.items.empty()) break;
             b.data.resize(image_floats * images_per_batch_);
             decode(b, image_floats);
-            b.images = int(b.items.size());  // rows of failed items are left unused
+            for (const auto& item : b.items) b.decoded += item.error.empty();
             std::lock_guard lock(mutex_);
             ready_.push_back(std::move(b));
             cv_.notify_all();

@@ -22,7 +22,7 @@ struct Batch {
         int image = -1;     // its rows in data: image * crops ... (image + 1) * crops - 1
     };
     std::vector<Item> items;
-    int images = 0;           // rows of images in data (a failed item's rows are unused)
+    int decoded = 0;          // items decoded (a failed item's rows in data are left unused)
     std::vector<float> data;  // (images * crops, 3, crop, crop)
 };
 

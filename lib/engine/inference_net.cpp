@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -110,8 +111,8 @@ struct InferenceNet::Impl {
     // output rows, each slice's source pages given back as soon as it is copied (with `release`),
     // so the file's copy and oneDNN's copy of fc6 are never both resident: the peak memory of a
     // full-size model stays near one copy of the weights.
-    memory load_weights(const Tensor& t, const memory::dims& dims, tag user_tag, const memory::desc& want,
-                        bool release) {
+    memory load_weights(const std::string& name, const Tensor& t, const memory::dims& dims, tag user_tag,
+                        const memory::desc& want, bool release) {
         weight_buffers.push_back(allocate(want.get_size()));
         memory m(want, eng, weight_buffers.back().get());
         const int64_t row_floats = t.numel() / dims[0];
@@ -123,6 +124,10 @@ struct InferenceNet::Impl {
             slice[0] = n;
             offsets[0] = r0;
             const float* src = t.data + r0 * row_floats;
+            for (int64_t i = 0; i < n * row_floats; ++i)  // damaged weights fail here, before any image
+                if (!std::isfinite(src[i]))
+                    throw Error("weights", name, "finite values", std::to_string(src[i]) + " at flat index " +
+                                                                      std::to_string(r0 * row_floats + i));
             memory user({slice, dt::f32, user_tag}, eng, const_cast<float*>(src));
             memory dst = n == dims[0] ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
             dnnl::reorder(user, dst).execute(strm, user, dst);
@@ -161,9 +166,9 @@ struct InferenceNet::Impl {
             {dst_dims, dt::f32, tag::any}, strides, pad, pad);
         dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation), eng);
         conform(pd.src_desc(), l.name);
-        memory weights = load_weights(w.at(l.name + ".weight"), w_dims, G > 1 ? tag::goihw : tag::oihw,
-                                      pd.weights_desc(), release);
-        memory bias = load_weights(w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc(), release);
+        memory weights = load_weights(l.name + ".weight", w.at(l.name + ".weight"), w_dims,
+                                      G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(), release);
+        memory bias = load_weights(l.name + ".bias", w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc(), release);
         if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::convolution_forward p(pd);
@@ -188,9 +193,10 @@ struct InferenceNet::Impl {
                                             {{batch, l.out_channels}, dt::f32, tag::any});
         dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation), eng);
         conform(pd.src_desc(), l.name);
-        memory weights = load_weights(w.at(l.name + ".weight"), w_dims, spatial ? tag::oihw : tag::oi,
-                                      pd.weights_desc(), release);
-        memory bias = load_weights(w.at(l.name + ".bias"), {l.out_channels}, tag::x, pd.bias_desc(), release);
+        memory weights = load_weights(l.name + ".weight", w.at(l.name + ".weight"), w_dims,
+                                      spatial ? tag::oihw : tag::oi, pd.weights_desc(), release);
+        memory bias = load_weights(l.name + ".bias", w.at(l.name + ".bias"), {l.out_channels}, tag::x,
+                                   pd.bias_desc(), release);
         if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::inner_product_forward p(pd);
