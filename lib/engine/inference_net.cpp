@@ -75,7 +75,6 @@ struct InferenceNet::Impl {
     std::vector<memory> scratchpad_users;  // memories to point at the shared scratchpad
     Buffer slots[2];
     Buffer scratchpad;
-    std::vector<Buffer> plain_buffers;  // for steps outside oneDNN (adaptive pooling)
 
     memory cur;  // the memory the next layer reads
     int cur_slot = -1;  // -1: the user's input
