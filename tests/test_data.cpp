@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "data/image.hpp"
 #include "data/inputs.hpp"
 #include "data/labels.hpp"
 #include "test_util.hpp"
@@ -56,4 +57,19 @@ TEST_CASE("labels: a file must name every class; defaults are the weights', Imag
     CHECK(imagenet[281] == "tabby");
     CHECK(imagenet[999] == "toilet tissue");
     CHECK(resolve_labels("", {}, 3) == std::vector<std::string>{"0", "1", "2"});
+}
+
+TEST_CASE("truncated JPEGs are refused; bytes after the end-of-image marker are not") {
+    std::ifstream in(std::string(ALEXNET_FIXTURES) + "/exif_rotated.jpg", std::ios::binary);
+    const std::string jpeg((std::istreambuf_iterator<char>(in)), {});
+    TempDir d;
+    std::ofstream(d / "cut.jpg", std::ios::binary) << jpeg.substr(0, jpeg.size() - 300);
+    CHECK_THROWS_WITH_AS(read_image(d / "cut.jpg"),
+                         (d / "cut.jpg" + ": JPEG data: expected an end-of-image marker after the last scan, found a truncated file").c_str(),
+                         Error);
+    std::ofstream(d / "tail.jpg", std::ios::binary) << jpeg << "trailing bytes";
+    CHECK(read_image(d / "tail.jpg").cols == 30);
+    std::ofstream(d / "empty.png", std::ios::binary);
+    CHECK_THROWS_WITH_AS(read_image(d / "empty.png"), (d / "empty.png" + ": image: expected image data, found an empty file").c_str(), Error);
+    CHECK_THROWS_WITH_AS(read_image(d.path.string()), (d.path.string() + ": input: expected an image file, found a directory").c_str(), Error);
 }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -16,10 +17,12 @@ namespace alexnet {
 namespace {
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Error(path, "input", "an image file", "a directory");
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
     const std::streamsize size = in.tellg();
-    if (size < 0) throw Error(path, "cannot read (is it a directory?)");
+    if (size < 0) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
     std::vector<uint8_t> bytes(static_cast<size_t>(size));
     in.seekg(0);
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
