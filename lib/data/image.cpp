@@ -23,6 +23,9 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
     if (!in) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
     const std::streamsize size = in.tellg();
     if (size < 0) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
+    constexpr std::streamsize kMaxBytes = std::streamsize(1) << 30;
+    if (size > kMaxBytes)
+        throw Error(path, "file size", "at most 1 GiB for an image", std::to_string(size) + " bytes");
     std::vector<uint8_t> bytes(static_cast<size_t>(size));
     in.seekg(0);
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
