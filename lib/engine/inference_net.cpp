@@ -38,6 +38,25 @@ Buffer allocate(size_t bytes) {
     return Buffer(static_cast<char*>(p));
 }
 
+// Index of the first NaN or infinity, or -1. The exponent test on the raw bits vectorises, so the
+// scan costs little next to the reorder that reads the same bytes.
+int64_t first_non_finite(const float* x, int64_t n) {
+    constexpr int64_t kChunk = 4096;
+    for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t end = std::min(n, c + kChunk);
+        uint32_t any = 0;
+        for (int64_t i = c; i < end; ++i) {
+            uint32_t bits;
+            std::memcpy(&bits, x + i, 4);
+            any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (int64_t i = c; i < end; ++i)
+                if (!std::isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
 dnnl::algorithm eltwise_algorithm(Activation act) {
     switch (act) {
         case Activation::relu: return dnnl::algorithm::eltwise_relu;
@@ -123,10 +142,9 @@ struct InferenceNet::Impl {
             slice[0] = n;
             offsets[0] = r0;
             const float* src = t.data + r0 * row_floats;
-            for (int64_t i = 0; i < n * row_floats; ++i)  // damaged weights fail here, before any image
-                if (!std::isfinite(src[i]))
-                    throw Error("weights", name, "finite values", std::to_string(src[i]) + " at flat index " +
-                                                                      std::to_string(r0 * row_floats + i));
+            if (const int64_t bad = first_non_finite(src, n * row_floats); bad >= 0)  // damaged weights
+                throw Error("weights", name, "finite values",
+                            std::to_string(src[bad]) + " at flat index " + std::to_string(r0 * row_floats + bad));
             memory user({slice, dt::f32, user_tag}, eng, const_cast<float*>(src));
             memory dst = n == dims[0] ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
             dnnl::reorder(user, dst).execute(strm, user, dst);
