@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
         std::unique_ptr<NpyWriter> npy;
         std::unique_ptr<AtomicFile> paths;
         std::string line;
+        std::vector<float> row;  // reused for every image
         int dim_seen = 0;
         const int failed = run_images(o, model, layer, [&](const std::string& path, const std::string& error,
                                                            const float* values, int dim) {
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
                 out.write({{"path", path}, {"error", error}});
                 return;
             }
-            std::vector<float> row(values, values + dim);
+            row.assign(values, values + dim);
             if (normalize == "l2") {
                 double norm = 0;
                 for (float v : row) norm += double(v) * v;
