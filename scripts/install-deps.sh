@@ -2,7 +2,8 @@
 # Installs the Debian packages the build needs; does nothing when they are all present.
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
-packages=(cmake g++ make pkg-config libdnnl-dev libopencv-dev libcli11-dev nlohmann-json3-dev doctest-dev "$@")
+packages=(cmake g++ make pkg-config libdnnl-dev libopencv-dev libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev
+          dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

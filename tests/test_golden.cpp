@@ -2,6 +2,7 @@
 // (tests/fixtures/make_fixtures.py).
 #include <doctest/doctest.h>
 
+#include "data/datasets.hpp"
 #include "data/image.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
@@ -154,4 +155,29 @@ TEST_CASE("the embedded default: PNG files through our preprocessing and network
     const double err = relative_max_error(out.data(), logits.data, out.size());
     MESSAGE("alexnet-28 end to end vs PyTorch: relative max error " << err);
     CHECK(err < 1e-4);
+}
+
+TEST_CASE("the embedded default scores PyTorch's accuracy on all 10,000 Fashion-MNIST test images") {
+    const std::string data = ALEXNET_DATA_DIR, fashion = "/usr/share/datasets/fashion-mnist";
+    LoadedModel m = load_model(data + "/alexnet-28-fmnist.safetensors");
+    const double pytorch_accuracy = std::stod(m.weights.metadata.at("test_accuracy"));
+    const ImageSet test = read_idx(fashion + "/t10k-images-idx3-ubyte.gz", fashion + "/t10k-labels-idx1-ubyte.gz");
+    constexpr int kBatch = 500;
+    InferenceNet net(m.spec, m.weights, kBatch, "fc8");
+    std::vector<float> input(size_t(kBatch) * 28 * 28), logits(size_t(kBatch) * 10);
+    int correct = 0;
+    for (int b = 0; b < test.count; b += kBatch) {
+        for (int i = 0; i < kBatch; ++i) {
+            const cv::Mat img(28, 28, CV_8UC1, const_cast<uint8_t*>(test.image(b + i)));
+            preprocess(img, m.spec.preprocessing, CropMode::center, input.data() + size_t(i) * 28 * 28);
+        }
+        net.forward(input.data(), logits.data());
+        for (int i = 0; i < kBatch; ++i) {
+            const float* row = logits.data() + i * 10;
+            correct += int(std::max_element(row, row + 10) - row) == test.labels[b + i];
+        }
+    }
+    const double accuracy = correct / double(test.count);
+    MESSAGE("alexnet-28 test accuracy: ours " << accuracy << ", PyTorch " << pytorch_accuracy);
+    CHECK(std::fabs(accuracy - pytorch_accuracy) <= 0.0003);  // at most 3 borderline images may flip
 }

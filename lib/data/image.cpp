@@ -127,9 +127,12 @@ void write_crop(const cv::Mat& img, int x0, int y0, bool mirror, const Preproces
 
 void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float* out) {
     check(p.channels == 1 || p.channels == 3, "preprocessing", "channels", "1 or 3", std::to_string(p.channels));
-    cv::Mat grey;
-    if (p.channels == 1) cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);  // exact for grey images: R=G=B
-    const cv::Mat img = resize_for(p.channels == 1 ? grey : bgr, p);
+    check(bgr.type() == CV_8UC3 || bgr.type() == CV_8UC1, "preprocessing", "image", "8-bit BGR or grey",
+          "OpenCV type " + std::to_string(bgr.type()));
+    cv::Mat converted = bgr;
+    if (p.channels == 1 && bgr.channels() == 3) cv::cvtColor(bgr, converted, cv::COLOR_BGR2GRAY);  // exact when R=G=B
+    if (p.channels == 3 && bgr.channels() == 1) cv::cvtColor(bgr, converted, cv::COLOR_GRAY2BGR);
+    const cv::Mat img = resize_for(converted, p);
     const int crop = p.crop;
     if (img.cols < crop || img.rows < crop)
         throw Error("preprocessing", "crop", "at most the resized size " + std::to_string(img.cols) + "x" +

@@ -23,6 +23,7 @@ int center_offset(int size, int crop, bool torchvision_rounding);
 // Writes crops_per_image(mode) tensors of (channels, crop, crop), network channel order, normalised:
 // x = (pixel / 255 * pixel_scale - mean) / std. Ten-crop order: center, four corners, then the
 // same five mirrored.
+// `bgr` is 8-bit BGR or 8-bit grey; it is converted to the network's channel count.
 void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float* out);
 
 }  // namespace alexnet
