@@ -112,6 +112,134 @@ void softmax_forward(float* out, const float* in, int N, int classes) {
     }
 }
 
+void conv_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                   const float* weight, int N, const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    const int K = l.kernel, icg = s.c / l.groups, ocg = l.out_channels / l.groups;
+    for (int n = 0; n < N; ++n)
+        for (int oc = 0; oc < o.c; ++oc) {
+            const int g = oc / ocg;
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    const float d = dout[((int64_t(n) * o.c + oc) * o.h + oy) * o.w + ox];
+                    if (dbias) dbias[oc] += d;
+                    for (int ic = 0; ic < icg; ++ic)
+                        for (int ky = 0; ky < K; ++ky) {
+                            const int iy = oy * l.stride - l.pad + ky;
+                            if (iy < 0 || iy >= s.h) continue;
+                            for (int kx = 0; kx < K; ++kx) {
+                                const int ix = ox * l.stride - l.pad + kx;
+                                if (ix < 0 || ix >= s.w) continue;
+                                const int64_t at = ((int64_t(n) * s.c + g * icg + ic) * s.h + iy) * s.w + ix;
+                                const int64_t wat = ((int64_t(oc) * icg + ic) * K + ky) * K + kx;
+                                dweight[wat] += d * inp[at];
+                                if (dinp) dinp[at] += d * weight[wat];
+                            }
+                        }
+                }
+        }
+}
+
+void fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                 const float* weight, int N, int in_features, int out_features) {
+    for (int n = 0; n < N; ++n)
+        for (int o = 0; o < out_features; ++o) {
+            const float d = dout[int64_t(n) * out_features + o];
+            if (dbias) dbias[o] += d;
+            const float* x = inp + int64_t(n) * in_features;
+            const float* w = weight + int64_t(o) * in_features;
+            float* dw = dweight + int64_t(o) * in_features;
+            for (int i = 0; i < in_features; ++i) {
+                dw[i] += d * x[i];
+                if (dinp) dinp[int64_t(n) * in_features + i] += d * w[i];
+            }
+        }
+}
+
+void activation_backward(float* dinp, const float* dout, const float* out, int64_t n, Activation act) {
+    for (int64_t i = 0; i < n; ++i) {
+        switch (act) {
+            case Activation::none: dinp[i] += dout[i]; break;
+            case Activation::relu: dinp[i] += out[i] > 0 ? dout[i] : 0; break;
+            case Activation::tanh: dinp[i] += dout[i] * (1 - out[i] * out[i]); break;
+            case Activation::sigmoid: dinp[i] += dout[i] * out[i] * (1 - out[i]); break;
+        }
+    }
+}
+
+void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LrnParams& p) {
+    // b_i = a_i S_i^-beta, S_i = k + alpha/size sum_{j in w(i)} a_j^2
+    // db_i/da_j = [i == j] S_i^-beta - 2 alpha beta / size a_i a_j S_i^(-beta-1)   for j in w(i)
+    const int64_t plane = int64_t(s.h) * s.w;
+    const int half = (p.size - 1) / 2;
+    const double c = 2.0 * p.alpha * p.beta / p.size;
+    std::vector<double> scale(s.c);
+    for (int n = 0; n < N; ++n)
+        for (int64_t i = 0; i < plane; ++i) {
+            auto at = [&](int ch) { return (int64_t(n) * s.c + ch) * plane + i; };
+            for (int ch = 0; ch < s.c; ++ch) {
+                double sum = 0;
+                for (int j = std::max(0, ch - half); j <= std::min(s.c - 1, ch + p.size - 1 - half); ++j)
+                    sum += double(inp[at(j)]) * inp[at(j)];
+                scale[ch] = p.k + p.alpha / p.size * sum;
+            }
+            for (int ch = 0; ch < s.c; ++ch) {
+                const double g = dout[at(ch)], a = inp[at(ch)];
+                dinp[at(ch)] += float(g * std::pow(scale[ch], -double(p.beta)));
+                const double common = g * a * std::pow(scale[ch], -double(p.beta) - 1) * c;
+                for (int j = std::max(0, ch - half); j <= std::min(s.c - 1, ch + p.size - 1 - half); ++j)
+                    dinp[at(j)] -= float(common * inp[at(j)]);
+            }
+        }
+}
+
+void max_pool_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    const int y0 = oy * l.stride - l.pad, x0 = ox * l.stride - l.pad;
+                    int64_t best = -1;
+                    for (int y = std::max(0, y0); y < std::min(s.h, y0 + l.kernel); ++y)
+                        for (int x = std::max(0, x0); x < std::min(s.w, x0 + l.kernel); ++x) {
+                            const int64_t at = ((int64_t(n) * s.c + c) * s.h + y) * s.w + x;
+                            if (best < 0 || inp[at] > inp[best]) best = at;
+                        }
+                    dinp[best] += dout[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox];
+                }
+}
+
+void adaptive_avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, int oh, int ow) {
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < oh; ++oy) {
+                const int y0 = oy * s.h / oh, y1 = ((oy + 1) * s.h + oh - 1) / oh;
+                for (int ox = 0; ox < ow; ++ox) {
+                    const int x0 = ox * s.w / ow, x1 = ((ox + 1) * s.w + ow - 1) / ow;
+                    const float d = dout[((int64_t(n) * s.c + c) * oh + oy) * ow + ox] / float((y1 - y0) * (x1 - x0));
+                    for (int y = y0; y < y1; ++y)
+                        for (int x = x0; x < x1; ++x) dinp[((int64_t(n) * s.c + c) * s.h + y) * s.w + x] += d;
+                }
+            }
+}
+
+float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes) {
+    double loss = 0;
+    for (int n = 0; n < N; ++n) {
+        const float* x = logits + int64_t(n) * classes;
+        const float m = *std::max_element(x, x + classes);
+        double sum = 0;
+        for (int i = 0; i < classes; ++i) sum += std::exp(double(x[i]) - m);
+        loss += std::log(sum) + m - x[labels[n]];
+        for (int i = 0; i < classes; ++i) {
+            const double p = std::exp(double(x[i]) - m) / sum;
+            dlogits[int64_t(n) * classes + i] = float((p - (i == labels[n])) / N);
+        }
+    }
+    return float(loss / N);
+}
+
 std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
                                         const float* input, int N) {
     std::vector<std::vector<float>> outs;

@@ -22,6 +22,22 @@ void fc_forward(float* out, const float* in, const float* weight, const float* b
 void activation_forward(float* x, int64_t n, Activation act);  // in place
 void softmax_forward(float* out, const float* in, int N, int classes);
 
+// Backward passes: the same shapes as the forward ones; every d* buffer is ACCUMULATED into
+// (zero it first), as llm.c's layers do, so a gradient can gather from several consumers.
+void conv_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                   const float* weight, int N, const Shape& s, const LayerSpec& l);
+void fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                 const float* weight, int N, int in_features, int out_features);
+// From the activation's output `out` (what the forward pass keeps): relu 1[out>0], tanh 1-out^2,
+// sigmoid out(1-out).
+void activation_backward(float* dinp, const float* dout, const float* out, int64_t n, Activation act);
+void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LrnParams& p);
+// The gradient goes to the first maximum of each window, as oneDNN's and PyTorch's do.
+void max_pool_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LayerSpec& l);
+void adaptive_avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, int oh, int ow);
+// Mean cross-entropy of softmax(logits) against labels; writes dlogits = (softmax - onehot) / N.
+float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes);
+
 // The whole network; returns each layer's output (N x layer shape) in table order.
 std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
                                         const float* input, int N);
