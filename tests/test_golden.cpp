@@ -181,3 +181,29 @@ TEST_CASE("the embedded default scores PyTorch's accuracy on all 10,000 Fashion-
     MESSAGE("alexnet-28 test accuracy: ours " << accuracy << ", PyTorch " << pytorch_accuracy);
     CHECK(std::fabs(accuracy - pytorch_accuracy) <= 0.0003);  // at most 3 borderline images may flip
 }
+
+TEST_CASE("reference backward through whole narrow networks gives PyTorch's loss and every gradient") {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+        CAPTURE(arch);
+        const LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
+        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
+        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
+        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
+        const int N = int(x.shape[0]);
+        std::vector<int> labels;
+        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").data[i]));
+        const reference::Gradients g = reference::backward(m.spec, m.weights, x.data, labels.data(), N);
+        CHECK(g.loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
+        double worst = 0;
+        for (const auto& p : param_specs(m.spec)) {
+            const Tensor& want = expected.at(p.name);
+            const std::vector<float>& got = g.params.at(p.name);
+            REQUIRE(int64_t(got.size()) == want.numel());
+            const double err = relative_max_error(got.data(), want.data, got.size());
+            CAPTURE(p.name);
+            CHECK(err < 1e-4);
+            worst = std::max(worst, err);
+        }
+        MESSAGE(arch << ": loss " << g.loss << ", worst gradient relative max error " << worst);
+    }
+}

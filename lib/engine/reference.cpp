@@ -272,4 +272,45 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
     return outs;
 }
 
+Gradients backward(const ModelSpec& spec, const Weights& weights, const float* input, const int* labels, int N) {
+    const std::vector<std::vector<float>> outs = forward(spec, weights, input, N);
+    int last = int(spec.layers.size()) - 1;
+    if (spec.layers[last].kind == LayerKind::softmax) --last;  // the loss takes the logits
+    const std::vector<Shape> shapes = infer_shapes(spec);
+    Gradients g;
+    std::vector<float> dout(outs[last].size());
+    g.loss = softmax_cross_entropy(dout.data(), outs[last].data(), labels, N, int(shapes[last].size()));
+    for (int i = last; i >= 0; --i) {
+        const LayerSpec& l = spec.layers[i];
+        const Shape in = i == 0 ? spec.input : shapes[i - 1];
+        const float* x = i == 0 ? input : outs[i - 1].data();
+        std::vector<float> dpre(dout.size());
+        activation_backward(dpre.data(), dout.data(), outs[i].data(), int64_t(dout.size()), l.activation);
+        std::vector<float> dx(size_t(N) * in.size());
+        float* dinp = i == 0 ? nullptr : dx.data();  // no gradient for the images
+        if (l.has_params()) {
+            const Tensor& w = weights.at(l.name + ".weight");
+            std::vector<float>& dw = g.params[l.name + ".weight"];
+            std::vector<float>& db = g.params[l.name + ".bias"];
+            dw.assign(size_t(w.numel()), 0.f);
+            db.assign(size_t(l.out_channels), 0.f);
+            if (l.kind == LayerKind::conv)
+                conv_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.data, N, in, l);
+            else
+                fc_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.data, N, int(in.size()), l.out_channels);
+        } else if (dinp) {
+            switch (l.kind) {
+                case LayerKind::lrn: lrn_backward(dinp, dpre.data(), x, N, in, l.lrn); break;
+                case LayerKind::max_pool: max_pool_backward(dinp, dpre.data(), x, N, in, l); break;
+                case LayerKind::adaptive_avg_pool:
+                    adaptive_avg_pool_backward(dinp, dpre.data(), N, in, l.out_h, l.out_w);
+                    break;
+                default: break;
+            }
+        }
+        dout = std::move(dx);
+    }
+    return g;
+}
+
 }  // namespace alexnet::reference

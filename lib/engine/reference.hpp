@@ -1,6 +1,8 @@
 #pragma once
 // Naive reference layers on plain NCHW float buffers. Slow and obvious on purpose: the tests hold
 // the oneDNN network to these, and these to PyTorch.
+#include <map>
+#include <string>
 #include <vector>
 
 #include "model/model.hpp"
@@ -41,5 +43,14 @@ float softmax_cross_entropy(float* dlogits, const float* logits, const int* labe
 // The whole network; returns each layer's output (N x layer shape) in table order.
 std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
                                         const float* input, int N);
+
+// Mean softmax cross-entropy of the network's logits (the layer before `prob`) against `labels`,
+// and its gradient for every parameter, by canonical name (no dropout: the reference of the
+// deterministic part of a training step).
+struct Gradients {
+    float loss = 0;
+    std::map<std::string, std::vector<float>> params;
+};
+Gradients backward(const ModelSpec& spec, const Weights& weights, const float* input, const int* labels, int N);
 
 }  // namespace alexnet::reference
