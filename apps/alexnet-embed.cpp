@@ -32,15 +32,18 @@ int main(int argc, char** argv) {
         if (format == "npy" && output.empty()) throw UsageError("--format npy needs --output FILE");
         LoadedModel model = load_tool_model(o);
         if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
-        model.spec.index_of(layer);  // an unknown layer lists the known ones before any image is read
-
+        // An unknown layer lists the known ones, and an unwritable output fails, before any image.
+        const int dim = int(infer_shapes(model.spec)[model.spec.index_of(layer)].size());
         std::unique_ptr<NpyWriter> npy;
         std::unique_ptr<AtomicFile> paths;
+        if (format == "npy") {
+            npy = std::make_unique<NpyWriter>(output, dim);
+            paths = std::make_unique<AtomicFile>(output + ".paths.txt");
+        }
         std::string line;
         std::vector<float> row;  // reused for every image
-        int dim_seen = 0;
         const int failed = run_images(o, model, layer, [&](const std::string& path, const std::string& error,
-                                                           const float* values, int dim) {
+                                                           const float* values, int) {
             if (!error.empty()) {
                 out.write({{"path", path}, {"error", error}});
                 return;
@@ -53,12 +56,7 @@ int main(int argc, char** argv) {
                 if (norm > 0)
                     for (float& v : row) v = float(v / norm);
             }
-            dim_seen = dim;
-            if (format == "npy") {
-                if (!npy) {
-                    npy = std::make_unique<NpyWriter>(output, dim);
-                    paths = std::make_unique<AtomicFile>(output + ".paths.txt");
-                }
+            if (npy) {
                 npy->append(row.data());
                 paths->write(path + "\n");
                 return;
@@ -73,17 +71,11 @@ int main(int argc, char** argv) {
             line += "]}";
             out.write_raw(line);
         });
-        if (format == "npy") {
-            if (!npy) {
-                const int dim = int(infer_shapes(model.spec)[model.spec.index_of(layer)].size());
-                npy = std::make_unique<NpyWriter>(output, dim);
-                paths = std::make_unique<AtomicFile>(output + ".paths.txt");
-                dim_seen = dim;
-            }
+        if (npy) {
             npy->finish();
             paths->commit();
             out.write({{"output", output}, {"paths", output + ".paths.txt"}, {"layer", layer},
-                       {"rows", npy->rows()}, {"dim", dim_seen}});
+                       {"rows", npy->rows()}, {"dim", dim}});
         }
         return failed ? 1 : 0;
     });

@@ -204,6 +204,13 @@ TEST_CASE("embed: npy output numpy can load, with the paths sidecar in row order
     for (int i = 0; i < 512; ++i) CHECK(row0[i] == e[i].get<float>());
 }
 
+TEST_CASE("embed: an unwritable npy output fails before any image, with nothing on stdout") {
+    const Run r = run(embed("--format npy -o /nonexistent-dir/x.npy " + kData + "/demo"));
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err == "alexnet-embed: /nonexistent-dir/x.npy: cannot create a file beside it: No such file or directory\n");
+}
+
 TEST_CASE("--summary prints the model table as JSON") {
     const Run r = run(kBin + "/alexnet-classify --summary --arch alexnet-tv");
     CHECK(r.status == 0);
