@@ -23,7 +23,9 @@ void lower_thread_priority() { setpriority(PRIO_PROCESS, id_t(syscall(SYS_gettid
 BatchLoader::BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
                          int decode_threads, int queue_depth)
     : source_(source), preprocessing_(p), mode_(mode), images_per_batch_(images_per_batch),
-      decode_threads_(std::max(1, decode_threads)), queue_depth_(size_t(queue_depth)) {
+      decode_threads_(std::max(1, decode_threads)), queue_depth_(size_t(queue_depth)),
+      image_floats_(size_t(crops_per_image(mode)) * p.channels * p.crop * p.crop) {
+    for (int t = 1; t < decode_threads_; ++t) helpers_.emplace_back([this] { helper(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -33,42 +35,66 @@ BatchLoader::~BatchLoader() {
         stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    thread_.join();  // run() returns only between batches, so no helper is mid-job now
+    {
+        std::lock_guard lock(job_mutex_);
+        stop_helpers_ = true;
+    }
+    job_cv_.notify_all();
+    for (auto& h : helpers_) h.join();
 }
 
-void BatchLoader::decode(Batch& b, size_t image_floats) {
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-        for (size_t i = next++; i < b.items.size(); i = next++) {
-            Batch::Item& item = b.items[i];
-            try {
-                const cv::Mat img = read_image(item.path);
-                preprocess(img, preprocessing_, mode_, b.data.data() + image_floats * i);
-                item.image = int(i);
-            } catch (const Error& e) {
-                item.error = e.what();
-            } catch (const std::exception& e) {
-                item.error = item.path + ": " + e.what();
-            }
+void BatchLoader::decode_items(Batch& b) {
+    for (size_t i = job_next_++; i < b.items.size(); i = job_next_++) {
+        Batch::Item& item = b.items[i];
+        try {
+            const cv::Mat img = read_image(item.path);
+            preprocess(img, preprocessing_, mode_, b.data.data() + image_floats_ * i);
+            item.image = int(i);
+        } catch (const Error& e) {
+            item.error = e.what();
+        } catch (const std::exception& e) {
+            item.error = item.path + ": " + e.what();
         }
-    };
-    std::vector<std::thread> helpers;
-    const int extra = std::min<int>(decode_threads_ - 1, int(b.items.size()) - 1);
-    for (int t = 0; t < extra; ++t)
-        helpers.emplace_back([&] {
-            cv::setNumThreads(1);
-            lower_thread_priority();
-            work();
-        });
-    work();
-    for (auto& h : helpers) h.join();
+    }
+}
+
+void BatchLoader::helper() {
+    cv::setNumThreads(1);
+    lower_thread_priority();
+    uint64_t seen = 0;
+    std::unique_lock lock(job_mutex_);
+    while (true) {
+        job_cv_.wait(lock, [&] { return stop_helpers_ || job_generation_ != seen; });
+        if (stop_helpers_) return;
+        seen = job_generation_;
+        Batch* b = job_;
+        lock.unlock();
+        decode_items(*b);
+        lock.lock();
+        if (--job_busy_helpers_ == 0) job_done_cv_.notify_all();
+    }
+}
+
+void BatchLoader::decode(Batch& b) {
+    {
+        std::lock_guard lock(job_mutex_);
+        job_ = &b;
+        job_next_ = 0;
+        job_busy_helpers_ = int(helpers_.size());
+        ++job_generation_;
+    }
+    job_cv_.notify_all();
+    decode_items(b);
+    std::unique_lock lock(job_mutex_);
+    job_done_cv_.wait(lock, [&] { return job_busy_helpers_ == 0; });
+    job_ = nullptr;
 }
 
 void BatchLoader::run() {
     // OpenCV's own thread pool (TBB) would fight the compute threads for the same cores.
     cv::setNumThreads(1);
     lower_thread_priority();
-    const size_t image_floats = size_t(crops_per_image(mode_)) * preprocessing_.channels * preprocessing_.crop * preprocessing_.crop;
     try {
         while (true) {
             Batch b;
@@ -87,8 +113,8 @@ void BatchLoader::run() {
                 b.items.push_back({*path, "", -1});
             }
             if (b.items.empty()) break;
-            b.data.resize(image_floats * images_per_batch_);
-            decode(b, image_floats);
+            b.data.resize(image_floats_ * images_per_batch_);
+            decode(b);
             for (const auto& item : b.items) b.decoded += item.error.empty();
             std::lock_guard lock(mutex_);
             ready_.push_back(std::move(b));

@@ -1,7 +1,9 @@
 #pragma once
 // Decodes and preprocesses images on a background thread while the network computes. Batches come
 // out in input order; an image that fails carries its error instead of a row of data.
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -40,7 +42,9 @@ public:
 
 private:
     void run();
-    void decode(Batch& b, size_t image_floats);
+    void decode(Batch& b);              // all decode threads together, back when done
+    void decode_items(Batch& b);        // one thread's share: items by a shared counter
+    void helper();                      // a persistent decode thread besides run()'s own
 
     PathSource& source_;
     Preprocessing preprocessing_;
@@ -55,6 +59,18 @@ private:
     bool done_ = false, stop_ = false;
     std::exception_ptr error_;
     std::thread thread_;
+
+    size_t image_floats_ = 0;
+    // The batch being decoded: run() publishes it (generation++), helpers join in, and run()
+    // waits until none is still working on it.
+    std::mutex job_mutex_;
+    std::condition_variable job_cv_, job_done_cv_;
+    Batch* job_ = nullptr;
+    uint64_t job_generation_ = 0;
+    int job_busy_helpers_ = 0;
+    bool stop_helpers_ = false;
+    std::atomic<size_t> job_next_{0};
+    std::vector<std::thread> helpers_;
 };
 
 }  // namespace alexnet
