@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
         }
         JsonLines out;
         LoadedModel model = load_tool_model(o);
-        if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
+        require_inputs(o);
         const int classes = model.spec.num_classes();
         const std::vector<std::string> labels = resolve_labels(labels_file, model.labels, classes);
         const int k = std::min(top, classes);

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
         JsonLines out;
         if (format == "npy" && output.empty()) throw UsageError("--format npy needs --output FILE");
         LoadedModel model = load_tool_model(o);
-        if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
+        require_inputs(o);
         // An unknown layer lists the known ones, and an unwritable output fails, before any image.
         const int dim = int(infer_shapes(model.spec)[model.spec.index_of(layer)].size());
         std::unique_ptr<NpyWriter> npy;

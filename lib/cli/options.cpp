@@ -32,6 +32,10 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("--crop-size", o.crop_size, "Crop size (the network's input size)")->check(CLI::Range(1, 100000));
 }
 
+void require_inputs(const CommonOptions& o) {
+    if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
+}
+
 void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
     Preprocessing& p = spec.preprocessing;
     const std::string per_channel = std::to_string(p.channels) + " value" + (p.channels > 1 ? "s" : "") + " (one per input channel)";

@@ -34,6 +34,9 @@ struct CommonOptions {
 // Adds the shared options (inputs as positionals when `with_inputs`).
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs = true);
 
+// UsageError when no image, directory or "-" was given.
+void require_inputs(const CommonOptions& o);
+
 // Applies --mean/--std/--rgb/--bgr/--resize/--crop-size to `spec` (crop size also sets the input).
 void apply_overrides(const CommonOptions& o, ModelSpec& spec);
 

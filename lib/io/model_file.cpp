@@ -148,9 +148,9 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
             l.groups = int(in.c / t.shape[1]);
         }
         if (l.kind == LayerKind::lrn) {
-            if (auto* v = find_meta(w, "lrn_alpha")) l.lrn.alpha = std::stof(*v);
-            if (auto* v = find_meta(w, "lrn_beta")) l.lrn.beta = std::stof(*v);
-            if (auto* v = find_meta(w, "lrn_k")) l.lrn.k = std::stof(*v);
+            if (auto* v = find_meta(w, "lrn_alpha")) parse_floats(path, "lrn_alpha", *v, &l.lrn.alpha, 1);
+            if (auto* v = find_meta(w, "lrn_beta")) parse_floats(path, "lrn_beta", *v, &l.lrn.beta, 1);
+            if (auto* v = find_meta(w, "lrn_k")) parse_floats(path, "lrn_k", *v, &l.lrn.k, 1);
         }
         in = output_shape(l, in);
     }
