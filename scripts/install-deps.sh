@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs; does nothing when they are all present.
+# (Debian's dnnl-config.cmake needs the OpenCL headers and library: oneDNN was built with the OpenCL GPU runtime.)
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
-packages=(cmake g++ make pkg-config libdnnl-dev libopencv-dev libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev
+packages=(cmake g++ make pkg-config libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libopencv-dev libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev
           dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do
