@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.hpp"
+#include "engine/dnnl_util.hpp"
 #include "engine/reference.hpp"
 
 namespace alexnet {
@@ -18,56 +19,6 @@ namespace alexnet {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-namespace {
-
-struct AlignedFree {
-    void operator()(void* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<char, AlignedFree>;
-
-// Large buffers go on transparent huge pages: far fewer page faults when the weights are
-// reordered in and when activations are first touched.
-Buffer allocate(size_t bytes) {
-    constexpr size_t huge = size_t(2) << 20;
-    const size_t align = bytes >= huge ? huge : 64;
-    bytes = std::max<size_t>((bytes + align - 1) / align * align, align);
-    void* p = std::aligned_alloc(align, bytes);
-    if (!p) throw Error("engine", "out of memory allocating " + std::to_string(bytes) + " bytes");
-    if (align == huge) madvise(p, bytes, MADV_HUGEPAGE);
-    return Buffer(static_cast<char*>(p));
-}
-
-// Index of the first NaN or infinity, or -1. The exponent test on the raw bits vectorises, so the
-// scan costs little next to the reorder that reads the same bytes.
-int64_t first_non_finite(const float* x, int64_t n) {
-    constexpr int64_t kChunk = 4096;
-    for (int64_t c = 0; c < n; c += kChunk) {
-        const int64_t end = std::min(n, c + kChunk);
-        uint32_t any = 0;
-        for (int64_t i = c; i < end; ++i) {
-            uint32_t bits;
-            std::memcpy(&bits, x + i, 4);
-            any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-        }
-        if (any)
-            for (int64_t i = c; i < end; ++i)
-                if (!std::isfinite(x[i])) return i;
-    }
-    return -1;
-}
-
-dnnl::algorithm eltwise_algorithm(Activation act) {
-    switch (act) {
-        case Activation::relu: return dnnl::algorithm::eltwise_relu;
-        case Activation::tanh: return dnnl::algorithm::eltwise_tanh;
-        case Activation::sigmoid: return dnnl::algorithm::eltwise_logistic;
-        case Activation::none: break;
-    }
-    return dnnl::algorithm::undef;
-}
-
-}  // namespace
 
 struct InferenceNet::Impl {
     struct Step {
@@ -165,7 +116,8 @@ struct InferenceNet::Impl {
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         if (act != alexnet::Activation::none) {
             dnnl::post_ops ops;
-            ops.append_eltwise(1.f, eltwise_algorithm(act), 0.f, 0.f);
+            const EltwiseOp op = eltwise_op(act, false);
+            ops.append_eltwise(1.f, op.algorithm, op.alpha, 0.f);
             attr.set_post_ops(ops);
         }
         return attr;

@@ -97,6 +97,8 @@ void activation_forward(float* x, int64_t n, Activation act) {
             case Activation::relu: x[i] = x[i] > 0 ? x[i] : 0; break;
             case Activation::tanh: x[i] = std::tanh(x[i]); break;
             case Activation::sigmoid: x[i] = 1.f / (1.f + std::exp(-x[i])); break;
+            case Activation::leaky_relu: x[i] = x[i] > 0 ? x[i] : kLeakyReluSlope * x[i]; break;
+            case Activation::elu: x[i] = x[i] > 0 ? x[i] : kEluAlpha * std::expm1(x[i]); break;
         }
     }
 }
@@ -163,6 +165,8 @@ void activation_backward(float* dinp, const float* dout, const float* out, int64
             case Activation::relu: dinp[i] += out[i] > 0 ? dout[i] : 0; break;
             case Activation::tanh: dinp[i] += dout[i] * (1 - out[i] * out[i]); break;
             case Activation::sigmoid: dinp[i] += dout[i] * out[i] * (1 - out[i]); break;
+            case Activation::leaky_relu: dinp[i] += out[i] > 0 ? dout[i] : kLeakyReluSlope * dout[i]; break;
+            case Activation::elu: dinp[i] += out[i] > 0 ? dout[i] : dout[i] * (out[i] + kEluAlpha); break;
         }
     }
 }

@@ -31,7 +31,7 @@ void conv_backward(float* dinp, float* dweight, float* dbias, const float* dout,
 void fc_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                  const float* weight, int N, int in_features, int out_features);
 // From the activation's output `out` (what the forward pass keeps): relu 1[out>0], tanh 1-out^2,
-// sigmoid out(1-out).
+// sigmoid out(1-out), leaky-relu 1 or slope, elu 1 or out+alpha.
 void activation_backward(float* dinp, const float* dout, const float* out, int64_t n, Activation act);
 void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LrnParams& p);
 // The gradient goes to the first maximum of each window, as oneDNN's and PyTorch's do.

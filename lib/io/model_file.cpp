@@ -118,7 +118,11 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
           "a 4-dimensional conv weight tensor", "none");
     const Tensor& conv1 = w.at("conv1.weight");
     check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
-    if (arch.empty()) arch = conv1.shape[1] == 1 ? "alexnet-28" : conv1.shape[0] == 64 ? "alexnet-tv" : "alexnet";
+    if (arch.empty())
+        arch = conv1.shape[1] == 1 ? "alexnet-28"
+               : conv1.shape[2] == 5 ? "alexnet-32"
+               : conv1.shape[0] == 64 ? "alexnet-tv"
+                                      : "alexnet";
 
     PresetOptions opt;
     for (int i = 1; i <= 5; ++i) {
@@ -154,6 +158,8 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
         }
         in = output_shape(l, in);
     }
+    if (auto* v = find_meta(w, "activation"))
+        set_hidden_activation(m.spec, parse_activation(path + ": __metadata__.activation", *v));
     infer_shapes(m.spec);
     validate_weights(m.spec, w, path);
     apply_preprocessing_metadata(path, w, m.spec.preprocessing);
@@ -187,6 +193,7 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
     md["arch"] = spec.arch;
     md["num_classes"] = std::to_string(spec.num_classes());
     md["input_size"] = std::to_string(spec.input.h);
+    md["activation"] = to_string(hidden_activation(spec));
     md["resize"] = std::to_string(pp.resize);
     md["resize_mode"] = pp.resize_shorter ? "shorter" : "warp";
     md["crop_size"] = std::to_string(pp.crop);

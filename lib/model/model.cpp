@@ -22,8 +22,35 @@ const char* to_string(Activation act) {
         case Activation::relu: return "relu";
         case Activation::tanh: return "tanh";
         case Activation::sigmoid: return "sigmoid";
+        case Activation::leaky_relu: return "leaky-relu";
+        case Activation::elu: return "elu";
     }
     return "?";
+}
+
+const std::vector<std::string>& activation_names() {
+    static const std::vector<std::string> names{"relu", "tanh", "sigmoid", "leaky-relu", "elu"};
+    return names;
+}
+
+Activation parse_activation(const std::string& where, const std::string& name) {
+    for (Activation a : {Activation::relu, Activation::tanh, Activation::sigmoid, Activation::leaky_relu,
+                         Activation::elu})
+        if (name == to_string(a)) return a;
+    std::string known;
+    for (const auto& n : activation_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error(where, "", "one of " + known, "'" + name + "'");
+}
+
+void set_hidden_activation(ModelSpec& spec, Activation act) {
+    for (auto& l : spec.layers)
+        if (l.has_params() && l.activation != Activation::none) l.activation = act;
+}
+
+Activation hidden_activation(const ModelSpec& spec) {
+    for (const auto& l : spec.layers)
+        if (l.has_params() && l.activation != Activation::none) return l.activation;
+    return Activation::none;
 }
 
 std::string to_string(const Shape& s) {
@@ -183,6 +210,9 @@ constexpr Preprocessing kTorchvisionPreprocessing{
     256, true, 224, false, 1.f, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 3};
 // Fashion-MNIST: 28x28 grey, scaled to [0, 1], normalised by the training set's mean and std.
 constexpr Preprocessing kFashionMnistPreprocessing{28, false, 28, false, 1.f, {0.2860f, 0.f, 0.f}, {0.3530f, 1.f, 1.f}, 1};
+// CIFAR-10: 32x32 RGB, the training set's per-channel mean and std on the 0..1 scale.
+constexpr Preprocessing kCifarPreprocessing{
+    32, false, 32, false, 1.f, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}, 3};
 
 const PresetRow kPresets[] = {
     {"alexnet", 3, 227, {96, 256, 384, 384, 256}, 4096, 11, 4, 0, 5, 2, true, false, true, false, kCaffePreprocessing},
@@ -193,6 +223,8 @@ const PresetRow kPresets[] = {
     // overlapping pooling, with 5x5 stride-1 conv1 because the images are small.
     {"alexnet-28", 1, 28, {32, 64, 96, 96, 64}, 512, 5, 1, 2, 5, 1, true, false, true, false,
      kFashionMnistPreprocessing},
+    // The same for 32x32 colour images (CIFAR-10).
+    {"alexnet-32", 3, 32, {32, 64, 96, 96, 64}, 512, 5, 1, 2, 5, 1, true, false, true, false, kCifarPreprocessing},
 };
 
 const PresetRow& find_preset(const std::string& arch) {
@@ -278,6 +310,28 @@ std::vector<ParamSpec> param_specs(const ModelSpec& spec) {
         cur = output_shape(l, cur);
     }
     return out;
+}
+
+int64_t ParamLayout::numel(size_t i) const {
+    int64_t n = 1;
+    for (int64_t d : tensors[i].shape) n *= d;
+    return n;
+}
+
+int ParamLayout::index_of(const std::string& name) const {
+    for (size_t i = 0; i < tensors.size(); ++i)
+        if (tensors[i].name == name) return int(i);
+    return -1;
+}
+
+ParamLayout param_layout(const ModelSpec& spec) {
+    ParamLayout p;
+    p.tensors = param_specs(spec);
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
+        p.offset.push_back(p.total);
+        p.total += p.numel(i);
+    }
+    return p;
 }
 
 }  // namespace alexnet

@@ -8,10 +8,14 @@
 namespace alexnet {
 
 enum class LayerKind { conv, lrn, max_pool, adaptive_avg_pool, fc, softmax };
-enum class Activation { none, relu, tanh, sigmoid };
+// leaky_relu: slope 0.01 below zero (PyTorch's default); elu: alpha 1.
+enum class Activation { none, relu, tanh, sigmoid, leaky_relu, elu };
+constexpr float kLeakyReluSlope = 0.01f, kEluAlpha = 1.0f;
 
 const char* to_string(LayerKind kind);
-const char* to_string(Activation act);
+const char* to_string(Activation act);  // relu, tanh, sigmoid, leaky-relu, elu, none
+Activation parse_activation(const std::string& where, const std::string& name);  // throws Error
+const std::vector<std::string>& activation_names();  // the hidden-layer choices
 
 struct Shape {  // one image's activation, (C, H, W); fc outputs are (C, 1, 1)
     int c = 0, h = 0, w = 0;
@@ -70,6 +74,10 @@ struct ModelSpec {
 
 // Per-layer output shapes; throws Error naming the layer whose output would be empty.
 std::vector<Shape> infer_shapes(const ModelSpec& spec);
+// The activation of every hidden conv/fc layer (those that have one), e.g. tanh for the paper's
+// Figure 1 comparison; `hidden_activation` reads it back (relu for the presets).
+void set_hidden_activation(ModelSpec& spec, Activation act);
+Activation hidden_activation(const ModelSpec& spec);
 Shape output_shape(const LayerSpec& layer, const Shape& in);
 
 struct PresetOptions {
@@ -89,5 +97,16 @@ struct ParamSpec {
     std::vector<int64_t> shape;    // conv [out, in/groups, kh, kw], fc [out, in], bias [out]
 };
 std::vector<ParamSpec> param_specs(const ModelSpec& spec);
+
+// All parameters in one flat arena (as llm.c keeps them): tensor i lives at offset[i], in
+// param_specs() order and PyTorch layout. Gradients and momentum use the same layout.
+struct ParamLayout {
+    std::vector<ParamSpec> tensors;
+    std::vector<int64_t> offset;
+    int64_t total = 0;
+    int64_t numel(size_t i) const;
+    int index_of(const std::string& name) const;  // -1 when absent
+};
+ParamLayout param_layout(const ModelSpec& spec);
 
 }  // namespace alexnet

@@ -1,0 +1,58 @@
+#include "engine/dnnl_util.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace alexnet {
+
+Buffer allocate(size_t bytes) {
+    constexpr size_t huge = size_t(2) << 20;
+    const size_t align = bytes >= huge ? huge : 64;
+    bytes = std::max<size_t>((bytes + align - 1) / align * align, align);
+    void* p = std::aligned_alloc(align, bytes);
+    if (!p) throw Error("engine", "out of memory allocating " + std::to_string(bytes) + " bytes");
+    if (align == huge) madvise(p, bytes, MADV_HUGEPAGE);
+    return Buffer(static_cast<char*>(p));
+}
+
+// The exponent test on the raw bits vectorises, so the scan costs little next to the reorder
+// that reads the same bytes.
+int64_t first_non_finite(const float* x, int64_t n) {
+    constexpr int64_t kChunk = 4096;
+    for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t end = std::min(n, c + kChunk);
+        uint32_t any = 0;
+        for (int64_t i = c; i < end; ++i) {
+            uint32_t bits;
+            std::memcpy(&bits, x + i, 4);
+            any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (int64_t i = c; i < end; ++i)
+                if (!std::isfinite(x[i])) return i;
+    }
+    return -1;
+}
+
+EltwiseOp eltwise_op(Activation act, bool for_backward) {
+    using a = dnnl::algorithm;
+    switch (act) {
+        case Activation::relu: return {for_backward ? a::eltwise_relu_use_dst_for_bwd : a::eltwise_relu, 0.f};
+        case Activation::leaky_relu:
+            return {for_backward ? a::eltwise_relu_use_dst_for_bwd : a::eltwise_relu, kLeakyReluSlope};
+        case Activation::tanh: return {for_backward ? a::eltwise_tanh_use_dst_for_bwd : a::eltwise_tanh, 0.f};
+        case Activation::sigmoid:
+            return {for_backward ? a::eltwise_logistic_use_dst_for_bwd : a::eltwise_logistic, 0.f};
+        case Activation::elu: return {for_backward ? a::eltwise_elu_use_dst_for_bwd : a::eltwise_elu, kEluAlpha};
+        case Activation::none: break;
+    }
+    return {};
+}
+
+}  // namespace alexnet

@@ -1,0 +1,55 @@
+#pragma once
+// The oneDNN training network: forward_training primitives (workspaces kept for LRN and max
+// pooling), backward-data and backward-weights primitives hinted by the forward ones, dropout and
+// softmax cross-entropy as plain loops. Built once per (model, batch size); a step only executes.
+//
+// Parameters and gradients each live in one arena in PyTorch layout (ParamLayout). Before each
+// step the engine copies the parameters into the layouts oneDNN chose; after it, the gradients
+// come back into the gradient arena, which the step OVERWRITES (one step, one batch).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.hpp"
+#include "model/weights.hpp"
+
+namespace alexnet {
+
+class TrainNet {
+public:
+    // `dropout`: probability of zeroing an output of each hidden fc layer (fc6, fc7) in training
+    // steps, survivors scaled by 1/(1-p) so evaluation needs no rescaling. 0 turns it off.
+    TrainNet(const ModelSpec& spec, int batch, float dropout);
+    ~TrainNet();
+    TrainNet(const TrainNet&) = delete;
+    TrainNet& operator=(const TrainNet&) = delete;
+
+    int batch() const;
+    int num_classes() const;
+    const ModelSpec& spec() const;
+    const ParamLayout& layout() const;
+    float* params();  // (layout().total) read and written by the solver between steps
+    const float* grads() const;
+    // Copies `w` (every tensor of the spec, PyTorch layout) into the parameter arena.
+    void set_weights(const Weights& w);
+    // Views of the parameter arena under canonical names (valid while the net lives).
+    Weights weights() const;
+
+    // One training step on input (batch, C, H, W) with labels (batch): forward with dropout drawn
+    // from `dropout_key` (the same key gives the same masks), mean softmax cross-entropy, backward.
+    // Writes logits (batch, classes) when not null; returns the loss.
+    float train_step(const float* input, const int* labels, uint64_t dropout_key, float* logits);
+    // Forward without dropout: logits (batch, classes).
+    void evaluate(const float* input, float* logits);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// The dropout mask bit of element `index` under `key`: a counter-based hash, so masks do not
+// depend on thread count or order and a resumed run draws the same ones.
+bool dropout_keep(uint64_t key, uint64_t index, float p);
+
+}  // namespace alexnet

@@ -1,0 +1,156 @@
+// The oneDNN training network against the naive reference backward (itself checked against finite
+// differences and PyTorch) and against PyTorch's gradient fixtures.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "engine/inference_net.hpp"
+#include "engine/reference.hpp"
+#include "engine/train_net.hpp"
+#include "io/model_file.hpp"
+#include "io/safetensors.hpp"
+#include "test_util.hpp"
+
+using namespace alexnet;
+using test::random_vector;
+using test::relative_max_error;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(ALEXNET_FIXTURES) + "/" + name; }
+
+const std::vector<int> kNarrowConv{8, 12, 10, 10, 6};
+
+ModelSpec narrow(const std::string& arch, int input_size = 0, Activation act = Activation::relu) {
+    PresetOptions o;
+    o.conv_channels = arch == "alexnet-28" ? std::vector<int>{6, 10, 8, 8, 6} : kNarrowConv;
+    o.fc_width = 24;
+    o.num_classes = 11;
+    o.input_size = input_size;
+    ModelSpec s = make_preset(arch, o);
+    set_hidden_activation(s, act);
+    return s;
+}
+
+// Worst relative max error over every parameter gradient; loss compared too.
+double compare_with_reference(const ModelSpec& spec, const Weights& w, int N, unsigned seed) {
+    const std::vector<float> x = random_vector(size_t(N) * spec.input.size(), seed, 1.f);
+    std::vector<int> labels;
+    for (int i = 0; i < N; ++i) labels.push_back((i * 7 + 3) % spec.num_classes());
+    const reference::Gradients want = reference::backward(spec, w, x.data(), labels.data(), N);
+    TrainNet net(spec, N, 0.f);
+    net.set_weights(w);
+    std::vector<float> logits(size_t(N) * spec.num_classes());
+    const float loss = net.train_step(x.data(), labels.data(), 1, logits.data());
+    CHECK(loss == doctest::Approx(want.loss).epsilon(1e-5));
+    double worst = 0;
+    const ParamLayout& L = net.layout();
+    for (size_t i = 0; i < L.tensors.size(); ++i) {
+        const std::vector<float>& g = want.params.at(L.tensors[i].name);
+        const double err = relative_max_error(net.grads() + L.offset[i], g.data(), g.size());
+        CAPTURE(L.tensors[i].name);
+        CHECK(err < 1e-4);
+        worst = std::max(worst, err);
+    }
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("training network gradients equal the reference backward for every preset") {
+    struct Case {
+        std::string arch;
+        int size;
+    };
+    // alexnet-tv at 256: pool5 is 7x7, so the adaptive pool has uneven windows.
+    for (const Case& c : {Case{"alexnet", 0}, Case{"caffenet", 0}, Case{"alexnet-tv", 0}, Case{"alexnet-tv", 256},
+                          Case{"alexnet-28", 0}, Case{"alexnet-32", 0}}) {
+        CAPTURE(c.arch);
+        CAPTURE(c.size);
+        const ModelSpec spec = narrow(c.arch, c.size);
+        const Weights w = random_weights(spec, 42, 0.05f);
+        const double worst = compare_with_reference(spec, w, 3, 7);
+        MESSAGE(c.arch << " " << c.size << ": worst gradient relative max error " << worst);
+    }
+}
+
+TEST_CASE("every hidden activation trains through oneDNN as in the reference") {
+    for (Activation act : {Activation::tanh, Activation::sigmoid, Activation::leaky_relu, Activation::elu}) {
+        CAPTURE(to_string(act));
+        const ModelSpec spec = narrow("alexnet-28", 0, act);
+        const Weights w = random_weights(spec, 5, 0.1f);
+        compare_with_reference(spec, w, 2, 11);
+    }
+}
+
+TEST_CASE("training network loss and gradients equal PyTorch's on the narrow presets") {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+        CAPTURE(arch);
+        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
+        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
+        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
+        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
+        const int N = int(x.shape[0]);
+        std::vector<int> labels;
+        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").data[i]));
+        TrainNet plain(m.spec, N, 0.f);
+        plain.set_weights(m.weights);
+        const float loss = plain.train_step(x.data, labels.data(), 0, nullptr);
+        CHECK(loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
+        const ParamLayout& L = plain.layout();
+        double worst = 0;
+        for (size_t i = 0; i < L.tensors.size(); ++i) {
+            const Tensor& want = expected.at(L.tensors[i].name);
+            const double err = relative_max_error(plain.grads() + L.offset[i], want.data, size_t(want.numel()));
+            CAPTURE(L.tensors[i].name);
+            CHECK(err < 1e-4);
+            worst = std::max(worst, err);
+        }
+        MESSAGE(arch << ": oneDNN training loss " << loss << ", worst gradient relative max error " << worst);
+    }
+}
+
+TEST_CASE("dropout: masks follow the key, evaluation has none and equals the inference network") {
+    const ModelSpec spec = narrow("alexnet-28");
+    Weights w = random_weights(spec, 3, 0.1f);
+    const int N = 4;
+    const std::vector<float> x = random_vector(size_t(N) * spec.input.size(), 9, 1.f);
+    const std::vector<int> labels{1, 2, 3, 4};
+    TrainNet net(spec, N, 0.5f);
+    net.set_weights(w);
+    const float a = net.train_step(x.data(), labels.data(), 100, nullptr);
+    const std::vector<float> ga(net.grads(), net.grads() + net.layout().total);
+    const float b = net.train_step(x.data(), labels.data(), 100, nullptr);
+    CHECK(a == b);
+    CHECK(std::memcmp(ga.data(), net.grads(), ga.size() * sizeof(float)) == 0);
+    const float c = net.train_step(x.data(), labels.data(), 101, nullptr);
+    CHECK(a != c);
+
+    // A dropped fc6 unit passes no gradient to its row of fc7... its fc6 weights row gets none.
+    const int fc6 = net.layout().index_of("fc6.weight");
+    const int64_t in_features = net.layout().tensors[size_t(fc6)].shape[1];
+    int zero_rows = 0, rows = int(net.layout().tensors[size_t(fc6)].shape[0]);
+    net.train_step(x.data(), labels.data(), 100, nullptr);
+    for (int r = 0; r < rows; ++r) {
+        bool all_zero = true;
+        for (int64_t k = 0; k < in_features; ++k)
+            all_zero = all_zero && net.grads()[net.layout().offset[size_t(fc6)] + r * in_features + k] == 0.f;
+        zero_rows += all_zero;
+    }
+    // 24 units, batch 4: a row is zero when its unit was dropped (or dead) for all 4 images
+    CHECK(zero_rows >= 1);
+    CHECK(zero_rows < rows);
+
+    std::vector<float> logits(size_t(N) * 11), want(size_t(N) * 11);
+    net.evaluate(x.data(), logits.data());
+    InferenceNet inf(spec, w, N, "fc8");
+    inf.forward(x.data(), want.data());
+    CHECK(relative_max_error(logits.data(), want.data(), want.size()) < 1e-5);
+
+    int kept = 0;
+    for (uint64_t i = 0; i < 100000; ++i) kept += dropout_keep(77, i, 0.5f);
+    CHECK(kept == doctest::Approx(50000).epsilon(0.01));
+    kept = 0;
+    for (uint64_t i = 0; i < 100000; ++i) kept += dropout_keep(77, i, 0.1f);
+    CHECK(kept == doctest::Approx(90000).epsilon(0.01));
+}
