@@ -10,6 +10,9 @@
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
 #include "test_util.hpp"
+#include "train/solver.hpp"
+
+#include <nlohmann/json.hpp>
 
 using namespace alexnet;
 using test::random_vector;
@@ -153,4 +156,38 @@ TEST_CASE("dropout: masks follow the key, evaluation has none and equals the inf
     kept = 0;
     for (uint64_t i = 0; i < 100000; ++i) kept += dropout_keep(77, i, 0.1f);
     CHECK(kept == doctest::Approx(90000).epsilon(0.01));
+}
+
+TEST_CASE("three SGD steps (momentum, weight decay, Caffe's bias multipliers) end where PyTorch's do") {
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
+        CAPTURE(arch);
+        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
+        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
+        const Weights grads = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
+        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_sgd.safetensors"));
+        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
+        const int N = int(x.shape[0]);
+        std::vector<int> labels;
+        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").data[i]));
+        const nlohmann::json losses = nlohmann::json::parse(expected.metadata.at("losses"));
+        TrainNet net(m.spec, N, 0.f);
+        net.set_weights(m.weights);
+        Sgd sgd(net.layout(), std::stof(expected.metadata.at("momentum")),
+                std::stof(expected.metadata.at("weight_decay")), true);
+        for (size_t step = 0; step < losses.size(); ++step) {
+            const float loss = net.train_step(x.data, labels.data(), 0, nullptr);
+            CHECK(loss == doctest::Approx(losses[step].get<double>()).epsilon(1e-5));
+            sgd.update(net.params(), net.grads(), std::stof(expected.metadata.at("lr")));
+        }
+        const ParamLayout& L = net.layout();
+        double worst = 0;
+        for (size_t i = 0; i < L.tensors.size(); ++i) {
+            const Tensor& want = expected.at(L.tensors[i].name);
+            const double err = relative_max_error(net.params() + L.offset[i], want.data, size_t(want.numel()));
+            CAPTURE(L.tensors[i].name);
+            CHECK(err < 1e-4);
+            worst = std::max(worst, err);
+        }
+        MESSAGE(arch << ": weights after " << losses.size() << " SGD steps, worst relative max error " << worst);
+    }
 }

@@ -1,0 +1,140 @@
+#include "train/solver.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "core/error.hpp"
+
+namespace alexnet {
+
+namespace {
+
+bool is_bias(const std::string& name) { return name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0; }
+std::string layer_of(const std::string& name) { return name.substr(0, name.find('.')); }
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+// Hidden fc layers: every fc but the last (fc6, fc7 in the presets).
+bool is_hidden_fc(const ModelSpec& spec, const std::string& layer) {
+    const LayerSpec* l = spec.find(layer);
+    if (!l || l->kind != LayerKind::fc) return false;
+    for (auto it = spec.layers.rbegin(); it != spec.layers.rend(); ++it)
+        if (it->kind == LayerKind::fc) return it->name != layer;
+    return false;
+}
+
+void fill_tensor(const ModelSpec& spec, const ParamLayout& layout, size_t i, float* params, const std::string& init,
+                 std::mt19937_64& rng) {
+    const ParamSpec& p = layout.tensors[i];
+    float* t = params + layout.offset[i];
+    const int64_t n = layout.numel(i);
+    const std::string layer = layer_of(p.name);
+    const bool hidden_fc = is_hidden_fc(spec, layer);
+    if (is_bias(p.name)) {
+        float v = 0;
+        const bool ones = layer == "conv2" || layer == "conv4" || layer == "conv5" || hidden_fc;
+        if (init == "paper" && ones) v = 1.f;
+        if (init == "caffe" && ones) v = 0.1f;
+        std::fill(t, t + n, v);
+        return;
+    }
+    float std = 0.01f;
+    if (init == "caffe" && hidden_fc) std = 0.005f;
+    if (init == "kaiming") std = std::sqrt(2.f / float(n / p.shape[0]));
+    std::normal_distribution<float> normal(0.f, std);
+    for (int64_t k = 0; k < n; ++k) t[k] = normal(rng);
+}
+
+void check_init(const std::string& init) {
+    for (const auto& n : init_names())
+        if (n == init) return;
+    throw Error("--init", "", "one of " + join(init_names()), "'" + init + "'");
+}
+
+}  // namespace
+
+Sgd::Sgd(const ParamLayout& layout, float momentum, float weight_decay, bool caffe_bias)
+    : layout_(layout), momentum_(momentum), weight_decay_(weight_decay), velocity_(size_t(layout.total), 0.f) {
+    for (const auto& t : layout.tensors)
+        mult_.push_back(caffe_bias && is_bias(t.name) ? Multipliers{2.f, 0.f} : Multipliers{1.f, 1.f});
+}
+
+void Sgd::update(float* params, const float* grads, float lr) {
+    for (size_t i = 0; i < layout_.tensors.size(); ++i) {
+        const int64_t off = layout_.offset[i], n = layout_.numel(i);
+        const float m = momentum_, rate = lr * mult_[i].lr, decay = weight_decay_ * mult_[i].decay * rate;
+        float* __restrict w = params + off;
+        const float* __restrict g = grads + off;
+        float* __restrict v = velocity_.data() + off;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (int64_t k = 0; k < n; ++k) {
+            v[k] = m * v[k] - decay * w[k] - rate * g[k];
+            w[k] += v[k];
+        }
+    }
+}
+
+const std::vector<std::string>& init_names() {
+    static const std::vector<std::string> names{"paper", "caffe", "kaiming"};
+    return names;
+}
+
+void initialise(const ModelSpec& spec, const ParamLayout& layout, float* params, const std::string& init,
+                uint64_t seed) {
+    check_init(init);
+    std::mt19937_64 rng(seed);
+    for (size_t i = 0; i < layout.tensors.size(); ++i) fill_tensor(spec, layout, i, params, init, rng);
+}
+
+void initialise_layer(const ModelSpec& spec, const ParamLayout& layout, float* params, const std::string& init,
+                      uint64_t seed, const std::string& layer) {
+    check_init(init);
+    std::mt19937_64 rng(seed);
+    for (size_t i = 0; i < layout.tensors.size(); ++i)
+        if (layer_of(layout.tensors[i].name) == layer) fill_tensor(spec, layout, i, params, init, rng);
+}
+
+const std::vector<std::string>& lr_policy_names() {
+    static const std::vector<std::string> names{"fixed", "step", "multistep", "plateau"};
+    return names;
+}
+
+LrState lr_start(const LrPolicy& p) {
+    bool known = false;
+    for (const auto& n : lr_policy_names()) known = known || n == p.name;
+    check(known, "--lr-policy", "", "one of " + join(lr_policy_names()), "'" + p.name + "'");
+    check(p.name != "step" || p.step > 0, "--lr-step", "", "a positive number of epochs", std::to_string(p.step));
+    LrState s;
+    s.lr = p.base_lr;
+    return s;
+}
+
+float lr_for_epoch(const LrPolicy& p, const LrState& s, int epoch) {
+    if (p.name == "step") return p.base_lr * std::pow(p.gamma, float(epoch / p.step));
+    if (p.name == "multistep") {
+        int passed = 0;
+        for (int m : p.milestones) passed += epoch >= m;
+        return p.base_lr * std::pow(p.gamma, float(passed));
+    }
+    if (p.name == "plateau") return p.base_lr * std::pow(p.gamma, float(s.drops));
+    return p.base_lr;
+}
+
+void lr_after_validation(const LrPolicy& p, LrState& s, double val_error) {
+    if (val_error < s.best_val_error) {
+        s.best_val_error = val_error;
+        s.epochs_since_best = 0;
+        return;
+    }
+    if (p.name != "plateau") return;
+    if (++s.epochs_since_best >= p.patience && s.drops < p.max_drops) {
+        ++s.drops;
+        s.epochs_since_best = 0;
+    }
+}
+
+}  // namespace alexnet
