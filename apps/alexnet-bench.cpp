@@ -11,6 +11,8 @@
 #include "cli/output.hpp"
 #include "cli/run_model.hpp"
 #include "engine/inference_net.hpp"
+#include "engine/train_net.hpp"
+#include "train/solver.hpp"
 #include "io/model_file.hpp"
 #include "model/summary.hpp"
 
@@ -64,6 +66,37 @@ void make_jpegs(const std::string& dir, int count) {
     }
 }
 
+// Training steps (forward, loss, backward, SGD update) per second, like `caffe time` for training.
+nlohmann::ordered_json time_training(const ModelSpec& spec, int batch, int warmup, int runs) {
+    TrainNet net(spec, batch, 0.5f);
+    initialise(spec, net.layout(), net.params(), "caffe", 1);
+    Sgd sgd(net.layout(), 0.9f, 5e-4f, true);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.f, 50.f);
+    std::vector<float> in(size_t(batch) * spec.input.size());
+    for (auto& v : in) v = normal(rng);
+    std::vector<int> labels(static_cast<size_t>(batch), 0);
+    for (int i = 0; i < batch; ++i) labels[size_t(i)] = i % spec.num_classes();
+    std::vector<double> step_ms, update_ms;
+    for (int r = 0; r < warmup + runs; ++r) {
+        const auto t0 = clock_type::now();
+        net.train_step(in.data(), labels.data(), uint64_t(r), nullptr);
+        const auto t1 = clock_type::now();
+        sgd.update(net.params(), net.grads(), 0.001f);
+        const auto t2 = clock_type::now();
+        if (r < warmup) continue;
+        step_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        update_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    }
+    std::vector<double> total;
+    for (size_t i = 0; i < step_ms.size(); ++i) total.push_back(step_ms[i] + update_ms[i]);
+    const Stats s = stats(total);
+    return {{"bench", "training"}, {"arch", spec.arch}, {"batch", batch},
+            {"images_per_sec", json_float(float(batch * 1000.0 / s.median))}, {"ms_per_step", to_json(s)},
+            {"forward_backward_ms_median", json_float(float(stats(step_ms).median))},
+            {"update_ms_median", json_float(float(stats(update_ms).median))}, {"runs", runs}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +105,8 @@ int main(int argc, char** argv) {
     std::string arch = "alexnet", images_dir, write_weights;
     std::vector<int> batches = {1, 8, 32, 64};
     int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32, embed_images = 256;
-    bool skip_embed = false, summary = false;
+    bool skip_embed = false, summary = false, training_only = false;
+    int train_batch = 32;
     app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
     app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
     app.add_option("--warmup", warmup, "Untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
@@ -84,6 +118,9 @@ int main(int argc, char** argv) {
     app.add_option("--images", images_dir, "Folder of JPEGs for the end-to-end embed run (default: 256 generated 500x375 JPEGs)");
     app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
+    app.add_flag("--training", training_only, "Only time training steps (forward, backward, SGD update)");
+    app.add_option("--train-batch", train_batch, "Batch size of the training timing")
+        ->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_flag("--summary", summary, "Print the --arch model summary as JSON and exit");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
     std::string make_jpegs_dir;
@@ -105,6 +142,10 @@ int main(int argc, char** argv) {
         if (!write_weights.empty()) {
             save_model(write_weights, spec, random_weights(spec, 1));
             out.write({{"written", write_weights}, {"arch", arch}});
+            return 0;
+        }
+        if (training_only) {
+            out.write(time_training(spec, train_batch, std::max(warmup, 1), runs));
             return 0;
         }
         const Weights weights = random_weights(spec, 1);
