@@ -183,7 +183,7 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 }
 
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels) {
+                const std::vector<std::string>& labels, const Weights* extra) {
     validate_weights(spec, weights, path);
     Weights out;
     for (const auto& p : param_specs(spec)) out.add_view(p.name, p.shape, weights.at(p.name).data);
@@ -212,6 +212,10 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
         check(int(labels.size()) == spec.num_classes(), path, "labels",
               std::to_string(spec.num_classes()) + " names", std::to_string(labels.size()));
         md["labels"] = nlohmann::json(labels).dump();
+    }
+    if (extra) {
+        for (const auto& name : extra->names()) out.add_view(name, extra->at(name).shape, extra->at(name).data);
+        for (const auto& [k, v] : extra->metadata) md[k] = v;
     }
     write_safetensors(path, out);
 }

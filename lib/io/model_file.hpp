@@ -20,9 +20,10 @@ struct LoadedModel {
 // what weights cannot tell, such as caffenet's pool-before-LRN order.
 LoadedModel load_model(const std::string& path, const std::string& arch_override = "");
 
-// Writes canonical-named F32 tensors with full metadata, atomically.
+// Writes canonical-named F32 tensors with full metadata, atomically. `extra` (a training
+// checkpoint's momentum and state) adds its tensors and metadata.
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels = {});
+                const std::vector<std::string>& labels = {}, const Weights* extra = nullptr);
 
 // torchvision's parameter names to canonical ones; other names are returned unchanged.
 std::string canonical_param_name(const std::string& name);

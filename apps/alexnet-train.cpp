@@ -1,0 +1,18 @@
+// alexnet-train: trains an AlexNet-family network with the paper's recipe; JSON Lines progress on
+// stdout, model.safetensors (best validation), last.safetensors (checkpoint) and curves.png.
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "cli/train_options.hpp"
+
+using namespace alexnet;
+
+int main(int argc, char** argv) {
+    CLI::App app{"Train AlexNet on the CPU (SGD, momentum, weight decay, dropout, augmentation)", "alexnet-train"};
+    TrainOptions o;
+    o.out.clear();
+    add_train_options(app, o);
+    return run_tool(app, argc, argv, [&] {
+        JsonLines out;
+        return train(o, out);
+    });
+}

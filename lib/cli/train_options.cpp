@@ -1,0 +1,68 @@
+#include "cli/train_options.hpp"
+
+#include "engine/inference_net.hpp"
+
+namespace alexnet {
+
+void add_data_options(CLI::App& app, TrainOptions& o) {
+    app.add_option("--data", o.data,
+                   "Training set: IDX folder/file, CIFAR-10 folder/.bin, image folder (root/<class>/...) or a "
+                   "'path label' list");
+    app.add_option("--val", o.val, "Validation set, same forms (an IDX or CIFAR folder gives its test split)");
+    app.add_option("--val-split", o.val_split, "Hold out this fraction of --data for validation when there is no --val")
+        ->check(CLI::Range(0.0, 0.99));
+    app.add_option("--root", o.root, "Folder that relative paths in a list are under (default: the list's folder)");
+    app.add_option("--seed", o.seed, "Seeds initial weights, order, augmentation and dropout")->capture_default_str();
+    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->capture_default_str();
+    app.add_option("--loader-threads", o.loader_threads, "Threads decoding and augmenting batches")
+        ->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_flag("-q,--quiet", o.quiet, "No progress or messages on stderr");
+}
+
+void add_train_options(CLI::App& app, TrainOptions& o) {
+    add_data_options(app, o);
+    app.add_option("--labels", o.labels_file, "Class names, one per line, stored in the model (default: folder names)");
+    app.add_option("--arch", o.arch, "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32")->capture_default_str();
+    app.add_option("--activation", o.activation, "relu | tanh | sigmoid | leaky-relu | elu")->capture_default_str();
+    app.add_option("--init", o.init, "paper | caffe | kaiming")->capture_default_str();
+    app.add_option("--weights", o.weights, "Fine-tune from these weights (a new class count re-initialises fc8)");
+    app.add_option("--dropout", o.dropout, "Dropout probability on fc6 and fc7 (0: off)")
+        ->check(CLI::Range(0.0, 0.99))->capture_default_str();
+    app.add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")
+        ->check(CLI::Range(1, 1000000))->capture_default_str();
+    app.add_option("-b,--batch-size", o.batch, "Images per SGD step")->check(CLI::Range(1, 65536))->capture_default_str();
+    app.add_option("--lr", o.lr, "Base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_flag("--caffe-multipliers", o.caffe_multipliers, "Biases learn at 2x the rate without decay (bvlc_alexnet)");
+    app.add_option("--lr-policy", o.policy.name, "fixed | step | multistep | plateau")->capture_default_str();
+    app.add_option("--lr-gamma", o.policy.gamma, "Factor of each step/plateau drop")->capture_default_str();
+    app.add_option("--lr-step", o.policy.step, "step: epochs between drops")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr-milestones", o.policy.milestones, "multistep: epochs (0-based) where the rate drops")
+        ->delimiter(',');
+    app.add_option("--plateau-patience", o.policy.patience, "plateau: epochs without a better validation error")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--plateau-max-drops", o.policy.max_drops, "plateau: at most this many drops (the paper: 3)")
+        ->capture_default_str();
+    app.add_flag("--no-random-crop", [&o](int64_t) { o.random_crop = false; }, "Train on center crops");
+    app.add_flag("--no-flip", [&o](int64_t) { o.flip = false; }, "No random horizontal flips");
+    app.add_option("--pad", o.pad, "Zero padding on each side before the random crop")
+        ->check(CLI::Range(0, 64))->capture_default_str();
+    app.add_option("--lighting", o.lighting, "PCA colour lighting: auto | data | imagenet | none")->capture_default_str();
+    app.add_option("--mean", o.mean, "Per-channel mean (default: from the training set)")->delimiter(',');
+    app.add_option("--std", o.std, "Per-channel std (default: from the training set, 1 for Caffe presets)")
+        ->delimiter(',');
+    app.add_option("--stats-images", o.stats_images, "Images sampled for mean/std/lighting from file sets")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("-o,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png "
+                                      "(default: run, or the --resume checkpoint's folder)");
+    app.add_option("--resume", o.resume, "Continue exactly from a checkpoint (its run options apply)");
+    app.add_option("--checkpoint-every", o.checkpoint_every, "Also checkpoint every N iterations (0: at epoch ends)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--log-every", o.log_every, "Iterations per JSON progress line (0: none)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--stop-after", o.stop_after, "Checkpoint and stop after this many iterations in total")
+        ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace alexnet

@@ -1,0 +1,174 @@
+#include "data/labelled_set.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/core.hpp>
+
+#include "core/error.hpp"
+#include "data/image.hpp"
+#include "data/inputs.hpp"
+
+namespace alexnet {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::vector<std::string> files_in(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file()) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+LabelledSet open_idx(const std::string& images) {
+    std::string labels = images;
+    const size_t at = labels.find("images-idx3");
+    check(at != std::string::npos, images, "file name", "an IDX images file (*-images-idx3-ubyte[.gz])",
+          fs::path(images).filename().string());
+    labels.replace(at, 11, "labels-idx1");
+    check(fs::exists(labels), images, "labels file", labels, "no such file");
+    LabelledSet s;
+    s.source = images;
+    s.images = read_idx(images, labels);
+    s.labels = s.images.labels;
+    return s;
+}
+
+LabelledSet open_cifar(const std::vector<std::string>& files, const fs::path& dir) {
+    LabelledSet s;
+    s.source = files.size() == 1 ? files[0] : dir.string();
+    s.images = read_cifar10(files);
+    s.labels = s.images.labels;
+    std::ifstream meta(dir / "batches.meta.txt");
+    for (std::string line; std::getline(meta, line);)
+        if (!line.empty()) s.class_names.push_back(line);
+    if (s.class_names.size() != 10) s.class_names.clear();
+    return s;
+}
+
+LabelledSet open_list(const std::string& list, const std::string& root) {
+    std::ifstream in(list);
+    if (!in) throw Error(list, "cannot open the path-label list");
+    const fs::path base = root.empty() ? fs::path(list).parent_path() : fs::path(root);
+    LabelledSet s;
+    s.source = list;
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        const size_t first = line.find_first_not_of(" \t");
+        if (first == std::string::npos || line[first] == '#') continue;
+        const size_t last = line.find_last_not_of(" \t");
+        const size_t split = line.find_last_of(" \t", last);
+        const std::string where = list + ":" + std::to_string(number);
+        check(split != std::string::npos && split > first, where, "line", "'path label'", "'" + line + "'");
+        const std::string label_text = line.substr(split + 1, last - split);
+        int label = -1;
+        try {
+            size_t used = 0;
+            label = std::stoi(label_text, &used);
+            if (used != label_text.size()) label = -1;
+        } catch (const std::exception&) {
+        }
+        check(label >= 0, where, "label", "a non-negative integer", "'" + label_text + "'");
+        const std::string path = line.substr(first, line.find_last_not_of(" \t", split) - first + 1);
+        s.paths.push_back(fs::path(path).is_absolute() ? path : (base / path).string());
+        s.labels.push_back(label);
+    }
+    check(!s.labels.empty(), list, "content", "at least one 'path label' line", "none");
+    return s;
+}
+
+LabelledSet open_folder(const fs::path& root) {
+    LabelledSet s;
+    s.source = root.string();
+    std::vector<std::string> classes;
+    for (const auto& e : fs::directory_iterator(root))
+        if (e.is_directory()) classes.push_back(e.path().filename().string());
+    std::sort(classes.begin(), classes.end());
+    for (size_t c = 0; c < classes.size(); ++c)
+        for (const auto& path : list_images((root / classes[c]).string())) {
+            s.paths.push_back(path);
+            s.labels.push_back(int(c));
+        }
+    s.class_names = classes;
+    check(!s.labels.empty(), root.string(), "content",
+          "IDX files, CIFAR-10 batches, or class folders with images (root/<class>/*.jpg)", "none of them");
+    return s;
+}
+
+}  // namespace
+
+int LabelledSet::num_classes() const {
+    if (!class_names.empty()) return int(class_names.size());
+    int n = 0;
+    for (int l : labels) n = std::max(n, l + 1);
+    return n;
+}
+
+cv::Mat LabelledSet::image(int i) const {
+    if (!in_memory()) return read_image(paths[size_t(i)]);
+    const ImageSet& s = images;
+    const uint8_t* px = s.image(i);
+    if (s.channels == 1) return cv::Mat(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(px)).clone();
+    std::vector<cv::Mat> planes;  // CIFAR stores R, G, B planes; OpenCV wants B, G, R
+    for (int c = s.channels - 1; c >= 0; --c)
+        planes.emplace_back(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(px + size_t(c) * s.height * s.width));
+    cv::Mat out;
+    cv::merge(planes, out);
+    return out;
+}
+
+std::string LabelledSet::name(int i) const {
+    return in_memory() ? source + "#" + std::to_string(i) : paths[size_t(i)];
+}
+
+LabelledSet open_labelled_set(const std::string& path, Split split, const std::string& root) {
+    check(fs::exists(path), path, "data set", "an existing file or folder", "no such path");
+    if (fs::is_directory(path)) {
+        const std::vector<std::string> files = files_in(path);
+        const std::string idx_prefix = split == Split::train ? "train-images-idx3" : "t10k-images-idx3";
+        for (const auto& f : files)
+            if (starts_with(f, idx_prefix)) return open_idx((fs::path(path) / f).string());
+        std::vector<std::string> cifar;
+        for (const auto& f : files)
+            if (split == Split::train ? starts_with(f, "data_batch_") && f.size() > 4 &&
+                                            f.compare(f.size() - 4, 4, ".bin") == 0
+                                      : f == "test_batch.bin")
+                cifar.push_back((fs::path(path) / f).string());
+        if (!cifar.empty()) return open_cifar(cifar, path);
+        return open_folder(path);
+    }
+    const std::string file = fs::path(path).filename().string();
+    if (file.find("images-idx3") != std::string::npos) return open_idx(path);
+    if (file.size() > 4 && file.compare(file.size() - 4, 4, ".bin") == 0)
+        return open_cifar({path}, fs::path(path).parent_path());
+    return open_list(path, root);
+}
+
+LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices) {
+    LabelledSet s;
+    s.source = set.source;
+    s.class_names = set.class_names;
+    if (set.in_memory()) {
+        const ImageSet& from = set.images;
+        s.images.channels = from.channels, s.images.height = from.height, s.images.width = from.width;
+        const size_t stride = size_t(from.channels) * from.height * from.width;
+        s.images.pixels.resize(indices.size() * stride);
+        for (size_t k = 0; k < indices.size(); ++k)
+            std::copy_n(from.image(indices[k]), stride, s.images.pixels.data() + k * stride);
+        s.images.count = int(indices.size());
+    }
+    for (int i : indices) {
+        if (!set.in_memory()) s.paths.push_back(set.paths[size_t(i)]);
+        s.labels.push_back(set.labels[size_t(i)]);
+    }
+    s.images.labels = s.labels;
+    return s;
+}
+
+}  // namespace alexnet

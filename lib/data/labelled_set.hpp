@@ -1,0 +1,39 @@
+#pragma once
+// A labelled data set for training and evaluation (DESIGN.md section 6), opened by what the path
+// is: an IDX pair or CIFAR-10 batches (held in memory), a path-label list or an image folder
+// (files decoded on demand).
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "data/datasets.hpp"
+
+namespace alexnet {
+
+// Which part of a folder that holds both (IDX train-*/t10k-*, CIFAR data_batch_*/test_batch).
+enum class Split { train, test };
+
+struct LabelledSet {
+    std::string source;                    // the path it was opened from, for messages
+    std::vector<std::string> class_names;  // folder names, CIFAR's batches.meta.txt; else empty
+    ImageSet images;                       // IDX and CIFAR: pixels in memory
+    std::vector<std::string> paths;        // list and folder: one file per item
+    std::vector<int> labels;
+    int size() const { return int(labels.size()); }
+    bool in_memory() const { return paths.empty(); }
+    int num_classes() const;  // class_names' count, else the largest label + 1
+    // Item i as 8-bit grey or BGR (decoded from disk for file sets; throws Error(path, reason)).
+    cv::Mat image(int i) const;
+    std::string name(int i) const;  // its path, or "source#i" for in-memory items
+};
+
+// path: an IDX images file (labels found beside it: "images-idx3" -> "labels-idx1"), a folder
+// with IDX files or CIFAR-10 binaries (the `split` part), a CIFAR-10 .bin file, an image folder
+// (root/<class>/...), or a path-label list ("path label" lines; paths relative to `root` when
+// given, else to the list's folder; '#' comments and blank lines skipped).
+LabelledSet open_labelled_set(const std::string& path, Split split, const std::string& root = "");
+
+// Items `indices` of `set`, in that order.
+LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices);
+
+}  // namespace alexnet

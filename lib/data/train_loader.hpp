@@ -1,0 +1,77 @@
+#pragma once
+// Batches for training and evaluation, made on background threads while the network computes.
+// Deterministic: epoch e's order and every item's augmentation depend only on (seed, epoch,
+// position), never on thread timing or count, so a resumed run sees the same batches.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/augment.hpp"
+#include "data/labelled_set.hpp"
+
+namespace alexnet {
+
+struct LoaderBatch {
+    int index = -1;                 // batch number within the epoch
+    int count = 0;                  // real items (the last evaluation batch may be short)
+    std::vector<float> data;        // (batch, C, H, W)
+    std::vector<int> labels;        // batch entries; padding repeats the last item
+    std::vector<int> items;         // set indices, count entries
+    // "path: reason" for items that could not be read; their places hold copies of a readable item
+    std::vector<std::string> errors;
+};
+
+class Loader {
+public:
+    // train: shuffled each epoch, augmented, only full batches. Else: in order, center crop, and
+    // a last short batch padded to `batch`.
+    Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
+           uint64_t seed, int threads);
+    ~Loader();
+    Loader(const Loader&) = delete;
+    Loader& operator=(const Loader&) = delete;
+
+    int batches_per_epoch() const;
+    // Starts producing epoch `epoch` from batch `first` (a resumed run starts mid-epoch).
+    void start(int epoch, int first = 0);
+    // The next batch of the started epoch, in order; blocks until it is ready. The reference
+    // stays valid until the following next() or start().
+    const LoaderBatch& next();
+    void stop();
+
+private:
+    void work(int worker);
+    void fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int index);
+
+    const LabelledSet& set_;
+    Preprocessing p_;
+    Augmentation aug_;
+    int batch_;
+    bool train_;
+    uint64_t seed_;
+    int threads_;
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::vector<std::thread> workers_;
+    std::shared_ptr<const std::vector<int>> order_;  // this epoch's item order
+    int epoch_ = -1, first_ = 0, next_index_ = 0, consumed_ = 0, generation_ = 0;
+    bool stopping_ = false;
+    std::exception_ptr failure_;  // a worker's error, rethrown by next()
+    std::deque<LoaderBatch> ready_;  // finished batches, any order
+    LoaderBatch current_;
+    static constexpr int kDepth = 3;  // batches made ahead
+};
+
+// The permutation of [0, n) for epoch `epoch` (Fisher-Yates on a seeded mt19937_64).
+std::vector<int> epoch_order(int n, uint64_t seed, int epoch);
+// A seed for (a, b, c): splitmix64 mixing, so nearby inputs give unrelated streams.
+uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
+
+}  // namespace alexnet

@@ -1,0 +1,41 @@
+#include "metrics/topk.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace alexnet {
+
+int label_rank(const float* scores, int classes, int label) {
+    const float s = scores[label];
+    int rank = 0;
+    for (int c = 0; c < classes; ++c) rank += scores[c] > s || (scores[c] == s && c < label);
+    return rank;
+}
+
+std::vector<int> top_classes(const float* scores, int classes, int k) {
+    std::vector<int> idx(static_cast<size_t>(classes));
+    std::iota(idx.begin(), idx.end(), 0);
+    k = std::min(k, classes);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                      [&](int a, int b) { return scores[a] > scores[b] || (scores[a] == scores[b] && a < b); });
+    idx.resize(size_t(k));
+    return idx;
+}
+
+void TopKCounter::add(const float* scores, int classes, int label, double loss) {
+    const int rank = label_rank(scores, classes, label);
+    ++images;
+    top1 += rank < 1;
+    top5 += rank < 5;
+    loss_sum += loss;
+}
+
+double cross_entropy(const float* logits, int classes, int label) {
+    const float m = *std::max_element(logits, logits + classes);
+    double sum = 0;
+    for (int c = 0; c < classes; ++c) sum += std::exp(double(logits[c]) - m);
+    return std::log(sum) + m - logits[label];
+}
+
+}  // namespace alexnet

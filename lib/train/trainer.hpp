@@ -1,0 +1,49 @@
+#pragma once
+// The training run behind alexnet-train: data, model, solver, loop, validation, checkpoints,
+// curves. Every option is a field here with its default; alexnet-train only maps flags to fields.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/output.hpp"
+#include "train/solver.hpp"
+
+namespace alexnet {
+
+struct TrainOptions {
+    // data
+    std::string data, val, root;
+    double val_split = 0;  // held-out fraction of --data when there is no --val
+    std::string labels_file;  // class names to store in the model
+    // model
+    std::string arch = "alexnet", activation = "relu", init = "paper", weights;
+    float dropout = 0.5f;
+    // solver (paper section 5)
+    int epochs = 90, batch = 128;
+    float lr = 0.01f, momentum = 0.9f, weight_decay = 5e-4f;
+    bool caffe_multipliers = false;  // biases lr x2, decay x0
+    LrPolicy policy;                 // its base_lr is set from `lr`
+    // augmentation (paper section 4.1)
+    bool random_crop = true, flip = true;
+    int pad = 0;
+    std::string lighting = "auto";  // auto (data for colour sets, none for grey) | data | imagenet | none
+    std::vector<float> mean, std;   // empty: computed from the training set
+    int stats_images = 1000;        // images sampled for those statistics (file sets)
+    uint64_t seed = 1;
+    // session: these may change when resuming
+    std::string out = "run", resume;
+    int threads = 0, loader_threads = 2, checkpoint_every = 0, log_every = 20;
+    int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps in total; 0: never
+    bool quiet = false;
+};
+
+nlohmann::json to_json(const TrainOptions& o);
+// The run-defining fields of `j` (a checkpoint's) into `o`; session fields are left as they are.
+void apply_run_options(const nlohmann::json& j, TrainOptions& o);
+
+// Runs (or resumes) training; returns the exit code: 0, 1 (unreadable items, non-finite loss),
+// 130/143 (stopped by SIGINT/SIGTERM after writing the checkpoint).
+int train(TrainOptions o, JsonLines& out);
+
+}  // namespace alexnet
