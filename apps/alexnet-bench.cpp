@@ -14,6 +14,7 @@
 #include "engine/train_net.hpp"
 #include "train/solver.hpp"
 #include "io/model_file.hpp"
+#include "io/safetensors.hpp"
 #include "model/summary.hpp"
 
 using namespace alexnet;
@@ -97,6 +98,40 @@ nlohmann::ordered_json time_training(const ModelSpec& spec, int batch, int warmu
             {"update_ms_median", json_float(float(stats(update_ms).median))}, {"runs", runs}};
 }
 
+// For scripts/compare_training_with_pytorch.py: `in` holds the weights (canonical names), "input",
+// "labels" and metadata arch/steps/lr/momentum/weight_decay; writes the first step's loss and
+// gradients ("grad.<name>"), every step's loss and the weights after the last step.
+void training_golden(const std::string& in_path, const std::string& out_path) {
+    LoadedModel m = load_model(in_path);
+    const Tensor& x = m.weights.at("input");
+    const Tensor& y = m.weights.at("labels");
+    const int N = int(x.shape[0]);
+    std::vector<int> labels;
+    for (int i = 0; i < N; ++i) labels.push_back(int(y.data[i]));
+    auto meta = [&](const char* k) { return std::stod(m.weights.metadata.at(k)); };
+    TrainNet net(m.spec, N, 0.f);
+    net.set_weights(m.weights);
+    Sgd sgd(net.layout(), float(meta("momentum")), float(meta("weight_decay")), false);
+    Weights out;
+    nlohmann::json losses = nlohmann::json::array();
+    const int steps = int(meta("steps"));
+    for (int s = 0; s < steps; ++s) {
+        losses.push_back(net.train_step(x.data, labels.data(), 0, nullptr));
+        if (s == 0) {
+            const ParamLayout& L = net.layout();
+            for (size_t i = 0; i < L.tensors.size(); ++i) {
+                const float* g = net.grads() + L.offset[i];
+                out.add("grad." + L.tensors[i].name, L.tensors[i].shape, std::vector<float>(g, g + L.numel(i)));
+            }
+        }
+        sgd.update(net.params(), net.grads(), float(meta("lr")));
+    }
+    const Weights w = net.weights();
+    for (const auto& name : w.names()) out.add_view(name, w.at(name).shape, w.at(name).data);
+    out.metadata["losses"] = losses.dump();
+    write_safetensors(out_path, out);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,6 +159,9 @@ int main(int argc, char** argv) {
     app.add_flag("--summary", summary, "Print the --arch model summary as JSON and exit");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
     std::string make_jpegs_dir;
+    std::vector<std::string> golden;
+    app.add_option("--training-golden", golden, "IN OUT: training steps for scripts/compare_training_with_pytorch.py")
+        ->expected(2);
     app.add_option("--make-jpegs", make_jpegs_dir, "Only write --embed-images 500x375 JPEGs into this folder and exit");
 
     return run_tool(app, argc, argv, [&] {
@@ -142,6 +180,10 @@ int main(int argc, char** argv) {
         if (!write_weights.empty()) {
             save_model(write_weights, spec, random_weights(spec, 1));
             out.write({{"written", write_weights}, {"arch", arch}});
+            return 0;
+        }
+        if (!golden.empty()) {
+            training_golden(golden[0], golden[1]);
             return 0;
         }
         if (training_only) {

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     o.out.clear();
     add_train_options(app, o);
     return run_tool(app, argc, argv, [&] {
+        if (o.data.empty() && o.resume.empty()) throw UsageError("--data is required (or --resume CHECKPOINT)");
         JsonLines out;
         return train(o, out);
     });

@@ -11,46 +11,20 @@
 #include <sstream>
 
 #include "io/safetensors.hpp"
+#include "cli_util.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using alexnet::test::TempDir;
+using alexnet::test::kBin;
+using alexnet::test::run;
+using alexnet::test::Run;
 
 namespace {
 
-const std::string kBin = ALEXNET_BIN_DIR;
 const std::string kData = ALEXNET_DATA_DIR;
 const std::string kWeights = kData + "/alexnet-28-fmnist.safetensors";
-
-struct Run {
-    int status = -1;
-    std::string out, err;
-    std::vector<json> lines() const {
-        std::vector<json> v;
-        std::istringstream in(out);
-        std::string line;
-        while (std::getline(in, line)) v.push_back(json::parse(line));
-        return v;
-    }
-};
-
-// Runs a shell command line; stdout and stderr captured separately.
-Run run(const std::string& command) {
-    const std::string err_file = (fs::temp_directory_path() / ("alexnet-cli-" + std::to_string(getpid()) + ".err")).string();
-    Run r;
-    FILE* p = popen(("(" + command + ") 2>" + err_file + " </dev/null").c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int status = pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream e(err_file);
-    r.err.assign(std::istreambuf_iterator<char>(e), {});
-    fs::remove(err_file);
-    return r;
-}
 
 std::string classify(const std::string& args) { return kBin + "/alexnet-classify -q --weights " + kWeights + " " + args; }
 std::string embed(const std::string& args) { return kBin + "/alexnet-embed -q --weights " + kWeights + " " + args; }

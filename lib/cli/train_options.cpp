@@ -5,6 +5,7 @@
 namespace alexnet {
 
 void add_data_options(CLI::App& app, TrainOptions& o) {
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
     app.add_option("--data", o.data,
                    "Training set: IDX folder/file, CIFAR-10 folder/.bin, image folder (root/<class>/...) or a "
                    "'path label' list");
@@ -22,20 +23,22 @@ void add_data_options(CLI::App& app, TrainOptions& o) {
 void add_train_options(CLI::App& app, TrainOptions& o) {
     add_data_options(app, o);
     app.add_option("--labels", o.labels_file, "Class names, one per line, stored in the model (default: folder names)");
-    app.add_option("--arch", o.arch, "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32")->capture_default_str();
-    app.add_option("--activation", o.activation, "relu | tanh | sigmoid | leaky-relu | elu")->capture_default_str();
-    app.add_option("--init", o.init, "paper | caffe | kaiming")->capture_default_str();
+    app.add_option("--arch", o.arch, "Preset")->check(CLI::IsMember(preset_names()))->capture_default_str();
+    app.add_option("--activation", o.activation, "Hidden activation")
+        ->check(CLI::IsMember(activation_names()))->capture_default_str();
+    app.add_option("--init", o.init, "Initial weights")->check(CLI::IsMember(init_names()))->capture_default_str();
     app.add_option("--weights", o.weights, "Fine-tune from these weights (a new class count re-initialises fc8)");
     app.add_option("--dropout", o.dropout, "Dropout probability on fc6 and fc7 (0: off)")
         ->check(CLI::Range(0.0, 0.99))->capture_default_str();
-    app.add_option("--epochs", o.epochs, "Epochs to train (with --resume: the new total)")
-        ->check(CLI::Range(1, 1000000))->capture_default_str();
+    app.add_option("--epochs", o.epochs, "Epochs to train (default 90; with --resume: the checkpoint's, or a new total)")
+        ->check(CLI::Range(1, 1000000));
     app.add_option("-b,--batch-size", o.batch, "Images per SGD step")->check(CLI::Range(1, 65536))->capture_default_str();
     app.add_option("--lr", o.lr, "Base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
     app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_flag("--caffe-multipliers", o.caffe_multipliers, "Biases learn at 2x the rate without decay (bvlc_alexnet)");
-    app.add_option("--lr-policy", o.policy.name, "fixed | step | multistep | plateau")->capture_default_str();
+    app.add_option("--lr-policy", o.policy.name, "Learning-rate schedule")
+        ->check(CLI::IsMember(lr_policy_names()))->capture_default_str();
     app.add_option("--lr-gamma", o.policy.gamma, "Factor of each step/plateau drop")->capture_default_str();
     app.add_option("--lr-step", o.policy.step, "step: epochs between drops")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--lr-milestones", o.policy.milestones, "multistep: epochs (0-based) where the rate drops")
@@ -44,11 +47,14 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
         ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--plateau-max-drops", o.policy.max_drops, "plateau: at most this many drops (the paper: 3)")
         ->capture_default_str();
+    app.add_option("--warmup-epochs", o.policy.warmup_epochs, "Grow the rate linearly over these first epochs (0: off)")
+        ->check(CLI::Range(0.0, 1000.0))->capture_default_str();
     app.add_flag("--no-random-crop", [&o](int64_t) { o.random_crop = false; }, "Train on center crops");
     app.add_flag("--no-flip", [&o](int64_t) { o.flip = false; }, "No random horizontal flips");
     app.add_option("--pad", o.pad, "Zero padding on each side before the random crop")
         ->check(CLI::Range(0, 64))->capture_default_str();
-    app.add_option("--lighting", o.lighting, "PCA colour lighting: auto | data | imagenet | none")->capture_default_str();
+    app.add_option("--lighting", o.lighting, "PCA colour lighting (auto: data for colour sets, none for grey)")
+        ->check(CLI::IsMember({"auto", "data", "imagenet", "none"}))->capture_default_str();
     app.add_option("--mean", o.mean, "Per-channel mean (default: from the training set)")->delimiter(',');
     app.add_option("--std", o.std, "Per-channel std (default: from the training set, 1 for Caffe presets)")
         ->delimiter(',');
@@ -56,6 +62,8 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
         ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("-o,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png "
                                       "(default: run, or the --resume checkpoint's folder)");
+    app.add_option("--keep", o.keep, "model.safetensors holds the best validation epoch's weights or the last epoch's")
+        ->check(CLI::IsMember({"best", "last"}))->capture_default_str();
     app.add_option("--resume", o.resume, "Continue exactly from a checkpoint (its run options apply)");
     app.add_option("--checkpoint-every", o.checkpoint_every, "Also checkpoint every N iterations (0: at epoch ends)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();

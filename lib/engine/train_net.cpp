@@ -227,14 +227,19 @@ void TrainNet::Impl::add_conv(const LayerSpec& l, const Shape& in, const Shape& 
 }
 
 void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
-    // A 4-D input (after pooling) keeps 4-D weights (O, C, H, W): the same bytes as PyTorch's (O, C*H*W).
-    const bool spatial = cur.get_desc().dims().size() == 4;
-    const memory::dims src_dims = spatial ? memory::dims{batch, in.c, in.h, in.w} : memory::dims{batch, in.c};
-    const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
-                                        : memory::dims{l.out_channels, in.c};
-    const memory::desc w_plain(w_dims, dt::f32, spatial ? tag::oihw : tag::oi),
-        b_plain({l.out_channels}, dt::f32, tag::x);
-    const memory::desc src_any(src_dims, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
+    // After pooling, the input is flattened: reordered to plain nchw, whose bytes are the (N, C*H*W)
+    // matrix PyTorch's flatten gives, so the weights are PyTorch's (O, C*H*W) as they are.
+    // (oneDNN 2.6 runs a 4-D inner product on its slower gemm path.)
+    const int64_t features = in.size();
+    memory::desc unflat;  // the 4-D layout the gradient goes back in
+    if (cur.get_desc().dims().size() == 4) {
+        unflat = memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw);
+        memory plain = conform(cur, unflat, forward_steps);
+        cur = memory(memory::desc({batch, features}, dt::f32, tag::nc), eng, plain.get_data_handle());
+    }
+    const memory::dims w_dims{l.out_channels, features};
+    const memory::desc w_plain(w_dims, dt::f32, tag::oi), b_plain({l.out_channels}, dt::f32, tag::x);
+    const memory::desc src_any({batch, features}, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
     const memory::desc dst_md({batch, l.out_channels}, dt::f32, tag::nc);
 
     dnnl::inner_product_forward::primitive_desc fpd({prop_kind::forward_training, src_any, w_any, b_plain, dst_md},
@@ -257,7 +262,8 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
                        {DNNL_ARG_DIFF_BIAS, db}, {DNNL_ARG_SCRATCHPAD, scratch_for(wpd)}});
         backward_steps.insert(backward_steps.end(), after.begin(), after.end());
         if (first) return;
-        dnnl::inner_product_backward_data::primitive_desc dpd({src_any, w_any, dst_md}, attr(), eng, fpd);
+        const memory::desc dsrc_md({batch, features}, dt::f32, tag::nc);
+        dnnl::inner_product_backward_data::primitive_desc dpd({dsrc_md, w_any, dst_md}, attr(), eng, fpd);
         memory dw_in = dpd.weights_desc() == w.get_desc()
                            ? w
                            : weights_for(l.name + ".weight", w_plain, dpd.weights_desc());
@@ -266,7 +272,7 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
         push_backward(dnnl::inner_product_backward_data(dpd),
                       {{DNNL_ARG_DIFF_DST, ddiff}, {DNNL_ARG_WEIGHTS, dw_in}, {DNNL_ARG_DIFF_SRC, dsrc},
                        {DNNL_ARG_SCRATCHPAD, scratch_for(dpd)}});
-        diff = dsrc;
+        diff = unflat ? memory(unflat, eng, dsrc.get_data_handle()) : dsrc;
     });
     cur = dst;
     add_activation(l);

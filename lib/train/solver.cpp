@@ -124,6 +124,13 @@ float lr_for_epoch(const LrPolicy& p, const LrState& s, int epoch) {
     return p.base_lr;
 }
 
+float lr_for_step(const LrPolicy& p, const LrState& s, int epoch, int64_t step, int iters_per_epoch) {
+    const float lr = lr_for_epoch(p, s, epoch);
+    const double warmup_steps = p.warmup_epochs * iters_per_epoch;
+    if (double(step) + 1 >= warmup_steps) return lr;
+    return float(lr * (double(step) + 1) / warmup_steps);
+}
+
 void lr_after_validation(const LrPolicy& p, LrState& s, double val_error) {
     if (val_error < s.best_val_error) {
         s.best_val_error = val_error;

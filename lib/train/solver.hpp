@@ -48,6 +48,10 @@ struct LrPolicy {
     int step = 30;
     std::vector<int> milestones;
     int patience = 1, max_drops = 3;
+    // Linear warm-up over the first epochs (Goyal et al. 2017): the rate grows from base/steps to
+    // the policy's rate, step by step. Keeps a deep ReLU stack with He-initialised weights from
+    // dying in its first steps at the rates it trains best with.
+    double warmup_epochs = 0;
 };
 const std::vector<std::string>& lr_policy_names();
 
@@ -61,6 +65,8 @@ struct LrState {
 LrState lr_start(const LrPolicy& p);
 // The rate for `epoch` (0-based) given the state after the previous epoch.
 float lr_for_epoch(const LrPolicy& p, const LrState& s, int epoch);
+// The rate of SGD step `step` (0-based, counted over the whole run): lr_for_epoch with warm-up.
+float lr_for_step(const LrPolicy& p, const LrState& s, int epoch, int64_t step, int iters_per_epoch);
 // After an epoch's validation: updates best error / drops for `plateau`.
 void lr_after_validation(const LrPolicy& p, LrState& s, double val_error);
 

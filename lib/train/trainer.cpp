@@ -32,7 +32,7 @@ nlohmann::json to_json(const TrainOptions& o) {
             {"momentum", o.momentum}, {"weight_decay", o.weight_decay}, {"caffe_multipliers", o.caffe_multipliers},
             {"lr_policy", o.policy.name}, {"lr_gamma", o.policy.gamma}, {"lr_step", o.policy.step},
             {"lr_milestones", o.policy.milestones}, {"plateau_patience", o.policy.patience},
-            {"plateau_max_drops", o.policy.max_drops}, {"random_crop", o.random_crop}, {"flip", o.flip},
+            {"plateau_max_drops", o.policy.max_drops}, {"warmup_epochs", o.policy.warmup_epochs}, {"random_crop", o.random_crop}, {"flip", o.flip},
             {"pad", o.pad}, {"lighting", o.lighting}, {"mean", o.mean}, {"std", o.std},
             {"stats_images", o.stats_images}, {"seed", o.seed}};
 }
@@ -47,6 +47,7 @@ void apply_run_options(const nlohmann::json& j, TrainOptions& o) {
     j.at("lr_gamma").get_to(o.policy.gamma), j.at("lr_step").get_to(o.policy.step);
     j.at("lr_milestones").get_to(o.policy.milestones), j.at("plateau_patience").get_to(o.policy.patience);
     j.at("plateau_max_drops").get_to(o.policy.max_drops), j.at("random_crop").get_to(o.random_crop);
+    j.at("warmup_epochs").get_to(o.policy.warmup_epochs);
     j.at("flip").get_to(o.flip), j.at("pad").get_to(o.pad), j.at("lighting").get_to(o.lighting);
     j.at("mean").get_to(o.mean), j.at("std").get_to(o.std), j.at("stats_images").get_to(o.stats_images);
     j.at("seed").get_to(o.seed);
@@ -203,11 +204,12 @@ int train(TrainOptions o, JsonLines& out) {
     if (!o.resume.empty()) {
         resumed = std::make_unique<Checkpoint>(load_checkpoint(o.resume));
         apply_run_options(resumed->options, o);
+        if (o.epochs == 0) o.epochs = resumed->options.at("epochs");
         r.o = o;
     }
     check(!o.data.empty(), "--data", "", "a training set (IDX, CIFAR-10, list or image folder)", "none");
     check(o.batch > 0, "--batch-size", "", "> 0", std::to_string(o.batch));
-    check(o.epochs > 0, "--epochs", "", "> 0", std::to_string(o.epochs));
+    if (o.epochs == 0) o.epochs = 90;
     open_sets(o, r.train_set, r.val_set);
     const int data_classes = std::max(r.train_set.num_classes(), r.val_set.size() ? r.val_set.num_classes() : 0);
 
@@ -311,8 +313,8 @@ int train(TrainOptions o, JsonLines& out) {
     std::vector<float> logits(size_t(o.batch) * classes);
     for (; r.state.epoch < o.epochs; ++r.state.epoch, r.state.batch = 0) {
         const int epoch = r.state.epoch;
-        const float lr = lr_for_epoch(o.policy, r.state.lr, epoch);
-        r.state.lr.lr = lr;
+        const float epoch_lr = lr_for_epoch(o.policy, r.state.lr, epoch);
+        r.state.lr.lr = epoch_lr;
         const auto t_epoch = clock_type::now();
         loader.start(epoch, r.state.batch);
         TopKCounter& epoch_stats = r.state.epoch_stats;  // kept in checkpoints: a resumed epoch reports the whole
@@ -322,6 +324,7 @@ int train(TrainOptions o, JsonLines& out) {
         for (; r.state.batch < batches; ++r.state.batch) {
             const LoaderBatch& b = loader.next();
             r.report(b);
+            const float lr = lr_for_step(o.policy, r.state.lr, epoch, r.state.step, batches);
             const float loss = r.net->train_step(b.data.data(), b.labels.data(),
                                                  mix_seed(o.seed, 0x44524f50, uint64_t(r.state.step)), logits.data());
             if (!std::isfinite(loss)) {
@@ -374,10 +377,10 @@ int train(TrainOptions o, JsonLines& out) {
 
         EpochRecord rec;
         rec.epoch = epoch + 1;
-        rec.lr = lr;
+        rec.lr = epoch_lr;
         rec.train_loss = epoch_stats.mean_loss();
         rec.train_error = epoch_stats.top1_error();
-        nlohmann::ordered_json line{{"epoch", epoch + 1}, {"lr", json_float(lr)},
+        nlohmann::ordered_json line{{"epoch", epoch + 1}, {"lr", json_float(epoch_lr)},
                                     {"train_loss", json_float(float(rec.train_loss))},
                                     {"train_top1_error", json_float(float(rec.train_error))}};
         bool best = true;
@@ -396,7 +399,7 @@ int train(TrainOptions o, JsonLines& out) {
         line["seconds"] = json_float(float(rec.seconds));
         line["best"] = best;
         r.state.history.push_back(rec);
-        if (best) save_model(r.model_path, r.spec, r.net->weights(), r.labels);
+        if (best || o.keep == "last") save_model(r.model_path, r.spec, r.net->weights(), r.labels);
         {  // the checkpoint resumes at the next epoch's start
             const TrainState saved = r.state;
             ++r.state.epoch;

@@ -20,7 +20,7 @@ struct TrainOptions {
     std::string arch = "alexnet", activation = "relu", init = "paper", weights;
     float dropout = 0.5f;
     // solver (paper section 5)
-    int epochs = 90, batch = 128;
+    int epochs = 0, batch = 128;  // epochs 0: 90 (the paper's), or the checkpoint's when resuming
     float lr = 0.01f, momentum = 0.9f, weight_decay = 5e-4f;
     bool caffe_multipliers = false;  // biases lr x2, decay x0
     LrPolicy policy;                 // its base_lr is set from `lr`
@@ -33,6 +33,7 @@ struct TrainOptions {
     uint64_t seed = 1;
     // session: these may change when resuming
     std::string out = "run", resume;
+    std::string keep = "best";  // model.safetensors: the best validation epoch's weights, or the last epoch's
     int threads = 0, loader_threads = 2, checkpoint_every = 0, log_every = 20;
     int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps in total; 0: never
     bool quiet = false;

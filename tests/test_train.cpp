@@ -1,0 +1,213 @@
+// alexnet-train as a user runs it, on a small synthetic IDX data set: learning, outputs, exact
+// resume, signals, a diverging run, fine-tuning with a new head.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <random>
+
+#include "cli_util.hpp"
+#include "io/model_file.hpp"
+#include "io/safetensors.hpp"
+#include "test_util.hpp"
+#include "train/checkpoint.hpp"
+
+using namespace alexnet;
+using alexnet::test::kBin;
+using alexnet::test::run;
+using alexnet::test::Run;
+using alexnet::test::TempDir;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+void put_be32(std::ofstream& f, uint32_t v) {
+    const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    f.write(b, 4);
+}
+
+// `prefix`-images-idx3-ubyte / -labels-idx1-ubyte: 28x28 images whose bright quadrant is the
+// class (4 classes), with noise. (Flipping would swap classes: the tests train with --no-flip.)
+void write_quadrants(const fs::path& dir, const std::string& prefix, int n, unsigned seed, int classes = 4) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> noise(0, 120);
+    std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary), lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+    put_be32(img, 0x803), put_be32(img, uint32_t(n)), put_be32(img, 28), put_be32(img, 28);
+    put_be32(lab, 0x801), put_be32(lab, uint32_t(n));
+    for (int i = 0; i < n; ++i) {
+        const int c = int(rng() % unsigned(classes));
+        lab.put(char(c));
+        for (int y = 0; y < 28; ++y)
+            for (int x = 0; x < 28; ++x) {
+                const int q = (y >= 14) * 2 + (x >= 14);
+                img.put(char(noise(rng) + (q == c ? 60 : 0)));
+            }
+    }
+}
+
+struct Data {
+    TempDir dir;
+    Data() {
+        write_quadrants(dir.path, "train", 256, 1);
+        write_quadrants(dir.path, "t10k", 64, 2);
+    }
+    std::string path() const { return dir.path.string(); }
+};
+
+std::string train_cmd(const Data& d, const std::string& out, const std::string& args) {
+    return kBin + "/alexnet-train -q --data " + d.path() + " --val " + d.path() + " --arch alexnet-28 --init kaiming" +
+           " --batch-size 32 --lr 0.01 --warmup-epochs 1 --dropout 0.5 --no-flip --loader-threads 2 --out " + out + " " + args;
+}
+
+std::vector<json> with_key(const std::vector<json>& lines, const std::string& key) {
+    std::vector<json> out;
+    for (const auto& l : lines)
+        if (l.contains(key) && !l.contains("summary")) out.push_back(l);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint and curves") {
+    Data d;
+    TempDir out;
+    const Run r = run(train_cmd(d, out.path.string(), "--epochs 5 --log-every 4"));
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() >= 5);
+    CHECK(lines.front()["event"] == "start");
+    CHECK(lines.front()["classes"] == 4);
+    CHECK(lines.front()["iters_per_epoch"] == 8);
+    const auto intervals = with_key(lines, "iter");
+    REQUIRE(intervals.size() == 10);
+    for (const char* k : {"epoch", "iter", "loss", "lr", "train_top1_error", "images_per_sec"}) CHECK(intervals[0].contains(k));
+    const auto epochs = with_key(lines, "val_top1_error");
+    REQUIRE(epochs.size() == 5);
+    CHECK(epochs[4]["val_top1_error"].get<double>() < 0.2);  // chance: 0.75
+    CHECK(epochs[4]["train_loss"].get<double>() < epochs[0]["train_loss"].get<double>());
+    CHECK(lines.back()["summary"] == true);
+    CHECK(lines.back()["best_val_top1_error"].get<double>() < 0.2);
+
+    LoadedModel m = load_model((out.path / "model.safetensors").string());
+    CHECK(m.spec.arch == "alexnet-28");
+    const Checkpoint ck = load_checkpoint((out.path / "last.safetensors").string());
+    CHECK(ck.state.epoch == 5);
+    CHECK(ck.state.step == 40);
+    CHECK(ck.state.history.size() == 5);
+    const cv::Mat curves = cv::imread((out.path / "curves.png").string());
+    CHECK(curves.cols == 1280);
+    CHECK(curves.rows == 440);
+
+    // The model classifies like the validation said: alexnet-classify reads it directly.
+    cv::Mat img(28, 28, CV_8UC1, cv::Scalar(60));
+    img(cv::Rect(14, 0, 14, 14)).setTo(120);  // top right: class 1
+    cv::imwrite((out.path / "q1.png").string(), img);
+    const Run c = run(kBin + "/alexnet-classify -q --top 1 --weights " + (out.path / "model.safetensors").string() + " " +
+                      (out.path / "q1.png").string());
+    REQUIRE(c.status == 0);
+    CHECK(c.lines()[0]["top"][0]["class"] == 1);
+}
+
+TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights as one that was not") {
+    Data d;
+    TempDir a, b;
+    const Run full = run(train_cmd(d, a.path.string(), "--epochs 2 --log-every 1 --seed 7"));
+    REQUIRE(full.status == 0);
+    const Run first = run(train_cmd(d, b.path.string(), "--epochs 2 --log-every 1 --seed 7 --stop-after 5"));
+    REQUIRE(first.status == 0);
+    CHECK(first.lines().back()["stopped"] == "stop-after");
+    const Run rest = run(kBin + "/alexnet-train -q --log-every 1 --resume " + (b.path / "last.safetensors").string());
+    INFO(rest.err);
+    REQUIRE(rest.status == 0);
+
+    const auto want = with_key(full.lines(), "iter");
+    auto got = with_key(first.lines(), "iter");
+    for (const auto& l : with_key(rest.lines(), "iter")) got.push_back(l);
+    REQUIRE(want.size() == 16);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i]["iter"] == want[i]["iter"]);
+        CHECK(got[i]["loss"] == want[i]["loss"]);
+        CHECK(got[i]["train_top1_error"] == want[i]["train_top1_error"]);
+    }
+    const auto ea = with_key(full.lines(), "val_top1_error"), eb = with_key(rest.lines(), "val_top1_error");
+    REQUIRE(eb.size() == 2);
+    CHECK(ea[0]["train_loss"] == eb[0]["train_loss"]);  // the interrupted epoch reports all its batches
+    CHECK(ea[1]["val_loss"] == eb[1]["val_loss"]);
+    const Weights wa = read_safetensors((a.path / "last.safetensors").string());
+    const Weights wb = read_safetensors((b.path / "last.safetensors").string());
+    for (const auto& name : wa.names()) {
+        CAPTURE(name);
+        const Tensor &x = wa.at(name), &y = wb.at(name);
+        REQUIRE(x.numel() == y.numel());
+        CHECK(std::equal(x.data, x.data + x.numel(), y.data));
+    }
+}
+
+TEST_CASE("SIGINT and SIGTERM: the step finishes, the checkpoint is written, exit 130 / 143") {
+    Data d;
+    for (const auto& [sig, code] : {std::pair<std::string, int>{"INT", 130}, {"TERM", 143}}) {
+        CAPTURE(sig);
+        TempDir out;
+        const std::string log = (out.path / "log.jsonl").string();
+        const Run r = run(train_cmd(d, out.path.string(), "--epochs 100000 --log-every 1") + " > " + log +
+                          " & p=$!; for i in $(seq 600); do grep -q iter " + log + " && break; sleep 0.05; done; kill -" +
+                          sig + " $p; wait $p; echo $?");
+        CHECK(std::stoi(r.out) == code);
+        const Checkpoint ck = load_checkpoint((out.path / "last.safetensors").string());
+        CHECK(ck.state.step >= 1);
+        std::ifstream in(log);
+        std::string line, last;
+        while (std::getline(in, line)) last = line;
+        CHECK(json::parse(last)["stopped"] == "SIG" + sig);
+        CHECK(json::parse(last)["iter"] == ck.state.step);
+    }
+}
+
+TEST_CASE("a diverging run stops at the first non-finite loss and keeps the last good checkpoint") {
+    Data d;
+    TempDir out;
+    const Run r = run(train_cmd(d, out.path.string(), "--epochs 50 --lr 1e9 --momentum 0.99 --dropout 0"));
+    CHECK(r.status == 1);
+    CHECK(r.err.find("the loss became") != std::string::npos);
+    REQUIRE(!r.lines().empty());
+    CHECK(r.lines().back()["stopped"] == "non-finite loss");
+}
+
+TEST_CASE("fine-tuning on a set with another class count re-initialises fc8 only") {
+    Data d;
+    TempDir base, tuned, three;
+    REQUIRE(run(train_cmd(d, base.path.string(), "--epochs 1")).status == 0);
+    write_quadrants(three.path, "train", 96, 3, 3);
+    const Run r = run(kBin + "/alexnet-train -q --data " + three.path.string() + " --epochs 1 --batch-size 32 --lr 1e-20 " +
+                      "--weights " + (base.path / "model.safetensors").string() + " --out " + tuned.path.string() +
+                      " --log-every 0 --dropout 0");
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.lines().front()["classes"] == 3);
+    const LoadedModel before = load_model((base.path / "model.safetensors").string());
+    const LoadedModel after = load_model((tuned.path / "model.safetensors").string());
+    CHECK(after.spec.num_classes() == 3);
+    const Tensor &w0 = before.weights.at("conv3.weight"), &w1 = after.weights.at("conv3.weight");
+    CHECK(alexnet::test::relative_max_error(w1.data, w0.data, size_t(w0.numel())) < 1e-6);  // the body is the base's
+    const Tensor &b0 = before.weights.at("fc8.weight"), &b1 = after.weights.at("fc8.weight");
+    CHECK(b0.shape[0] == 4);
+    CHECK(b1.shape[0] == 3);
+}
+
+TEST_CASE("alexnet-train usage errors exit 2, bad data exits 1 with the file named") {
+    Data d;
+    TempDir out;
+    CHECK(run(train_cmd(d, out.path.string(), "--lr-policy cosine")).status == 2);
+    CHECK(run(train_cmd(d, out.path.string(), "--arch vgg")).status == 2);
+    CHECK(run(train_cmd(d, out.path.string(), "--activation swish")).status == 2);
+    const Run r = run(kBin + "/alexnet-train -q --data " + (out.path / "missing").string());
+    CHECK(r.status == 1);
+    CHECK(r.err.find((out.path / "missing").string() + ": data set: expected an existing file or folder") !=
+          std::string::npos);
+    const Run none = run(kBin + "/alexnet-train -q");
+    CHECK(none.status == 2);
+}
