@@ -77,8 +77,9 @@ TEST_CASE("fc backward") {
     CHECK(grad_error(loss, b, db) < 1e-3);
 }
 
-TEST_CASE("activation backward from the outputs: relu (off its kink), tanh, sigmoid") {
-    for (Activation act : {Activation::relu, Activation::tanh, Activation::sigmoid}) {
+TEST_CASE("activation backward from the outputs: relu and leaky-relu (off their kink), tanh, sigmoid, elu") {
+    for (Activation act : {Activation::relu, Activation::tanh, Activation::sigmoid, Activation::leaky_relu,
+                           Activation::elu}) {
         CAPTURE(to_string(act));
         auto x = random_vector(50, 9, 2.f);
         for (auto& v : x)
