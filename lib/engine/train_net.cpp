@@ -186,11 +186,11 @@ void TrainNet::Impl::add_conv(const LayerSpec& l, const Shape& in, const Shape& 
     const memory::dims strides{l.stride, l.stride}, pad{l.pad, l.pad};
     const auto alg = dnnl::algorithm::convolution_direct;
 
-    // forward_inference on purpose: oneDNN 2.6 then picks its brgemm kernels (~1.7x faster than
-    // the forward_training ones here); a convolution keeps no workspace, so the backward passes,
-    // hinted by this descriptor, are the same.
+    // forward_training, also because the backward primitives take it as their hint: a
+    // forward_inference descriptor there (which gets oneDNN 2.6's faster brgemm forward kernels)
+    // gave data-dependent wrong weight gradients at full width (tests/test_train_net.cpp).
     dnnl::convolution_forward::primitive_desc fpd(
-        {prop_kind::forward_inference, alg, src_any, w_any, b_plain, dst_any, strides, pad, pad}, attr(), eng);
+        {prop_kind::forward_training, alg, src_any, w_any, b_plain, dst_any, strides, pad, pad}, attr(), eng);
     memory src = conform(cur, fpd.src_desc(), forward_steps);
     memory w = weights_for(l.name + ".weight", w_plain, fpd.weights_desc());
     memory b(b_plain, eng, arena_tensor(params, l.name + ".bias"));
