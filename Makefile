@@ -32,6 +32,7 @@ demo: build
 bench: build
 	$(BUILD)/alexnet-bench --arch alexnet
 	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
+	$(BUILD)/alexnet-bench --arch alexnet --training
 	@scripts/install-deps.sh time
 	@scripts/measure-classify-rss.sh $(BUILD)
 
