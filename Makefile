@@ -5,8 +5,8 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 WEIGHTS ?= data/alexnet-28-fmnist.safetensors
 FMNIST ?= /usr/share/datasets/fashion-mnist
-FMNIST_RECIPE ?= --init kaiming --epochs 22 --batch-size 64 --lr 0.025 --warmup-epochs 1 \
-  --lr-policy multistep --lr-milestones 12,19 --pad 1
+FMNIST_RECIPE ?= --init kaiming --epochs 20 --batch-size 64 --lr 0.025 --warmup-epochs 1 \
+  --lr-policy cosine --pad 1
 
 .PHONY: all deps build test demo bench install fixtures model clean
 

@@ -94,6 +94,14 @@ TEST_CASE("learning-rate policies") {
     lr_after_validation(p, s, 0.43);  // at most max_drops times
     CHECK(lr_for_epoch(p, s, 6) == doctest::Approx(0.0001f));
     p.name = "cosine";
-    CHECK_THROWS_WITH_AS(lr_start(p), "--lr-policy: expected one of fixed, step, multistep, plateau, found 'cosine'",
-                         Error);
+    p.epochs = 4;
+    p.warmup_epochs = 0;
+    s = lr_start(p);
+    CHECK(lr_for_epoch(p, s, 0) == doctest::Approx(0.01f));
+    CHECK(lr_for_epoch(p, s, 2) == doctest::Approx(0.005f));  // half way: half the rate
+    CHECK(lr_for_step(p, s, 1, 5, 10) == doctest::Approx(0.01f * 0.5f * (1 + std::cos(M_PI * 0.125))));
+    CHECK(lr_for_step(p, s, 3, 39, 10) == doctest::Approx(0.01f * 0.5f * (1 + std::cos(M_PI * 39 / 40.0))));
+    p.name = "cyclic";
+    CHECK_THROWS_WITH_AS(lr_start(p),
+                         "--lr-policy: expected one of fixed, step, multistep, plateau, cosine, found 'cyclic'", Error);
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 namespace alexnet {
 
@@ -36,6 +37,13 @@ void JsonLines::write_raw(const std::string& line) {
         std::perror("stdout");
         std::exit(1);
     }
+}
+
+std::string fixed(double v, int digits) {
+    std::ostringstream s;
+    s.precision(digits);
+    s << std::fixed << v;
+    return s.str();
 }
 
 void log_info(bool quiet, const std::string& message) {

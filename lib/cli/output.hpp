@@ -19,6 +19,9 @@ public:
     void write_raw(const std::string& line);  // one complete JSON object, without the newline
 };
 
+// `v` with `digits` decimals, for messages ("0.0753").
+std::string fixed(double v, int digits);
+
 // Human-facing messages on stderr (never stdout); silenced by --quiet.
 void log_info(bool quiet, const std::string& message);
 

@@ -31,8 +31,9 @@ std::vector<int> epoch_order(int n, uint64_t seed, int epoch) {
 }
 
 Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
-               uint64_t seed, int threads)
-    : set_(set), p_(p), aug_(a), batch_(batch), train_(train), seed_(seed), threads_(std::max(1, threads)) {
+               uint64_t seed, int threads, CropMode crops)
+    : set_(set), p_(p), aug_(a), batch_(batch), train_(train), crops_(crops), seed_(seed), threads_(std::max(1, threads)) {
+    check(!train || crops == CropMode::center, "loader", "crops", "center crops in training", "ten");
     check(batch > 0, "loader", "batch", "> 0", std::to_string(batch));
     check(batches_per_epoch() > 0, set.source, "size",
           "at least one full batch of " + std::to_string(batch) + " items", std::to_string(set.size()));
@@ -127,7 +128,7 @@ void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int 
     b.index = index;
     const int begin = index * batch_;
     b.count = std::min(batch_, set_.size() - begin);
-    const int64_t stride = int64_t(p_.channels) * p_.crop * p_.crop;
+    const int64_t stride = int64_t(crops_per_image(crops_)) * p_.channels * p_.crop * p_.crop;  // per item
     b.data.assign(size_t(batch_ * stride), 0.f);
     b.labels.assign(size_t(batch_), 0);
     for (int k = 0; k < b.count; ++k) {
@@ -136,25 +137,33 @@ void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int 
         b.labels[size_t(k)] = set_.labels[size_t(item)];
         std::mt19937_64 rng(mix_seed(seed_, uint64_t(epoch), uint64_t(begin + k)));
         try {
-            make_example(set_.image(item), p_, aug_, train_, rng, b.data.data() + k * stride);
+            const cv::Mat img = set_.image(item);
+            if (train_)
+                make_example(img, p_, aug_, true, rng, b.data.data() + k * stride);
+            else
+                preprocess(img, p_, crops_, b.data.data() + k * stride);
         } catch (const Error& e) {
             b.errors.push_back(e.what());
-            b.labels[size_t(k)] = -1;
+            b.failed.push_back(k);
         }
     }
-    int good = -1;  // unreadable items: copies of a readable one keep the batch full
+    int good = -1;
     for (int k = 0; k < b.count && good < 0; ++k)
-        if (b.labels[size_t(k)] >= 0) good = k;
-    if (good < 0) throw Error(set_.source, "batch " + std::to_string(index) + ": no readable image in it (" +
-                                               b.errors.front() + ")");
-    for (int k = 0; k < b.count; ++k)
-        if (b.labels[size_t(k)] < 0) {
+        if (std::find(b.failed.begin(), b.failed.end(), k) == b.failed.end()) good = k;
+    if (good < 0) {
+        if (train_)
+            throw Error(set_.source, "batch " + std::to_string(index) + ": no readable image in it (" +
+                                         b.errors.front() + ")");
+        return;  // evaluation: every item failed; the caller skips them all
+    }
+    if (train_)  // unreadable items: copies of a readable one keep the batch full
+        for (int k : b.failed) {
             std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
             b.labels[size_t(k)] = b.labels[size_t(good)];
         }
-    for (int k = b.count; k < batch_; ++k) {  // evaluation padding: copies of the last item
-        std::copy_n(b.data.data() + (b.count - 1) * stride, stride, b.data.data() + k * stride);
-        b.labels[size_t(k)] = b.labels[size_t(b.count - 1)];
+    for (int k = b.count; k < batch_; ++k) {  // evaluation padding: copies of the last readable item
+        std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
+        b.labels[size_t(k)] = b.labels[size_t(good)];
     }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/augment.hpp"
+#include "data/image.hpp"
 #include "data/labelled_set.hpp"
 
 namespace alexnet {
@@ -20,19 +21,22 @@ namespace alexnet {
 struct LoaderBatch {
     int index = -1;                 // batch number within the epoch
     int count = 0;                  // real items (the last evaluation batch may be short)
-    std::vector<float> data;        // (batch, C, H, W)
+    std::vector<float> data;        // (batch * crops, C, H, W)
     std::vector<int> labels;        // batch entries; padding repeats the last item
     std::vector<int> items;         // set indices, count entries
-    // "path: reason" for items that could not be read; their places hold copies of a readable item
+    // "path: reason" for items that could not be read, and their positions in the batch. Training:
+    // their places hold copies of a readable item; evaluation: zeros, for the caller to skip.
     std::vector<std::string> errors;
+    std::vector<int> failed;
 };
 
 class Loader {
 public:
-    // train: shuffled each epoch, augmented, only full batches. Else: in order, center crop, and
-    // a last short batch padded to `batch`.
+    // train: shuffled each epoch, augmented, only full batches. Else: in order, preprocessed as
+    // alexnet-classify does (`crops`: center, or ten crops per item, consecutive), and a last short
+    // batch padded to `batch`.
     Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
-           uint64_t seed, int threads);
+           uint64_t seed, int threads, CropMode crops = CropMode::center);
     ~Loader();
     Loader(const Loader&) = delete;
     Loader& operator=(const Loader&) = delete;
@@ -54,6 +58,7 @@ private:
     Augmentation aug_;
     int batch_;
     bool train_;
+    CropMode crops_;
     uint64_t seed_;
     int threads_;
 

@@ -33,6 +33,12 @@ std::vector<double> ticks(double lo, double hi, int target) {
     return out;
 }
 
+std::string fixed_text(double v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+}
+
 std::string label(double v) {
     char buf[32];
     if (std::fabs(v) < 1e-12) return "0";
@@ -118,7 +124,66 @@ void draw_panel(cv::Mat& img, const Panel& p) {
     }
 }
 
+void write_png(const std::string& path, const cv::Mat& img) {
+    std::vector<uint8_t> png;
+    if (!cv::imencode(".png", img, png)) throw Error(path, "could not encode the image as PNG");
+    AtomicFile out(path);
+    out.write(png.data(), png.size());
+    out.commit();
+}
+
+std::string shorten(const std::string& s, size_t max) { return s.size() <= max ? s : s.substr(0, max - 1) + "."; }
+
 }  // namespace
+
+void write_heatmap_png(const std::string& path, const std::string& title, const std::vector<double>& values, int n,
+                       const std::vector<std::string>& names, const std::string& row_label,
+                       const std::string& column_label) {
+    check(n > 0 && values.size() == size_t(n) * n, path, "heat map", "n x n values", std::to_string(values.size()));
+    const int cell = std::max(4, std::min(48, 720 / n));
+    const int left = 150, top = 50, bottom = 160, bar = 70;
+    const int side = cell * n;
+    cv::Mat img(top + side + bottom, left + side + bar + 60, CV_8UC3, kWhite);
+    cv::Mat grey(1, 256, CV_8UC1);
+    for (int i = 0; i < 256; ++i) grey.at<uint8_t>(0, i) = uint8_t(i);
+    cv::Mat palette;
+    cv::applyColorMap(grey, palette, cv::COLORMAP_VIRIDIS);
+    auto colour = [&](double v) {
+        const int i = std::clamp(int(std::lround(v * 255)), 0, 255);
+        const cv::Vec3b c = palette.at<cv::Vec3b>(0, i);
+        return cv::Scalar(c[0], c[1], c[2]);
+    };
+    for (int r = 0; r < n; ++r)
+        for (int c = 0; c < n; ++c) {
+            const double v = values[size_t(r) * n + c];
+            const cv::Rect box(left + c * cell, top + r * cell, cell, cell);
+            cv::rectangle(img, box, colour(v), cv::FILLED);
+            if (cell >= 36 && v >= 0.005)
+                cv::putText(img, fixed_text(v), {box.x + 3, box.y + cell / 2 + 4}, kFont, 0.33,
+                            v > 0.6 ? kBlack : kWhite, 1, cv::LINE_AA);
+        }
+    cv::rectangle(img, cv::Rect(left, top, side, side), kBlack, 1);
+    const int every = n <= 30 ? 1 : (n + 29) / 30;
+    for (int i = 0; i < n; i += every) {
+        const std::string name = shorten(i < int(names.size()) ? names[size_t(i)] : std::to_string(i), 18);
+        put_text(img, name, {left - 6, top + i * cell + cell / 2 + 4}, 0.38, 1);
+        cv::Mat text(18, 130, CV_8UC3, kWhite);  // column names, written sideways
+        put_text(text, name, {128, 13}, 0.38, 1);
+        cv::Mat turned;
+        cv::rotate(text, turned, cv::ROTATE_90_COUNTERCLOCKWISE);
+        const int x = left + i * cell + cell / 2 - 9;
+        if (x >= 0 && x + turned.cols <= img.cols) turned.copyTo(img(cv::Rect(x, top + side + 2, turned.cols, turned.rows)));
+    }
+    put_text(img, title, {img.cols / 2, 28}, 0.55, 0);
+    put_text(img, row_label, {8, top - 8}, 0.4, -1);
+    put_text(img, column_label, {left + side / 2, top + side + 146}, 0.4, 0);
+    const int bx = left + side + 20;
+    for (int y = 0; y < side; ++y) cv::line(img, {bx, top + y}, {bx + 18, top + y}, colour(1.0 - double(y) / side));
+    cv::rectangle(img, cv::Rect(bx, top, 18, side), kBlack, 1);
+    for (double v : {0.0, 0.25, 0.5, 0.75, 1.0})
+        put_text(img, label(v), {bx + 22, top + int((1 - v) * side) + 4}, 0.38, -1);
+    write_png(path, img);
+}
 
 void write_plot_png(const std::string& path, const std::vector<Panel>& panels) {
     check(!panels.empty(), path, "plot", "at least one panel", "none");
@@ -127,11 +192,7 @@ void write_plot_png(const std::string& path, const std::vector<Panel>& panels) {
         cv::Mat view = img(cv::Rect(int(i) * kW, 0, kW, kH));
         draw_panel(view, panels[i]);
     }
-    std::vector<uint8_t> png;
-    if (!cv::imencode(".png", img, png)) throw Error(path, "could not encode the plot as PNG");
-    AtomicFile out(path);
-    out.write(png.data(), png.size());
-    out.commit();
+    write_png(path, img);
 }
 
 }  // namespace alexnet

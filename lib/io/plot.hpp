@@ -21,4 +21,10 @@ struct Panel {
 
 void write_plot_png(const std::string& path, const std::vector<Panel>& panels);
 
+// An n x n matrix of values in [0, 1] (row-major) as a heat map with a colour bar; rows and
+// columns named by `names` (every one up to 30, else every few).
+void write_heatmap_png(const std::string& path, const std::string& title, const std::vector<double>& values, int n,
+                       const std::vector<std::string>& names, const std::string& row_label,
+                       const std::string& column_label);
+
 }  // namespace alexnet

@@ -31,6 +31,29 @@ void TopKCounter::add(const float* scores, int classes, int label, double loss) 
     loss_sum += loss;
 }
 
+void average_rows(const float* rows, int crops, int dim, float* out) {
+    std::fill(out, out + dim, 0.f);
+    for (int c = 0; c < crops; ++c)
+        for (int i = 0; i < dim; ++i) out[i] += rows[size_t(c) * dim + i];
+    for (int i = 0; i < dim; ++i) out[i] /= float(crops);
+}
+
+Evaluation::Evaluation(int classes, int k)
+    : classes_(classes), k_(k), per_class_(size_t(classes)), confusion_(size_t(classes) * classes) {}
+
+int Evaluation::add(const float* scores, int label) {
+    const int rank = label_rank(scores, classes_, label);
+    int predicted = 0;
+    for (int c = 1; c < classes_; ++c) predicted = scores[c] > scores[predicted] ? c : predicted;  // ties: lower index
+    for (Counts* n : {&total_, &per_class_[size_t(label)]}) {
+        ++n->images;
+        n->top1 += rank < 1;
+        n->topk += rank < k_;
+    }
+    ++confusion_[size_t(label) * classes_ + predicted];
+    return rank;
+}
+
 double cross_entropy(const float* logits, int classes, int label) {
     const float m = *std::max_element(logits, logits + classes);
     double sum = 0;

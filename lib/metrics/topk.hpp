@@ -1,5 +1,6 @@
 #pragma once
 // Top-k bookkeeping the way Caffe's accuracy layer and the paper count it.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -20,6 +21,33 @@ struct TopKCounter {
     double top1_error() const { return images ? 1.0 - double(top1) / double(images) : 0; }
     double top5_error() const { return images ? 1.0 - double(top5) / double(images) : 0; }
     double mean_loss() const { return images ? loss_sum / double(images) : 0; }
+};
+
+// The mean of `crops` consecutive rows of `dim` values: the paper's prediction from ten patches
+// (softmax outputs averaged over the four corners, the center and their mirrors).
+void average_rows(const float* rows, int crops, int dim, float* out);
+
+// Everything alexnet-eval reports: top-1 and top-k counts overall and per class, and the
+// confusion matrix of top-1 predictions (row: label, column: predicted class).
+class Evaluation {
+public:
+    Evaluation(int classes, int k);
+    // One image's scores against its label (0 <= label < classes); returns the label's rank.
+    int add(const float* scores, int label);
+    struct Counts {
+        int64_t images = 0, top1 = 0, topk = 0;
+    };
+    int classes() const { return classes_; }
+    int k() const { return k_; }
+    const Counts& total() const { return total_; }
+    const std::vector<Counts>& per_class() const { return per_class_; }
+    int64_t confusion(int label, int predicted) const { return confusion_[size_t(label) * classes_ + predicted]; }
+
+private:
+    int classes_, k_;
+    Counts total_;
+    std::vector<Counts> per_class_;
+    std::vector<int64_t> confusion_;
 };
 
 // Cross-entropy of softmax(logits) for one image.

@@ -1,5 +1,6 @@
 #include "train/solver.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -99,7 +100,7 @@ void initialise_layer(const ModelSpec& spec, const ParamLayout& layout, float* p
 }
 
 const std::vector<std::string>& lr_policy_names() {
-    static const std::vector<std::string> names{"fixed", "step", "multistep", "plateau"};
+    static const std::vector<std::string> names{"fixed", "step", "multistep", "plateau", "cosine"};
     return names;
 }
 
@@ -108,12 +109,21 @@ LrState lr_start(const LrPolicy& p) {
     for (const auto& n : lr_policy_names()) known = known || n == p.name;
     check(known, "--lr-policy", "", "one of " + join(lr_policy_names()), "'" + p.name + "'");
     check(p.name != "step" || p.step > 0, "--lr-step", "", "a positive number of epochs", std::to_string(p.step));
+    check(p.name != "cosine" || p.epochs > 0, "--epochs", "", "a positive number", std::to_string(p.epochs));
     LrState s;
     s.lr = p.base_lr;
     return s;
 }
 
+namespace {
+float cosine_rate(const LrPolicy& p, double epochs_done) {
+    const double progress = std::clamp(epochs_done / p.epochs, 0.0, 1.0);
+    return float(p.base_lr * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+}  // namespace
+
 float lr_for_epoch(const LrPolicy& p, const LrState& s, int epoch) {
+    if (p.name == "cosine") return cosine_rate(p, epoch);
     if (p.name == "step") return p.base_lr * std::pow(p.gamma, float(epoch / p.step));
     if (p.name == "multistep") {
         int passed = 0;
@@ -125,7 +135,7 @@ float lr_for_epoch(const LrPolicy& p, const LrState& s, int epoch) {
 }
 
 float lr_for_step(const LrPolicy& p, const LrState& s, int epoch, int64_t step, int iters_per_epoch) {
-    const float lr = lr_for_epoch(p, s, epoch);
+    const float lr = p.name == "cosine" ? cosine_rate(p, double(step) / iters_per_epoch) : lr_for_epoch(p, s, epoch);
     const double warmup_steps = p.warmup_epochs * iters_per_epoch;
     if (double(step) + 1 >= warmup_steps) return lr;
     return float(lr * (double(step) + 1) / warmup_steps);

@@ -41,13 +41,16 @@ void initialise_layer(const ModelSpec& spec, const ParamLayout& layout, float* p
 
 // Learning rate per epoch. fixed; step: x gamma every `step` epochs; multistep: x gamma at each
 // milestone epoch; plateau: x gamma when the validation error has not improved for `patience`
-// epochs, at most `max_drops` times (the paper: divide by 10, three times).
+// epochs, at most `max_drops` times (the paper: divide by 10, three times); cosine: half a cosine
+// from the base rate down to 0 at the end of `epochs` (Loshchilov & Hutter 2017, without restarts),
+// step by step.
 struct LrPolicy {
     std::string name = "fixed";
     float base_lr = 0.01f, gamma = 0.1f;
     int step = 30;
     std::vector<int> milestones;
     int patience = 1, max_drops = 3;
+    int epochs = 1;  // cosine: the run's length
     // Linear warm-up over the first epochs (Goyal et al. 2017): the rate grows from base/steps to
     // the policy's rate, step by step. Keeps a deep ReLU stack with He-initialised weights from
     // dying in its first steps at the rates it trains best with.

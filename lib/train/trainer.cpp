@@ -55,13 +55,6 @@ void apply_run_options(const nlohmann::json& j, TrainOptions& o) {
 
 namespace {
 
-std::string fixed(double v, int digits) {
-    std::ostringstream s;
-    s.precision(digits);
-    s << std::fixed << v;
-    return s.str();
-}
-
 // Training and validation sets: --val, or a seeded held-out fraction of --data.
 void open_sets(const TrainOptions& o, LabelledSet& train_set, LabelledSet& val_set) {
     LabelledSet all = open_labelled_set(o.data, Split::train, o.root);
@@ -168,6 +161,7 @@ struct Run {
             report(batch);
             net->evaluate(batch.data.data(), logits.data());
             for (int k = 0; k < batch.count; ++k) {
+                if (std::find(batch.failed.begin(), batch.failed.end(), k) != batch.failed.end()) continue;  // reported
                 const float* z = logits.data() + size_t(k) * classes;
                 counter.add(z, classes, batch.labels[size_t(k)], cross_entropy(z, classes, batch.labels[size_t(k)]));
             }
@@ -287,9 +281,11 @@ int train(TrainOptions o, JsonLines& out) {
                 initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, "fc8");
         }
         o.policy.base_lr = o.lr;
+        o.policy.epochs = o.epochs;
         r.state.lr = lr_start(o.policy);
     }
     o.policy.base_lr = o.lr;
+    o.policy.epochs = o.epochs;  // a resumed cosine run given a new --epochs stretches its remaining curve
     r.o = o;
 
     if (o.out.empty()) o.out = o.resume.empty() ? "run" : fs::path(o.resume).parent_path().string();
@@ -399,7 +395,19 @@ int train(TrainOptions o, JsonLines& out) {
         line["seconds"] = json_float(float(rec.seconds));
         line["best"] = best;
         r.state.history.push_back(rec);
-        if (best || o.keep == "last") save_model(r.model_path, r.spec, r.net->weights(), r.labels);
+        if (best || o.keep == "last") {
+            // Where the weights came from and what they measured, for alexnet-eval to be checked against.
+            Weights provenance;
+            nlohmann::ordered_json trained{{"epoch", rec.epoch}, {"train_top1_error", line["train_top1_error"]},
+                                           {"data", o.data}, {"train_images", r.train_set.size()}};
+            if (rec.has_val) {
+                trained["val"] = o.val.empty() ? o.data + " (--val-split " + fixed(o.val_split, 3) + ")" : o.val;
+                trained["val_images"] = r.val_set.size();
+                for (const char* key : {"val_loss", "val_top1_error", "val_top5_error"}) trained[key] = line[key];
+            }
+            provenance.metadata["training"] = trained.dump();
+            save_model(r.model_path, r.spec, r.net->weights(), r.labels, &provenance);
+        }
         {  // the checkpoint resumes at the next epoch's start
             const TrainState saved = r.state;
             ++r.state.epoch;

@@ -1,0 +1,201 @@
+#include "eval/evaluator.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "cli/run_model.hpp"
+#include "core/error.hpp"
+#include "data/labelled_set.hpp"
+#include "data/labels.hpp"
+#include "data/train_loader.hpp"
+#include "engine/inference_net.hpp"
+#include "io/atomic_file.hpp"
+#include "io/plot.hpp"
+#include "metrics/topk.hpp"
+
+namespace alexnet {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+}
+
+// The confusion matrix as CSV (counts; rows: labels, columns: predictions), and for up to 100
+// classes a row-normalised heat map beside it. Returns the PNG's path ("" when none).
+std::string write_confusion(const std::string& path, const Evaluation& e, const std::vector<std::string>& names) {
+    const int n = e.classes();
+    std::string csv = "label\\predicted";
+    for (int c = 0; c < n; ++c) csv.append(",").append(csv_field(names[size_t(c)]));
+    csv += "\n";
+    for (int r = 0; r < n; ++r) {
+        csv += csv_field(names[size_t(r)]);
+        for (int c = 0; c < n; ++c) csv.append(",").append(std::to_string(e.confusion(r, c)));
+        csv += "\n";
+    }
+    fs::path csv_path(path);
+    if (csv_path.extension() == ".png") csv_path.replace_extension(".csv");
+    AtomicFile file(csv_path.string());
+    file.write(csv);
+    file.commit();
+    if (n > 100) return "";
+    std::vector<double> rows(size_t(n) * n, 0.0);
+    for (int r = 0; r < n; ++r) {
+        const double images = double(e.per_class()[size_t(r)].images);
+        for (int c = 0; c < n && images > 0; ++c) rows[size_t(r) * n + c] = double(e.confusion(r, c)) / images;
+    }
+    const std::string png = fs::path(path).replace_extension(".png").string();
+    write_heatmap_png(png, "confusion matrix (fraction of each true class, " + std::to_string(e.total().images) + " images)",
+                      rows, n, names, "true class", "predicted class");
+    return png;
+}
+
+// hits / images, or null without images ("error" is (images - hits) / images: 0.0687, not 1 - 0.9313).
+nlohmann::ordered_json ratio_or_null(int64_t hits, int64_t images) {
+    return images ? nlohmann::ordered_json(double(hits) / double(images)) : nlohmann::ordered_json();
+}
+
+}  // namespace
+
+int evaluate(const EvalOptions& o, JsonLines& out) {
+    const auto t0 = clock_type::now();
+    if (o.common.inputs.size() != 1)
+        throw UsageError("give one data set (a path-label list, an image folder, an IDX file or folder, or CIFAR-10 "
+                         "binaries); found " + std::to_string(o.common.inputs.size()) + " inputs");
+    set_num_threads(o.common.threads);
+    LoadedModel model = load_tool_model(o.common);
+    const int classes = model.spec.num_classes();
+    const std::vector<std::string> names = resolve_labels(o.labels_file, model.labels, classes);
+    const std::string& source = o.common.inputs[0];
+    LabelledSet set = open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root);
+    const int total = o.limit > 0 ? std::min(o.limit, set.size()) : set.size();
+
+    // Items the model cannot be scored on are known before any computation.
+    std::map<std::string, int> skipped;
+    // `why`: the message after the item's path ("no such file", "label: expected ..., found ...").
+    auto skip = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
+        if (o.strict) throw Error(name, why + " (--strict)");
+        ++skipped[kind];
+        out.write({{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}});
+    };
+    std::vector<int> keep;
+    keep.reserve(size_t(total));
+    for (int i = 0; i < total; ++i) {
+        const int label = set.labels[size_t(i)];
+        if (label < 0 || label >= classes)
+            skip(set.name(i), label, "label_out_of_range",
+                 "label: expected 0.." + std::to_string(classes - 1) + " (the model has " + std::to_string(classes) +
+                     " classes), found " + std::to_string(label));
+        else if (!set.in_memory() && !fs::exists(set.paths[size_t(i)]))
+            skip(set.name(i), label, "missing", "no such file");
+        else
+            keep.push_back(i);
+    }
+    const LabelledSet work = int(keep.size()) == set.size() ? std::move(set) : subset(set, keep);
+    auto name_of = [&](int item) { return work.in_memory() ? source + "#" + std::to_string(keep[size_t(item)]) : work.paths[size_t(item)]; };
+
+    const CropMode mode = parse_crop_mode(o.common.crop);
+    const int crops = crops_per_image(mode);
+    const int k = std::max(1, o.topk);
+    const std::string topk_key = "top" + std::to_string(k);
+    Evaluation eval(classes, k);
+    const bool tty = isatty(2) && !o.common.quiet;
+    if (work.size() > 0) {
+        const int per_batch = std::min(work.size(), std::max(1, o.common.batch / crops));
+        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.loader_threads, mode);
+        InferenceNet net(model.spec, model.weights, per_batch * crops, "prob", /*release_weights=*/true);
+        std::vector<float> prob(size_t(net.batch()) * classes), mean(static_cast<size_t>(classes));
+        const int shown = std::min(classes, std::max(k, 5));
+        auto t_report = clock_type::now();
+        loader.start(0);
+        for (int b = 0; b < loader.batches_per_epoch(); ++b) {
+            const LoaderBatch& batch = loader.next();
+            net.forward(batch.data.data(), prob.data());
+            for (int j = 0; j < batch.count; ++j) {
+                const int item = batch.items[size_t(j)], label = batch.labels[size_t(j)];
+                const auto failed = std::find(batch.failed.begin(), batch.failed.end(), j);
+                if (failed != batch.failed.end()) {
+                    const std::string& e = batch.errors[size_t(failed - batch.failed.begin())];
+                    const std::string prefix = name_of(item) + ": ";  // errors read "path: reason"
+                    skip(name_of(item), label, "unreadable", e.rfind(prefix, 0) == 0 ? e.substr(prefix.size()) : e);
+                    continue;
+                }
+                average_rows(prob.data() + size_t(j) * crops * classes, crops, classes, mean.data());
+                const int rank = eval.add(mean.data(), label);
+                if (!o.per_image) continue;
+                nlohmann::ordered_json top = nlohmann::ordered_json::array();
+                for (int c : top_classes(mean.data(), classes, shown))
+                    top.push_back({{"class", c}, {"label", names[size_t(c)]}, {"prob", json_float(mean[size_t(c)])}});
+                nlohmann::ordered_json line{{"path", name_of(item)}, {"label", label}, {"top", top},
+                                            {"correct_top1", rank < 1}};
+                if (k > 1) line["correct_" + topk_key] = rank < k;
+                out.write(line);
+            }
+            const auto now = clock_type::now();
+            if (!o.common.quiet && (now - t_report > std::chrono::milliseconds(tty ? 200 : 10000) ||
+                                    (tty && b + 1 == loader.batches_per_epoch()))) {
+                t_report = now;
+                const Evaluation::Counts& n = eval.total();
+                const double s = std::chrono::duration<double>(now - t0).count();
+                std::cerr << (tty ? "\r" : "") << "alexnet-eval: " << n.images << "/" << work.size()
+                          << " images, top-1 error " << fixed(n.images ? 1 - double(n.top1) / n.images : 0, 4)
+                          << ", " << fixed(n.images / std::max(s, 1e-9), 0) << " images/s" << (tty ? "   " : "\n")
+                          << std::flush;
+            }
+        }
+        if (tty) std::cerr << '\n';
+    }
+
+    const Evaluation::Counts& n = eval.total();
+    const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    nlohmann::ordered_json summary{{"summary", true}, {"images", n.images}};
+    summary["top1_error"] = ratio_or_null(n.images - n.top1, n.images);
+    if (k > 1) summary[topk_key + "_error"] = ratio_or_null(n.images - n.topk, n.images);
+    summary["top1_accuracy"] = ratio_or_null(n.top1, n.images);
+    if (k > 1) summary[topk_key + "_accuracy"] = ratio_or_null(n.topk, n.images);
+    summary["crop"] = o.common.crop;
+    int64_t skipped_total = 0;
+    nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
+    for (const auto& [kind, count] : skipped) reasons[kind] = count, skipped_total += count;
+    summary["skipped"] = skipped_total;
+    summary["skipped_reasons"] = reasons;
+    summary["data"] = source;
+    summary["weights"] = o.common.weights;
+    summary["seconds"] = json_float(float(seconds));
+    summary["images_per_sec"] = json_float(float(n.images / std::max(seconds, 1e-9)));
+    nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
+    for (int c = 0; c < classes; ++c) {
+        const Evaluation::Counts& pc = eval.per_class()[size_t(c)];
+        nlohmann::ordered_json row{{"class", c}, {"label", names[size_t(c)]}, {"images", pc.images},
+                                   {"top1_accuracy", ratio_or_null(pc.top1, pc.images)}};
+        if (k > 1) row[topk_key + "_accuracy"] = ratio_or_null(pc.topk, pc.images);
+        per_class.push_back(row);
+    }
+    if (!o.confusion.empty()) {
+        const std::string png = write_confusion(o.confusion, eval, names);
+        summary["confusion"] = fs::path(o.confusion).extension() == ".png"
+                                   ? fs::path(o.confusion).replace_extension(".csv").string()
+                                   : o.confusion;
+        if (!png.empty()) summary["confusion_png"] = png;
+    }
+    summary["per_class"] = per_class;
+    out.write(summary);
+    log_info(o.common.quiet, "alexnet-eval: " + std::to_string(n.images) + " images, top-1 error " +
+                                 (n.images ? fixed(1 - double(n.top1) / n.images, 4) : "n/a") +
+                                 (k > 1 ? ", " + topk_key + " error " + (n.images ? fixed(1 - double(n.topk) / n.images, 4) : "n/a") : "") +
+                                 (skipped_total ? ", " + std::to_string(skipped_total) + " skipped" : "") + " (" +
+                                 fixed(seconds, 2) + " s)");
+    return skipped_total ? 1 : 0;
+}
+
+}  // namespace alexnet

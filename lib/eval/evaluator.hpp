@@ -1,0 +1,28 @@
+#pragma once
+// The run behind alexnet-eval: a labelled data set through a model, center or ten crops, top-1 and
+// top-k error overall and per class, the confusion matrix, and every skipped item accounted for.
+#include <string>
+
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+
+namespace alexnet {
+
+struct EvalOptions {
+    CommonOptions common;         // inputs[0]: the data set; weights, batch, threads, crop, overrides
+    std::string root;             // prefix for a list's relative paths
+    std::string split = "test";   // which part of an IDX or CIFAR-10 folder
+    int limit = 0;                // the first N items only (0: all)
+    int topk = 1;                 // besides top-1 (--top5: 5)
+    bool per_image = false;       // a line per image
+    bool strict = false;          // a skipped item is fatal
+    std::string confusion;        // CSV path (and a PNG beside it for up to 100 classes)
+    std::string labels_file;      // class names, else the weights' own
+    int loader_threads = 2;
+};
+
+// Streams per-image lines (with per_image), a line per skipped item, and the summary line last.
+// Returns the exit code: 0, or 1 when items were skipped.
+int evaluate(const EvalOptions& o, JsonLines& out);
+
+}  // namespace alexnet
