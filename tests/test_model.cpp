@@ -57,7 +57,7 @@ TEST_CASE("torchvision input sizes other than 224 keep pool to 6x6 through adapt
 
 TEST_CASE("unknown names are refused with the known ones listed") {
     CHECK_THROWS_WITH_AS(make_preset("vgg16"),
-                         "--arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, alexnet-32, found 'vgg16'", Error);
+                         "--arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, alexnet-32, convnet-4, found 'vgg16'", Error);
     const ModelSpec m = make_preset("alexnet");
     CHECK_THROWS_WITH_AS(m.index_of("fc9"),
                          "layer: fc9: expected one of conv1, norm1, pool1, conv2, norm2, pool2, conv3, "
@@ -94,4 +94,19 @@ TEST_CASE("alexnet-28: the small Fashion-MNIST preset keeps AlexNet's eight laye
     CHECK(m.preprocessing.channels == 1);
     CHECK(m.preprocessing.crop == 28);
     CHECK(m.preprocessing.resize == 28);
+}
+
+TEST_CASE("convnet-4: the paper's Figure 1 network, three 5x5 conv layers and a classifier") {
+    const ModelSpec m = make_preset("convnet-4", {.num_classes = 10});
+    const auto shapes = infer_shapes(m);
+    CHECK(m.input == Shape{3, 32, 32});
+    CHECK(shapes[m.index_of("pool1")] == Shape{32, 16, 16});  // ceil((32-3)/2)+1
+    CHECK(shapes[m.index_of("pool3")] == Shape{64, 4, 4});
+    CHECK(m.classifier() == "fc4");
+    // conv 2432 + 25632 + 51264, fc 1024 * 10 + 10
+    CHECK(summarize(m).total_params == 89578);
+    const ModelSpec grey = make_preset("convnet-4", {.num_classes = 10, .input_size = 28, .input_channels = 1});
+    CHECK(grey.input == Shape{1, 28, 28});
+    CHECK(infer_shapes(grey)[grey.index_of("pool3")] == Shape{64, 3, 3});  // 28 -> 14 -> 7 -> 3
+    CHECK(grey.preprocessing.channels == 1);
 }

@@ -55,4 +55,23 @@ EltwiseOp eltwise_op(Activation act, bool for_backward) {
     return {};
 }
 
+void eltwise_curve(Activation act, const std::vector<float>& x, std::vector<float>& y, std::vector<float>& dy) {
+    check(act != Activation::none, "eltwise_curve", "activation", "an activation function", "none");
+    using memory = dnnl::memory;
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream strm(eng);
+    const memory::dims dims{memory::dim(x.size())};
+    const memory::desc md(dims, memory::data_type::f32, memory::format_tag::a);
+    const EltwiseOp op = eltwise_op(act, true);
+    y.assign(x.size(), 0.f);
+    dy.assign(x.size(), 0.f);
+    std::vector<float> src(x), ones(x.size(), 1.f);
+    memory src_m(md, eng, src.data()), dst_m(md, eng, y.data()), ones_m(md, eng, ones.data()), dy_m(md, eng, dy.data());
+    const dnnl::eltwise_forward::primitive_desc fpd({dnnl::prop_kind::forward_training, op.algorithm, md, op.alpha, 0.f}, eng);
+    dnnl::eltwise_forward(fpd).execute(strm, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_DST, dst_m}});
+    const dnnl::eltwise_backward::primitive_desc bpd({op.algorithm, md, md, op.alpha, 0.f}, eng, fpd);
+    dnnl::eltwise_backward(bpd).execute(strm, {{DNNL_ARG_DST, dst_m}, {DNNL_ARG_DIFF_DST, ones_m}, {DNNL_ARG_DIFF_SRC, dy_m}});
+    strm.wait();
+}
+
 }  // namespace alexnet

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "model/model.hpp"
@@ -29,5 +30,10 @@ struct EltwiseOp {
 // `for_backward`: the *_use_dst_for_bwd variant, so the forward can run in place and the backward
 // reads the activation's output.
 EltwiseOp eltwise_op(Activation act, bool for_backward);
+
+// The activation f(x) and its derivative f'(x) at each of `x`, computed by the training engine's
+// own eltwise primitives (forward_training, then backward from the output with a gradient of 1):
+// the curves of the book's Figure 2-3, and a check of those primitives against closed forms.
+void eltwise_curve(Activation act, const std::vector<float>& x, std::vector<float>& y, std::vector<float>& dy);
 
 }  // namespace alexnet

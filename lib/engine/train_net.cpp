@@ -49,6 +49,12 @@ struct TrainNet::Impl {
     memory cur;   // build time, forward: the output of the last layer built
     memory diff;  // build time, backward: the gradient w.r.t. the output of the layer being built
     memory user_src, logits, dlogits;
+    struct Hidden {
+        std::string layer;
+        Activation act;
+        memory out;  // the activation's output, in the layer's layout
+    };
+    std::vector<Hidden> hidden;
     bool training = false;
     uint64_t dropout_key = 0;
 
@@ -128,6 +134,7 @@ void TrainNet::Impl::add_activation(const LayerSpec& l) {
     if (l.activation == Activation::none) return;
     const EltwiseOp op = eltwise_op(l.activation, true);
     memory dst = cur;
+    hidden.push_back({l.name, l.activation, dst});
     const memory::desc md = dst.get_desc();
     dnnl::eltwise_forward::primitive_desc fpd({prop_kind::forward_training, op.algorithm, md, op.alpha, 0.f},
                                               attr(), eng);
@@ -235,6 +242,11 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
     if (cur.get_desc().dims().size() == 4) {
         unflat = memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw);
         memory plain = conform(cur, unflat, forward_steps);
+        if (plain.get_data_handle() == nullptr) {  // the network's input, bound per step: a copy
+            plain = make(unflat);
+            dnnl::reorder r(cur, plain);
+            forward_steps.push_back([this, r, src = cur, plain]() mutable { r.execute(strm, src, plain); });
+        }
         cur = memory(memory::desc({batch, features}, dt::f32, tag::nc), eng, plain.get_data_handle());
     }
     const memory::dims w_dims{l.out_channels, features};
@@ -469,6 +481,38 @@ void TrainNet::evaluate(const float* input, float* logits) {
     m.run_all(m.forward_steps);
     m.strm.wait();
     std::memcpy(logits, m.logits.get_data_handle(), size_t(m.batch) * m.classes * sizeof(float));
+}
+
+std::vector<TrainNet::ActivationStats> TrainNet::activation_stats() const {
+    Impl& m = *impl_;
+    std::vector<ActivationStats> out;
+    std::vector<float> y, slope, ones;
+    for (const auto& h : m.hidden) {
+        const memory::desc md = h.out.get_desc();
+        const memory::dims dims = md.dims();
+        const memory::desc plain(dims, dt::f32, dims.size() == 4 ? tag::nchw : tag::nc);
+        int64_t n = 1;
+        for (auto d : dims) n *= d;
+        y.resize(size_t(n));
+        memory src = h.out, dst(plain, m.eng, y.data());
+        dnnl::reorder(src, dst).execute(m.strm, src, dst);
+        m.strm.wait();
+        slope.assign(size_t(n), 0.f);
+        ones.assign(size_t(n), 1.f);
+        reference::activation_backward(slope.data(), ones.data(), y.data(), n, h.act);
+        const float max_slope = h.act == Activation::sigmoid ? 0.25f : 1.f;
+        const int64_t units = n / dims[0];
+        int64_t saturated = 0, dead = 0;
+        std::vector<char> alive(size_t(units), 0);
+        for (int64_t i = 0; i < n; ++i) {
+            const bool sat = slope[size_t(i)] < 0.01f * max_slope;
+            saturated += sat;
+            if (!sat) alive[size_t(i % units)] = 1;
+        }
+        for (char a : alive) dead += !a;
+        out.push_back({h.layer, units, double(saturated) / double(n), double(dead) / double(units)});
+    }
+    return out;
 }
 
 }  // namespace alexnet

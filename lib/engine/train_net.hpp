@@ -43,6 +43,18 @@ public:
     // Forward without dropout: logits (batch, classes).
     void evaluate(const float* input, float* logits);
 
+    // The hidden layers' activation outputs from the last train_step or evaluate, per layer: the
+    // fraction of outputs where the activation is saturated (its derivative below 1% of its
+    // maximum: ReLU exactly 0, tanh |y| > 0.995, sigmoid y < 0.0025 or y > 0.9975, ELU y < -0.99;
+    // never for leaky ReLU), and the fraction of units (a channel at a position, or an fc neuron)
+    // saturated for every image of the batch: "dead" ReLUs.
+    struct ActivationStats {
+        std::string layer;
+        int64_t units = 0;
+        double saturated_fraction = 0, dead_fraction = 0;
+    };
+    std::vector<ActivationStats> activation_stats() const;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -69,6 +69,12 @@ const LayerSpec* ModelSpec::find(const std::string& name) const {
     return nullptr;
 }
 
+const std::string& ModelSpec::classifier() const {
+    for (auto it = layers.rbegin(); it != layers.rend(); ++it)
+        if (it->kind == LayerKind::fc) return it->name;
+    throw Error(arch, "layers", "an fc layer", "none");
+}
+
 int ModelSpec::index_of(const std::string& name) const {
     std::string known;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -227,6 +233,12 @@ const PresetRow kPresets[] = {
     {"alexnet-32", 3, 32, {32, 64, 96, 96, 64}, 512, 5, 1, 2, 5, 1, true, false, true, false, kCifarPreprocessing},
 };
 
+// The paper's Figure 1 network: "a four-layer convolutional neural network", three conv layers
+// and a classifier as in cuda-convnet's CIFAR-10 layouts (layers-18pct: 5x5 convs of 32, 32, 64
+// filters, each followed by 3x3 stride-2 pooling), without response normalisation and with max
+// pooling throughout. For 32x32 colour input by default; PresetOptions adapt it to other sets.
+constexpr const char* kConvnet4 = "convnet-4";
+
 const PresetRow& find_preset(const std::string& arch) {
     for (const auto& row : kPresets)
         if (arch == row.name) return row;
@@ -241,12 +253,46 @@ const std::vector<std::string>& preset_names() {
     static const std::vector<std::string> names = [] {
         std::vector<std::string> out;
         for (const auto& row : kPresets) out.push_back(row.name);
+        out.push_back(kConvnet4);
         return out;
     }();
     return names;
 }
 
+namespace {
+
+ModelSpec make_convnet4(const PresetOptions& options) {
+    check(options.num_classes > 0, "preset convnet-4", "num_classes", "> 0", std::to_string(options.num_classes));
+    std::vector<int> ch{32, 32, 64};
+    if (!options.conv_channels.empty()) {
+        check(options.conv_channels.size() == 3, "preset convnet-4", "conv_channels", "3 values",
+              std::to_string(options.conv_channels.size()));
+        ch = options.conv_channels;
+    }
+    ModelSpec m;
+    m.arch = kConvnet4;
+    const int size = options.input_size > 0 ? options.input_size : 32;
+    m.preprocessing = kCifarPreprocessing;
+    if (options.input_channels == 1) m.preprocessing = kFashionMnistPreprocessing;
+    m.preprocessing.resize = m.preprocessing.crop = size;
+    m.input = {m.preprocessing.channels, size, size};
+    for (int i = 0; i < 3; ++i) {
+        const std::string idx = std::to_string(i + 1);
+        m.layers.push_back(conv_layer("conv" + idx, ch[size_t(i)], 5, 1, 2));
+        m.layers.push_back(max_pool_layer("pool" + idx, true));
+    }
+    m.layers.push_back(fc_layer("fc4", options.num_classes, Activation::none));
+    m.layers.push_back(softmax_layer("prob"));
+    infer_shapes(m);
+    return m;
+}
+
+}  // namespace
+
 ModelSpec make_preset(const std::string& arch, const PresetOptions& options) {
+    check(options.input_channels == 0 || options.input_channels == 1 || options.input_channels == 3,
+          "preset " + arch, "input_channels", "1 or 3", std::to_string(options.input_channels));
+    if (arch == kConvnet4) return make_convnet4(options);
     const PresetRow& row = find_preset(arch);
     std::vector<int> ch(row.conv, row.conv + 5);
     if (!options.conv_channels.empty()) {

@@ -70,6 +70,7 @@ struct ModelSpec {
     int num_classes() const;
     const LayerSpec* find(const std::string& name) const;
     int index_of(const std::string& name) const;  // throws Error listing the known layers
+    const std::string& classifier() const;        // the last fc layer (fc8 in the AlexNet presets)
 };
 
 // Per-layer output shapes; throws Error naming the layer whose output would be empty.
@@ -86,6 +87,7 @@ struct PresetOptions {
     std::vector<int> conv_channels;
     int fc_width = 0;
     int input_size = 0;  // 0 keeps the preset's (227 or 224)
+    int input_channels = 0;  // convnet-4 only: 1 (grey) or 3; 0 keeps the preset's
 };
 
 const std::vector<std::string>& preset_names();

@@ -218,7 +218,7 @@ int train(TrainOptions o, JsonLines& out) {
         base = load_model(o.weights, "");
         r.spec = base.spec;
         if (r.spec.num_classes() != data_classes)  // a new head: fc8 re-initialised below
-            r.spec.layers[size_t(r.spec.index_of("fc8"))].out_channels = data_classes;
+            r.spec.layers[size_t(r.spec.index_of(r.spec.classifier()))].out_channels = data_classes;
         else
             r.labels = base.labels;
         set_hidden_activation(r.spec, act);
@@ -278,7 +278,7 @@ int train(TrainOptions o, JsonLines& out) {
                 if (t.shape == layout.tensors[i].shape) std::copy_n(t.data, t.numel(), r.net->params() + layout.offset[i]);
             }
             if (base.spec.num_classes() != r.spec.num_classes())
-                initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, "fc8");
+                initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, r.spec.classifier());
         }
         o.policy.base_lr = o.lr;
         o.policy.epochs = o.epochs;

@@ -1,0 +1,52 @@
+// alexnet-compare-activations: the paper's Figure 1 ("ReLU trains six times faster than tanh") on
+// the user's data, and the book's Figure 2-3 curves. JSON Lines on stdout, the summary last.
+#include "cli/options.hpp"
+#include "cli/output.hpp"
+#include "model/model.hpp"
+#include "train/activation_experiment.hpp"
+
+using namespace alexnet;
+
+int main(int argc, char** argv) {
+    CLI::App app{"Time ReLU, tanh, sigmoid (and others) to a training-error target with identical starts",
+                 "alexnet-compare-activations"};
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    ExperimentOptions o;
+    app.add_option("--data", o.data, "Training set: IDX, CIFAR-10 binaries, image folder or path-label list")
+        ->capture_default_str();
+    app.add_option("--root", o.root, "Folder that a list's relative paths start from");
+    app.add_option("--limit", o.limit, "Use the first N training items")->check(CLI::PositiveNumber);
+    app.add_option("--arch", o.arch, "Network (convnet-4: three 5x5 conv layers and an fc layer)")
+        ->check(CLI::IsMember(preset_names()))->capture_default_str();
+    app.add_option("--activations", o.activations, "Activations to compare")
+        ->delimiter(',')->check(CLI::IsMember(activation_names()))->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->capture_default_str();
+    app.add_option("--seeds", o.seeds, "Repetitions with different initial weights and data orders")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--seed", o.seed, "First seed")->capture_default_str();
+    app.add_option("--lr-grid", o.lr_grid, "Learning rates tried per activation (the fastest is used)")
+        ->delimiter(',')->check(CLI::PositiveNumber)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->capture_default_str();
+    app.add_option("--lr", o.lr, "One learning rate for every activation (no sweep)")->check(CLI::PositiveNumber);
+    app.add_option("--sweep-iters", o.sweep_iters, "Iterations per sweep trial (default: one epoch)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--target-error", o.target_error, "Training error to reach")->capture_default_str();
+    app.add_option("--max-epochs", o.max_epochs, "Give up after this many epochs")->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--batch-size", o.batch, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--eval-every", o.eval_every, "Iterations per training-error measurement (default: a tenth of an epoch)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
+    app.add_option("--init", o.init, "Initial weights (the same for every activation)")
+        ->check(CLI::IsMember({"paper", "caffe", "kaiming"}))->capture_default_str();
+    app.add_option("--plot", o.plot, "PNG: training error against epochs per activation (Figure 1)");
+    app.add_option("--curves", o.curves, "PNG: the functions and their derivatives over [-6, 6] (Figure 2-3)");
+    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
+    app.add_option("--loader-threads", o.loader_threads, "Decoding threads")->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    app.add_flag("-q,--quiet", o.quiet, "No diagnostics on stderr");
+    return run_tool(app, argc, argv, [&] {
+        JsonLines out;
+        return run_activation_experiment(o, out);
+    });
+}

@@ -1,0 +1,45 @@
+#pragma once
+// The paper's Figure 1 experiment (DESIGN.md section 8): the same network and initial weights per
+// seed with one activation swapped, each trained with its own best learning rate and no
+// regularisation, timed to a training-error target. Every option is a field with its default;
+// alexnet-compare-activations only maps flags to fields.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli/output.hpp"
+
+namespace alexnet {
+
+struct ExperimentOptions {
+    std::string data = "/usr/share/datasets/fashion-mnist";  // any training set alexnet-train reads
+    std::string root;
+    int limit = 0;                          // the first N training items (0: all)
+    std::string arch = "convnet-4";         // adapted to the data's channels and size
+    std::vector<std::string> activations{"relu", "tanh", "sigmoid"};
+    int seeds = 3;
+    uint64_t seed = 1;                      // seeds are seed, seed + 1, ...
+    std::vector<float> lr_grid{0.003f, 0.01f, 0.03f, 0.1f};
+    float lr = 0;                           // > 0: this rate for every activation, no sweep
+    int sweep_iters = 0;                    // per trial (0: one epoch)
+    double target_error = 0.25;
+    int max_epochs = 20;
+    int batch = 128;
+    int eval_every = 0;                     // iterations per measurement (0: a tenth of an epoch)
+    float momentum = 0.9f;
+    std::string init = "kaiming";
+    std::string plot, curves;               // PNG paths (Figure 1, Figure 2-3)
+    int threads = 0, loader_threads = 2;
+    bool quiet = false;
+};
+
+// Streams JSON Lines (sweep trials, per-measurement lines, per-run results, the summary last).
+// Returns the exit code.
+int run_activation_experiment(const ExperimentOptions& o, JsonLines& out);
+
+// Given the iterations each activation needed per seed (-1: not reached), the mean over seeds of
+// iterations(tanh) / iterations(activation), counting only seeds where both reached the target;
+// a negative value when there is none. Exposed for the tests.
+double mean_speedup(const std::vector<int64_t>& tanh_iters, const std::vector<int64_t>& iters);
+
+}  // namespace alexnet
