@@ -156,7 +156,7 @@ struct Experiment {
                 score /= double(r.curve.size() - from);
             }
             out.write({{"event", "sweep"}, {"activation", to_string(act)}, {"lr", json_float(lr)}, {"iters", iters},
-                       {"train_error", number_or_null(score, std::isfinite(score))}, {"diverged", r.diverged}});
+                       {"train_error", number_or_null(json_float(float(score)), std::isfinite(score))}, {"diverged", r.diverged}});
             tried.push_back(json_float(lr));
             if (score < best) best = score, best_lr = lr;
         }
