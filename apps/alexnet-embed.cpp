@@ -6,6 +6,7 @@
 #include "cli/output.hpp"
 #include "cli/run_model.hpp"
 #include "io/atomic_file.hpp"
+#include "io/model_file.hpp"
 #include "io/npy.hpp"
 #include "model/model.hpp"
 
@@ -22,10 +23,21 @@ int main(int argc, char** argv) {
     app.add_option("--normalize", normalize, "l2 | none")->check(CLI::IsMember({"l2", "none"}))->capture_default_str();
     app.add_option("--format", format, "jsonl | npy")->check(CLI::IsMember({"jsonl", "npy"}))->capture_default_str();
     app.add_option("-o,--output", output, "Output file for --format npy (paths go to OUTPUT.paths.txt)");
+    std::string convert;
+    app.add_option("--convert", convert,
+                   "Write --weights (any format: .pth, .caffemodel, .onnx, safetensors) as OUT.safetensors with "
+                   "full metadata, and exit");
 
     return run_tool(app, argc, argv, [&] {
         if (o.summary) {
             print_summary(o);
+            return 0;
+        }
+        if (!convert.empty()) {
+            const LoadedModel model = load_tool_model(o);
+            save_model(convert, model.spec, model.weights, model.labels);
+            log_info(o.quiet, "alexnet-embed: wrote " + convert + " (" + model.spec.arch + ", " +
+                                  std::to_string(model.spec.num_classes()) + " classes)");
             return 0;
         }
         JsonLines out;

@@ -138,9 +138,8 @@ TEST_CASE("damaged files fail with the field named") {
     const std::string ok_entry = R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
 
     write_raw(f, ok_entry, std::vector<uint8_t>(8), 1ull << 40);
-    CHECK(load_error(f) == f + ": weights format: expected safetensors (8-byte header length, then a JSON "
-                               "header), found other content (Caffe .caffemodel and ONNX import are not "
-                               "supported yet)");
+    CHECK(load_error(f) == f + ": weights format: expected safetensors, a PyTorch .pth (zip), a Caffe "
+                               ".caffemodel or an ONNX model, found other content");
     write_raw(f, ok_entry, std::vector<uint8_t>(8), 200);
     CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": header length: expected at most 62 bytes, found 200").c_str(), Error);
     write_raw(f, "{\"x\": [1,", {});
@@ -158,8 +157,8 @@ TEST_CASE("damaged files fail with the field named") {
     CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": safetensors header: expected at least 8 bytes, found 3 bytes").c_str(), Error);
     CHECK(load_error(dir.file("missing")) == dir.file("missing") + ": cannot open weights file");
     std::ofstream(f, std::ios::trunc) << "PK\x03\x04rest";
-    CHECK(load_error(f) == f + ": weights format: expected safetensors, found a zip archive (a torchvision "
-                               ".pth?); importing .pth is not supported yet");
+    CHECK(load_error(f) == f + ": zip: expected an end-of-central-directory record, found none (not a zip "
+                               "archive, or truncated)");
 }
 
 TEST_CASE("a missing or misshapen tensor is named before anything runs") {

@@ -1,10 +1,13 @@
 #include "io/model_file.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/caffe.hpp"
+#include "io/pth.hpp"
 #include "io/safetensors.hpp"
 
 namespace alexnet {
@@ -81,24 +84,22 @@ std::string canonical_param_name(const std::string& name) {
     return name;
 }
 
+Weights read_weights_file(const std::string& path) {
+    if (looks_like_safetensors(path)) return read_safetensors(path);
+    if (looks_like_zip(path)) return read_pth(path);
+    if (looks_like_caffemodel(path)) return read_caffemodel(path);
+    throw Error(path, "weights format",
+                "safetensors, a PyTorch .pth (zip), a Caffe .caffemodel or an ONNX model", "other content");
+}
+
 LoadedModel load_model(const std::string& path, const std::string& arch_override) {
-    {
-        std::ifstream probe(path, std::ios::binary);
-        if (!probe) throw Error(path, "cannot open weights file");
-        char head[4] = {};
-        probe.read(head, 4);
-        if (std::string(head, 2) == "PK")
-            throw Error(path, "weights format", "safetensors",
-                        "a zip archive (a torchvision .pth?); importing .pth is not supported yet");
-    }
-    if (!looks_like_safetensors(path))
-        throw Error(path, "weights format", "safetensors (8-byte header length, then a JSON header)",
-                    "other content (Caffe .caffemodel and ONNX import are not supported yet)");
-    Weights raw = read_safetensors(path);
+    if (!std::filesystem::exists(path)) throw Error(path, "cannot open weights file");
+    Weights raw = read_weights_file(path);
 
     // Canonical names; keep the mapping alive by moving views, not data.
     LoadedModel m;
     m.weights.metadata = raw.metadata;
+    const bool torchvision_names = raw.contains("features.0.weight");
     for (const auto& name : raw.names()) {
         const Tensor& t = raw.at(name);
         const std::string canon = canonical_param_name(name);
@@ -118,6 +119,7 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
           "a 4-dimensional conv weight tensor", "none");
     const Tensor& conv1 = w.at("conv1.weight");
     check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
+    if (arch.empty() && torchvision_names) arch = "alexnet-tv";  // a torchvision state dict (.pth)
     if (arch.empty())
         arch = conv1.shape[1] == 1 ? "alexnet-28"
                : conv1.shape[2] == 5 ? "alexnet-32"

@@ -15,6 +15,10 @@ struct LoadedModel {
     std::vector<std::string> labels;  // from the metadata; empty when it has none
 };
 
+// The tensors and metadata of any weights file, by its content: safetensors, a PyTorch .pth
+// (restricted unpickler), a Caffe .caffemodel (with its prototxt when beside it), ONNX.
+Weights read_weights_file(const std::string& path);
+
 // Reads, maps torchvision names to canonical ones, detects the architecture (widths, groups,
 // classes), applies the metadata, validates every tensor. `arch_override` (may be empty) settles
 // what weights cannot tell, such as caffenet's pool-before-LRN order.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "io/mapped_file.hpp"
 #include "io/atomic_file.hpp"
 
 namespace alexnet {
@@ -63,20 +64,11 @@ float bfloat16_to_float(uint16_t b) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) {
-    const int fd = open(path.c_str(), O_RDONLY);
-    if (fd < 0) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    fstat(fd, &st);
-    const uint64_t file_size = uint64_t(st.st_size);
-    if (file_size < 8) {
-        close(fd);
-        throw Error(path, "safetensors header", "at least 8 bytes", std::to_string(file_size) + " bytes");
-    }
-    void* map = mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) throw Error(path, std::string("cannot map: ") + std::strerror(errno));
-    mapping_ = std::shared_ptr<void>(map, [file_size](void* p) { munmap(p, file_size); });
-    const uint8_t* bytes = static_cast<const uint8_t*>(map);
+    const MappedFile file(path);
+    const uint64_t file_size = file.size();
+    if (file_size < 8) throw Error(path, "safetensors header", "at least 8 bytes", std::to_string(file_size) + " bytes");
+    mapping_ = file.mapping();
+    const uint8_t* bytes = file.data();
 
     const uint64_t header_len = read_le64(bytes);
     check(header_len <= kMaxHeaderBytes && header_len <= file_size - 8, path, "header length",
