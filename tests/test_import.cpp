@@ -90,6 +90,19 @@ TEST_CASE("Caffe models give PyTorch's logits: current format alone, V1 weights 
           (dir.path / "m.caffemodel").string() + ": layers: expected LRN layers (a Caffe AlexNet or CaffeNet), found none");
 }
 
+TEST_CASE("ONNX exports of AlexNet variants give PyTorch's logits; other graphs are refused by node") {
+    double err = logits_error(fixture("narrow_caffenet.onnx"), "caffenet", "input", "logits");
+    MESSAGE("caffenet .onnx vs PyTorch: relative max error " << err);
+    CHECK(err < 1e-4);
+    err = logits_error(fixture("narrow_alexnet-tv.onnx"), "alexnet-tv", "input_224", "logits_224");
+    MESSAGE("alexnet-tv .onnx vs PyTorch: relative max error " << err);
+    CHECK(err < 1e-4);
+    const std::string odd = load_error(fixture("unsupported.onnx"));
+    CHECK(odd.find("(BatchNormalization) is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool") !=
+          std::string::npos);
+    CHECK(odd.rfind(fixture("unsupported.onnx") + ": node '", 0) == 0);
+}
+
 TEST_CASE("alexnet-embed --convert writes safetensors with full metadata that load in place") {
     TempDir dir;
     const std::string out = (dir.path / "caffenet.safetensors").string();

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "io/caffe.hpp"
+#include "io/onnx.hpp"
 #include "io/pth.hpp"
 #include "io/safetensors.hpp"
 
@@ -87,6 +88,7 @@ std::string canonical_param_name(const std::string& name) {
 Weights read_weights_file(const std::string& path) {
     if (looks_like_safetensors(path)) return read_safetensors(path);
     if (looks_like_zip(path)) return read_pth(path);
+    if (looks_like_onnx(path)) return read_onnx(path);
     if (looks_like_caffemodel(path)) return read_caffemodel(path);
     throw Error(path, "weights format",
                 "safetensors, a PyTorch .pth (zip), a Caffe .caffemodel or an ONNX model", "other content");

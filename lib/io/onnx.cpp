@@ -1,0 +1,287 @@
+#include "io/onnx.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "core/error.hpp"
+#include "io/mapped_file.hpp"
+#include "io/protobuf.hpp"
+#include "io/safetensors.hpp"
+
+namespace alexnet {
+
+namespace {
+
+struct Attr {
+    float f = 0;
+    int64_t i = 0;
+    std::vector<int64_t> ints;
+    bool has_f = false, has_i = false;
+};
+
+struct Node {
+    std::string name, op;
+    std::vector<std::string> inputs;
+    std::map<std::string, Attr> attrs;
+    int64_t i(const std::string& k, int64_t def) const {
+        auto it = attrs.find(k);
+        return it != attrs.end() && it->second.has_i ? it->second.i : def;
+    }
+    float f(const std::string& k, float def) const {
+        auto it = attrs.find(k);
+        return it != attrs.end() && it->second.has_f ? it->second.f : def;
+    }
+    std::vector<int64_t> ints(const std::string& k) const {
+        auto it = attrs.find(k);
+        return it == attrs.end() ? std::vector<int64_t>{} : it->second.ints;
+    }
+};
+
+struct Initializer {
+    std::vector<int64_t> dims;
+    std::vector<float> data;
+};
+
+Initializer read_tensor(ProtoReader r, std::string& name) {
+    Initializer t;
+    int64_t type = 1;
+    std::pair<const uint8_t*, size_t> raw{nullptr, 0};
+    bool external = false;
+    while (r.next()) {
+        switch (r.field()) {
+            case 1: r.ints(t.dims); break;
+            case 2: type = int64_t(r.varint()); break;
+            case 4: r.floats(t.data); break;
+            case 8: name = r.bytes(); break;
+            case 9: raw = r.span(); break;
+            case 14: external = r.varint() == 1; break;
+            default: r.skip();
+        }
+    }
+    check(!external, r.where(), "initializer " + name, "data inside the .onnx file", "external data");
+    if (type != 1 && type != 10) return t;  // int64 shape constants and the like: not weights
+    int64_t n = 1;
+    for (int64_t d : t.dims) n *= d;
+    if (raw.first) {
+        const size_t elem = type == 1 ? 4 : 2;
+        check(raw.second == size_t(n) * elem, r.where(), "initializer " + name,
+              std::to_string(n) + " values", std::to_string(raw.second / elem));
+        t.data.resize(size_t(n));
+        for (int64_t k = 0; k < n; ++k) {
+            if (type == 1) {
+                std::memcpy(&t.data[size_t(k)], raw.first + 4 * k, 4);
+            } else {
+                uint16_t h;
+                std::memcpy(&h, raw.first + 2 * k, 2);
+                t.data[size_t(k)] = half_to_float(h);
+            }
+        }
+    }
+    check(int64_t(t.data.size()) == n, r.where(), "initializer " + name, std::to_string(n) + " values",
+          std::to_string(t.data.size()));
+    return t;
+}
+
+Node read_node(ProtoReader r) {
+    Node n;
+    while (r.next()) {
+        switch (r.field()) {
+            case 1: n.inputs.push_back(r.bytes()); break;
+            case 3: n.name = r.bytes(); break;
+            case 4: n.op = r.bytes(); break;
+            case 5: {
+                ProtoReader a = r.message("attribute");
+                std::string key;
+                Attr v;
+                while (a.next()) {
+                    if (a.field() == 1) key = a.bytes();
+                    else if (a.field() == 2) v.f = a.fixed32_float(), v.has_f = true;
+                    else if (a.field() == 3) v.i = int64_t(a.varint()), v.has_i = true;
+                    else if (a.field() == 8) a.ints(v.ints);
+                    else a.skip();
+                }
+                n.attrs[key] = v;
+                break;
+            }
+            default: r.skip();
+        }
+    }
+    return n;
+}
+
+std::string exact(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
+}
+
+}  // namespace
+
+bool looks_like_onnx(const std::string& path) {
+    if (std::filesystem::path(path).extension() == ".onnx") return true;
+    std::ifstream f(path, std::ios::binary);
+    unsigned char head = 0;
+    f.read(reinterpret_cast<char*>(&head), 1);
+    return f && head == 0x08;  // ModelProto.ir_version, a varint in field 1
+}
+
+Weights read_onnx(const std::string& path) {
+    const MappedFile file(path);
+    ProtoReader model(file.data(), file.size(), path);
+    std::vector<Node> nodes;
+    std::map<std::string, Initializer> inits;
+    std::vector<std::vector<int64_t>> input_dims;
+    std::vector<std::string> input_names;
+    bool has_graph = false;
+    while (model.next()) {
+        if (model.field() != 7) {
+            model.skip();
+            continue;
+        }
+        has_graph = true;
+        ProtoReader g = model.message("graph");
+        while (g.next()) {
+            if (g.field() == 1) {
+                nodes.push_back(read_node(g.message("node")));
+            } else if (g.field() == 5) {
+                std::string name;
+                Initializer t = read_tensor(g.message("initializer"), name);
+                inits[name] = std::move(t);
+            } else if (g.field() == 11) {  // ValueInfoProto: name, type.tensor_type.shape.dim.dim_value
+                ProtoReader v = g.message("input");
+                std::string name;
+                std::vector<int64_t> dims;
+                while (v.next()) {
+                    if (v.field() == 1) {
+                        name = v.bytes();
+                    } else if (v.field() == 2) {
+                        ProtoReader type = v.message("type");
+                        while (type.next()) {
+                            if (type.field() != 1) { type.skip(); continue; }
+                            ProtoReader tensor = type.message("tensor_type");
+                            while (tensor.next()) {
+                                if (tensor.field() != 2) { tensor.skip(); continue; }
+                                ProtoReader shape = tensor.message("shape");
+                                while (shape.next()) {
+                                    if (shape.field() != 1) { shape.skip(); continue; }
+                                    ProtoReader dim = shape.message("dim");
+                                    int64_t value = 0;
+                                    while (dim.next()) dim.field() == 1 ? void(value = int64_t(dim.varint())) : dim.skip();
+                                    dims.push_back(value);
+                                }
+                            }
+                        }
+                    } else {
+                        v.skip();
+                    }
+                }
+                input_names.push_back(name);
+                input_dims.push_back(dims);
+            } else {
+                g.skip();
+            }
+        }
+    }
+    check(has_graph && !nodes.empty(), path, "ModelProto.graph", "a graph with nodes (an ONNX model)", "none");
+
+    static const std::set<std::string> plumbing{"Flatten", "Reshape", "Dropout", "Softmax", "Identity", "Constant",
+                                                "Shape", "Gather", "Unsqueeze", "Concat", "Relu"};
+    Weights w;
+    int convs = 0, fcs = 0, first_pool = -1, first_lrn = -1, avg_pools = 0;
+    const Node* lrn = nullptr;
+    std::vector<const Node*> max_pools;
+    struct Geometry {
+        const Node* node;
+        int64_t stride, pad;
+    };
+    std::vector<Geometry> conv_geometry;
+    auto tensor = [&](const Node& n, size_t k, const std::string& what) -> const Initializer& {
+        check(n.inputs.size() > k && inits.count(n.inputs[k]), path, "node '" + n.name + "' (" + n.op + ")",
+              what + " as an initializer", n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
+        return inits.at(n.inputs[k]);
+    };
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        const Node& n = nodes[i];
+        const std::string where = "node '" + n.name + "' (" + n.op + ")";
+        if (n.op == "Conv") {
+            const std::string canon = "conv" + std::to_string(++convs);
+            const Initializer& wt = tensor(n, 1, "weights");
+            const Initializer& b = tensor(n, 2, "a bias");
+            const auto dil = n.ints("dilations");
+            for (int64_t d : dil) check(d == 1, path, where, "dilation 1", std::to_string(d));
+            w.add(canon + ".weight", wt.dims, wt.data);
+            w.add(canon + ".bias", b.dims, b.data);
+            const auto strides = n.ints("strides"), pads = n.ints("pads");
+            conv_geometry.push_back({&n, strides.empty() ? 1 : strides[0], pads.empty() ? 0 : pads[0]});
+        } else if (n.op == "Gemm") {
+            const std::string canon = "fc" + std::to_string(5 + ++fcs);
+            check(n.f("alpha", 1.f) == 1.f && n.f("beta", 1.f) == 1.f && n.i("transA", 0) == 0, path, where,
+                  "alpha 1, beta 1, no transA", "other values");
+            const Initializer& wt = tensor(n, 1, "weights");
+            const Initializer& b = tensor(n, 2, "a bias");
+            check(wt.dims.size() == 2, path, where, "2-D weights", shape_string(wt.dims));
+            if (n.i("transB", 0) == 1) {
+                w.add(canon + ".weight", wt.dims, wt.data);
+            } else {  // [in, out] -> [out, in]
+                const int64_t in = wt.dims[0], out = wt.dims[1];
+                std::vector<float> t(wt.data.size());
+                for (int64_t r = 0; r < in; ++r)
+                    for (int64_t c = 0; c < out; ++c) t[size_t(c * in + r)] = wt.data[size_t(r * out + c)];
+                w.add(canon + ".weight", {out, in}, std::move(t));
+            }
+            w.add(canon + ".bias", {int64_t(b.data.size())}, b.data);
+        } else if (n.op == "LRN") {
+            if (first_lrn < 0) first_lrn = int(i), lrn = &n;
+        } else if (n.op == "MaxPool") {
+            if (first_pool < 0) first_pool = int(i);
+            max_pools.push_back(&n);
+        } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
+            ++avg_pools;
+        } else if (!plumbing.count(n.op)) {
+            throw Error(path, where + " is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool, AveragePool, "
+                                      "Gemm, Flatten, Reshape, Dropout, Softmax");
+        }
+    }
+    check(convs == 5 && fcs == 3, path, "graph", "5 Conv and 3 Gemm nodes (an AlexNet)",
+          std::to_string(convs) + " and " + std::to_string(fcs));
+    const bool caffe_family = lrn != nullptr;
+    if (caffe_family) {
+        check(lrn->i("size", 0) == 5, path, "node '" + lrn->name + "' (LRN)", "size 5", std::to_string(lrn->i("size", 0)));
+        w.metadata["arch"] = first_pool < first_lrn ? "caffenet" : "alexnet";
+        w.metadata["lrn_alpha"] = exact(lrn->f("alpha", 1e-4f));
+        w.metadata["lrn_beta"] = exact(lrn->f("beta", 0.75f));
+        w.metadata["lrn_k"] = exact(lrn->f("bias", 1.f));
+    } else {
+        w.metadata["arch"] = "alexnet-tv";
+    }
+    // Strides and padding the presets use: conv1 stride 4 (pad 0 in Caffe's, 2 in torchvision's),
+    // conv2 pad 2, conv3..5 pad 1.
+    for (size_t k = 0; k < conv_geometry.size(); ++k) {
+        const int64_t stride = k == 0 ? 4 : 1, pad = k == 0 ? (caffe_family ? 0 : 2) : k == 1 ? 2 : 1;
+        const Geometry& g = conv_geometry[k];
+        check(g.stride == stride && g.pad == pad, path, "node '" + g.node->name + "' (Conv)",
+              "stride " + std::to_string(stride) + " and padding " + std::to_string(pad) + " (conv" + std::to_string(k + 1) + ")",
+              "stride " + std::to_string(g.stride) + " and padding " + std::to_string(g.pad));
+    }
+    // Caffe-family pooling rounds up (ceil_mode, or end padding doing the same); torchvision's down.
+    for (const Node* p : max_pools) {
+        const auto pads = p->ints("pads");
+        bool end_pad = false;
+        for (size_t k = pads.size() / 2; k < pads.size(); ++k) end_pad = end_pad || pads[k] > 0;
+        const bool rounds_up = p->i("ceil_mode", 0) == 1 || end_pad;
+        check(rounds_up == caffe_family, path, "node '" + p->name + "' (MaxPool)",
+              caffe_family ? "ceil_mode 1 (Caffe's rounding)" : "floor rounding (torchvision's)",
+              rounds_up ? "rounding up" : "rounding down");
+    }
+    for (size_t k = 0; k < input_names.size(); ++k)
+        if (!inits.count(input_names[k]) && input_dims[k].size() == 4 && input_dims[k][2] > 0)
+            w.metadata["input_size"] = std::to_string(input_dims[k][2]);
+    w.metadata["source_format"] = "onnx";
+    return w;
+}
+
+}  // namespace alexnet
