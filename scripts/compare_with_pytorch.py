@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Full-size check against PyTorch: builds torchvision's AlexNet and a Caffe-layout AlexNet
-(grouped convs, LRN, ceil pooling) with random weights, writes them as safetensors, runs
-alexnet-embed --layer fc8 on the given images, and compares with PyTorch's logits for the same
-images preprocessed by an independent OpenCV/numpy pipeline. Prints one JSON line per model.
+(grouped convs, LRN, ceil pooling) with random weights, writes them in every format the suite
+reads (safetensors; the torchvision net also as a torch.save .pth and an ONNX export; the Caffe
+net also as a .caffemodel and an ONNX export with the LRN operator), runs alexnet-embed --layer
+fc8 on the given images with each file, and compares with PyTorch's logits for the same images
+preprocessed by an independent OpenCV/numpy pipeline. Prints one JSON line per model file.
 
     /usr/bin/python3 scripts/compare_with_pytorch.py build/alexnet-embed IMAGE...
 
@@ -21,7 +23,9 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_to_safetensors import save_safetensors, canonical, TORCHVISION_PREPROCESSING  # noqa: E402
+from torch_to_safetensors import save_safetensors, TORCHVISION_PREPROCESSING  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+from make_import_fixtures import caffemodel_new, LrnNode  # noqa: E402
 
 
 def caffe_input(path):
@@ -60,10 +64,11 @@ def caffe_alexnet():
     return net, params
 
 
-def compare(embed, images, net, params, meta, prepare, name, tmp):
-    weights = os.path.join(tmp, name + ".safetensors")
-    save_safetensors(weights, params, meta)
+def compare(embed, images, net, weights, prepare, name):
     out = subprocess.run([embed, "-q", "--weights", weights, "--layer", "fc8", *images], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(json.dumps({"model": name, "error": out.stderr.strip()}))
+        return float("inf")
     ours = np.array([json.loads(line)["embedding"] for line in out.stdout.splitlines()], np.float32)
     net.eval()
     with torch.no_grad():
@@ -77,14 +82,30 @@ def compare(embed, images, net, params, meta, prepare, name, tmp):
 def main():
     embed, images = sys.argv[1], sys.argv[2:]
     torch.manual_seed(0)
+    errors = []
     with tempfile.TemporaryDirectory() as tmp:
-        tv = torchvision.models.alexnet()
+        path = lambda name: os.path.join(tmp, name)  # noqa: E731
+        tv = torchvision.models.alexnet().eval()
         params = {k: v.numpy() for k, v in tv.state_dict().items()}
-        meta = {"arch": "alexnet-tv", "num_classes": 1000, **TORCHVISION_PREPROCESSING}
-        e1 = compare(embed, images, tv, params, meta, tv_input, "alexnet-tv", tmp)
+        save_safetensors(path("tv.safetensors"), params, {"arch": "alexnet-tv", "num_classes": 1000,
+                                                          **TORCHVISION_PREPROCESSING})
+        torch.save(tv.state_dict(), path("tv.pth"))
+        torch.save(tv.state_dict(), path("tv_legacy.pth"), _use_new_zipfile_serialization=False)
+        torch.onnx.export(tv, torch.zeros(1, 3, 224, 224), path("tv.onnx"), opset_version=11)
+        for f in ("tv.safetensors", "tv.pth", "tv_legacy.pth", "tv.onnx"):
+            errors.append(compare(embed, images, tv, path(f), tv_input, "alexnet-tv " + f))
+
         net, params = caffe_alexnet()
-        e2 = compare(embed, images, net, params, {"arch": "alexnet", "num_classes": 1000}, caffe_input, "alexnet", tmp)
-    sys.exit(0 if max(e1, e2) < 1e-4 else 1)
+        net.eval()
+        save_safetensors(path("caffe.safetensors"), params, {"arch": "alexnet", "num_classes": 1000})
+        lrn = {"alpha": 1e-4, "beta": 0.75, "k": 1.0}
+        with open(path("caffe.caffemodel"), "wb") as f:
+            f.write(caffemodel_new(params, lrn, False))
+        exportable = nn.Sequential(*[LrnNode(m) if isinstance(m, nn.LocalResponseNorm) else m for m in net]).eval()
+        torch.onnx.export(exportable, torch.zeros(1, 3, 227, 227), path("caffe.onnx"), opset_version=11)
+        for f in ("caffe.safetensors", "caffe.caffemodel", "caffe.onnx"):
+            errors.append(compare(embed, images, net, path(f), caffe_input, "alexnet " + f))
+    sys.exit(0 if max(errors) < 1e-4 else 1)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,13 @@ std::string load_error(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("a torchvision .pth state dict gives PyTorch's logits") {
+TEST_CASE("a torchvision .pth state dict, zip or legacy stream, gives PyTorch's logits") {
     const double err = logits_error(fixture("narrow_alexnet-tv.pth"), "alexnet-tv", "input_224", "logits_224");
     MESSAGE(".pth vs PyTorch: relative max error " << err);
     CHECK(err < 1e-4);
+    const double legacy = logits_error(fixture("narrow_alexnet-tv_legacy.pth"), "alexnet-tv", "input_224", "logits_224");
+    MESSAGE("legacy .pth vs PyTorch: relative max error " << legacy);
+    CHECK(legacy < 1e-4);
     const Weights w = read_pth(fixture("narrow_alexnet-tv.pth"));
     CHECK(w.contains("features.0.weight"));  // its own names; load_model maps them
     CHECK(w.at("classifier.6.weight").shape == std::vector<int64_t>{11, 24});

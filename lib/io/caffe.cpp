@@ -253,8 +253,8 @@ Weights read_caffemodel(const std::string& path) {
         else net.skip();
     }
     check(!layers.empty(), path, "NetParameter", "layers (a Caffe model)", "none");
-    std::map<std::string, const CaffeLayer*> by_name;
-    for (const auto& l : layers)
+    std::map<std::string, CaffeLayer*> by_name;  // the blobs are moved out, not copied
+    for (auto& l : layers)
         if (!l.blobs.empty()) by_name[l.name] = &l;
 
     // The network's order: the prototxt beside the model when there is one.
@@ -292,7 +292,7 @@ Weights read_caffemodel(const std::string& path) {
                                         "product, dropout, softmax)");
         auto it = by_name.find(l.name);
         check(it != by_name.end(), path, "layer " + l.name, "its weights and biases", "no blobs");
-        const CaffeLayer& b = *it->second;
+        CaffeLayer& b = *it->second;
         check(b.blobs.size() == 2, path, "layer " + l.name, "2 blobs (weights, biases)", std::to_string(b.blobs.size()));
         const bool conv = t == "Convolution";
         const std::string canon = conv ? "conv" + std::to_string(++convs) : "fc" + std::to_string(5 + ++fcs);
@@ -307,8 +307,9 @@ Weights read_caffemodel(const std::string& path) {
             check(ws.size() == 2, path, "layer " + l.name + " weights", "[out, in]", shape_string(b.shapes[0]));
         }
         check(!conv || ws.size() == 4, path, "layer " + l.name + " weights", "[out, in/groups, kh, kw]", shape_string(ws));
-        w.add(canon + ".weight", ws, b.blobs[0]);
-        w.add(canon + ".bias", {int64_t(b.blobs[1].size())}, b.blobs[1]);
+        const int64_t out = int64_t(b.blobs[1].size());
+        w.add(canon + ".weight", ws, std::move(b.blobs[0]));
+        w.add(canon + ".bias", {out}, std::move(b.blobs[1]));
     }
     check(convs == 5 && fcs == 3, order_from, "layers", "5 convolutions and 3 inner products (an AlexNet)",
           std::to_string(convs) + " and " + std::to_string(fcs));

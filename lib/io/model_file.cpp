@@ -87,7 +87,7 @@ std::string canonical_param_name(const std::string& name) {
 
 Weights read_weights_file(const std::string& path) {
     if (looks_like_safetensors(path)) return read_safetensors(path);
-    if (looks_like_zip(path)) return read_pth(path);
+    if (looks_like_pth(path)) return read_pth(path);
     if (looks_like_onnx(path)) return read_onnx(path);
     if (looks_like_caffemodel(path)) return read_caffemodel(path);
     throw Error(path, "weights format",

@@ -199,7 +199,7 @@ Weights read_onnx(const std::string& path) {
         int64_t stride, pad;
     };
     std::vector<Geometry> conv_geometry;
-    auto tensor = [&](const Node& n, size_t k, const std::string& what) -> const Initializer& {
+    auto tensor = [&](const Node& n, size_t k, const std::string& what) -> Initializer& {
         check(n.inputs.size() > k && inits.count(n.inputs[k]), path, "node '" + n.name + "' (" + n.op + ")",
               what + " as an initializer", n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
         return inits.at(n.inputs[k]);
@@ -209,23 +209,23 @@ Weights read_onnx(const std::string& path) {
         const std::string where = "node '" + n.name + "' (" + n.op + ")";
         if (n.op == "Conv") {
             const std::string canon = "conv" + std::to_string(++convs);
-            const Initializer& wt = tensor(n, 1, "weights");
-            const Initializer& b = tensor(n, 2, "a bias");
+            Initializer& wt = tensor(n, 1, "weights");
+            Initializer& b = tensor(n, 2, "a bias");
             const auto dil = n.ints("dilations");
             for (int64_t d : dil) check(d == 1, path, where, "dilation 1", std::to_string(d));
-            w.add(canon + ".weight", wt.dims, wt.data);
-            w.add(canon + ".bias", b.dims, b.data);
+            w.add(canon + ".weight", wt.dims, std::move(wt.data));
+            w.add(canon + ".bias", b.dims, std::move(b.data));
             const auto strides = n.ints("strides"), pads = n.ints("pads");
             conv_geometry.push_back({&n, strides.empty() ? 1 : strides[0], pads.empty() ? 0 : pads[0]});
         } else if (n.op == "Gemm") {
             const std::string canon = "fc" + std::to_string(5 + ++fcs);
             check(n.f("alpha", 1.f) == 1.f && n.f("beta", 1.f) == 1.f && n.i("transA", 0) == 0, path, where,
                   "alpha 1, beta 1, no transA", "other values");
-            const Initializer& wt = tensor(n, 1, "weights");
-            const Initializer& b = tensor(n, 2, "a bias");
+            Initializer& wt = tensor(n, 1, "weights");
+            Initializer& b = tensor(n, 2, "a bias");
             check(wt.dims.size() == 2, path, where, "2-D weights", shape_string(wt.dims));
             if (n.i("transB", 0) == 1) {
-                w.add(canon + ".weight", wt.dims, wt.data);
+                w.add(canon + ".weight", wt.dims, std::move(wt.data));
             } else {  // [in, out] -> [out, in]
                 const int64_t in = wt.dims[0], out = wt.dims[1];
                 std::vector<float> t(wt.data.size());
@@ -233,7 +233,8 @@ Weights read_onnx(const std::string& path) {
                     for (int64_t c = 0; c < out; ++c) t[size_t(c * in + r)] = wt.data[size_t(r * out + c)];
                 w.add(canon + ".weight", {out, in}, std::move(t));
             }
-            w.add(canon + ".bias", {int64_t(b.data.size())}, b.data);
+            const int64_t out_features = int64_t(b.data.size());
+            w.add(canon + ".bias", {out_features}, std::move(b.data));
         } else if (n.op == "LRN") {
             if (first_lrn < 0) first_lrn = int(i), lrn = &n;
         } else if (n.op == "MaxPool") {

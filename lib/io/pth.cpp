@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "io/safetensors.hpp"
+#include "io/mapped_file.hpp"
 #include "io/zip.hpp"
 
 namespace alexnet {
@@ -17,6 +18,16 @@ bool looks_like_zip(const std::string& path) {
     char head[4] = {};
     f.read(head, 4);
     return f && std::memcmp(head, "PK\x03\x04", 4) == 0;
+}
+
+bool looks_like_pth(const std::string& path) {
+    if (looks_like_zip(path)) return true;
+    // legacy: PROTO 2, LONG1 of 10 bytes: 0x1950a86a20f9469cfc6c little-endian
+    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    std::ifstream f(path, std::ios::binary);
+    unsigned char head[sizeof magic] = {};
+    f.read(reinterpret_cast<char*>(head), sizeof magic);
+    return f && std::memcmp(head, magic, sizeof magic) == 0;
 }
 
 namespace {
@@ -54,9 +65,13 @@ const std::map<std::string, std::string> kStorages{
 
 class Unpickler {
 public:
-    Unpickler(const std::string& where, const std::vector<uint8_t>& bytes) : where_(where), b_(bytes) {}
+    Unpickler(const std::string& where, const uint8_t* bytes, size_t size) : where_(where), b_(bytes), size_(size) {}
+    size_t position() const { return pos_; }
+    const std::map<std::string, std::string>& storage_types() const { return storage_types_; }  // key -> dtype
 
+    // One pickle from the current position (legacy files hold several in a row).
     ValuePtr run() {
+        stack_.clear();
         while (true) {
             const size_t at = pos_;
             const uint8_t op = byte();
@@ -77,7 +92,10 @@ public:
                 case 0x8a: {                                    // LONG1
                     const size_t n = byte();
                     int64_t v = 0;
-                    check(n <= 8, where_, "long integer", "at most 8 bytes", std::to_string(n));
+                    if (n > 8) {  // only the legacy format's magic number is that long
+                        push(make(str(n)));
+                        break;
+                    }
                     for (size_t i = 0; i < n; ++i) v |= int64_t(byte()) << (8 * i);
                     if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v -= int64_t(1) << (8 * n);
                     push(make(v));
@@ -158,10 +176,11 @@ public:
 
 private:
     std::string where_;
-    const std::vector<uint8_t>& b_;
-    size_t pos_ = 0;
+    const uint8_t* b_;
+    size_t size_ = 0, pos_ = 0;
     List stack_;
     std::map<uint64_t, ValuePtr> memo_;
+    std::map<std::string, std::string> storage_types_;
 
     static std::string hex(unsigned v) {
         char buf[8];
@@ -169,13 +188,13 @@ private:
         return buf;
     }
     uint8_t byte() {
-        check(pos_ < b_.size(), where_, "pickle", "a STOP opcode before the end", "truncated data");
+        check(pos_ < size_, where_, "pickle", "a STOP opcode before the end", "truncated data");
         return b_[pos_++];
     }
     const uint8_t* take(size_t n) {
-        check(n <= b_.size() - pos_, where_, "pickle", std::to_string(n) + " more bytes", "truncated data");
+        check(n <= size_ - pos_, where_, "pickle", std::to_string(n) + " more bytes", "truncated data");
         pos_ += n;
-        return b_.data() + pos_ - n;
+        return b_ + pos_ - n;
     }
     uint64_t uint(int n) {
         const uint8_t* p = take(size_t(n));
@@ -235,7 +254,7 @@ private:
     }
     ValuePtr global(const std::string& name) {
         static const char* allowed[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-                                        "torch._utils._rebuild_parameter"};
+                                        "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter"};
         bool ok = kStorages.count(name) != 0;
         for (const char* a : allowed) ok = ok || name == a;
         if (!ok)
@@ -253,6 +272,9 @@ private:
         s.dtype = kStorages.at(type);
         s.key = as<std::string>(t[2], "storage key");
         s.numel = as<int64_t>(t[4], "storage size");
+        check(t.size() < 6 || std::holds_alternative<std::monostate>(t[5]->v), where_, "storage " + s.key,
+              "a whole storage", "a view into another (not supported)");
+        storage_types_[s.key] = s.dtype;
         return make(s);
     }
     std::vector<int64_t> ints(const ValuePtr& v, const char* what) {
@@ -264,7 +286,7 @@ private:
         const std::string& name = as<Global>(fn, "REDUCE").name;
         const List& a = as<List>(args, "REDUCE arguments");
         if (name == "collections.OrderedDict") return make(Dict{});
-        if (name == "torch._utils._rebuild_tensor_v2") {
+        if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
             check(a.size() >= 4, where_, name, "storage, offset, size, stride", std::to_string(a.size()) + " arguments");
             TensorRef t;
             t.storage = as<Storage>(a[0], "tensor storage");
@@ -284,14 +306,19 @@ private:
 
 }  // namespace
 
-Weights read_pth(const std::string& path) {
-    ZipArchive zip(path);
-    const ZipArchive::Entry* pkl = zip.find_suffix("/data.pkl");
-    check(pkl != nullptr, path, "zip entries", "archive/data.pkl (a torch.save file)", "none");
-    const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
-    const std::vector<uint8_t> bytes = zip.read(*pkl);
-    ValuePtr root = Unpickler(path + ": data.pkl", bytes).run();
+namespace {
 
+// A storage's bytes: in place (mapped) or copied (deflated zip entries).
+struct StorageBytes {
+    const uint8_t* data = nullptr;
+    size_t size = 0;
+    bool in_place = false;
+    std::vector<uint8_t> copy;
+};
+
+// The state dict's tensors from the unpickled root, reading storages through `storage`.
+template <class StorageFn>
+Weights tensors_from(const std::string& path, const ValuePtr& root, StorageFn storage) {
     const Dict* dict = std::get_if<Dict>(&root->v);
     check(dict != nullptr, path, "data.pkl", "a state dict (a dict of tensors)", "another object");
     for (const auto& [k, v] : *dict) {  // a training checkpoint: {"state_dict": {...}, "epoch": ...}
@@ -314,19 +341,13 @@ Weights read_pth(const std::string& path) {
             expect *= t->shape[i];
         }
         check(contiguous, path, *name, "a contiguous tensor", "strides that are not row-major");
-        const ZipArchive::Entry* data = nullptr;
-        for (const auto& e : zip.entries())
-            if (e.name == prefix + "data/" + t->storage.key) data = &e;
-        check(data != nullptr, path, *name, "its storage " + prefix + "data/" + t->storage.key, "no such entry");
+        const StorageBytes s = storage(*name, t->storage.key);
         const int64_t elem = t->storage.dtype == "F32" ? 4 : 2;
-        check(t->offset >= 0 && (t->offset + numel) * elem <= int64_t(data->size), path, *name,
-              std::to_string(numel) + " elements inside its storage of " + std::to_string(data->size / uint64_t(elem)),
+        check(t->offset >= 0 && (t->offset + numel) * elem <= int64_t(s.size), path, *name,
+              std::to_string(numel) + " elements inside its storage of " + std::to_string(s.size / size_t(elem)),
               "offset " + std::to_string(t->offset));
-        const uint8_t* in_place = zip.stored(*data);
-        std::vector<uint8_t> copy;
-        if (!in_place) copy = zip.read(*data), in_place = copy.data();
-        const uint8_t* p = in_place + t->offset * elem;
-        if (t->storage.dtype == "F32" && zip.stored(*data) && reinterpret_cast<uintptr_t>(p) % 4 == 0) {
+        const uint8_t* p = s.data + t->offset * elem;
+        if (t->storage.dtype == "F32" && s.in_place && reinterpret_cast<uintptr_t>(p) % 4 == 0) {
             w.add_view(*name, t->shape, reinterpret_cast<const float*>(p));
             continue;
         }
@@ -341,6 +362,75 @@ Weights read_pth(const std::string& path) {
         w.add(*name, t->shape, std::move(f));
     }
     check(!w.names().empty(), path, "data.pkl", "a state dict with float tensors", "none");
+    return w;
+}
+
+// torch.save before PyTorch 1.6 (the format of torchvision's alexnet-owt-*.pth downloads):
+// pickles of the magic number, the protocol version, system info, the object and the sorted
+// storage keys; then per key an 8-byte element count and the raw data.
+Weights read_legacy_pth(const std::string& path) {
+    const MappedFile file(path);
+    Unpickler u(path, file.data(), file.size());
+    u.run();  // the magic number (checked by looks_like_pth)
+    const ValuePtr version = u.run();
+    const int64_t* v = std::get_if<int64_t>(&version->v);
+    check(v && *v == 1001, path, "legacy torch.save protocol version", "1001", v ? std::to_string(*v) : "another value");
+    u.run();  // sys_info: byte order and type sizes (little-endian files are what this machine reads)
+    const ValuePtr root = u.run();
+    const ValuePtr keys = u.run();
+    const List* key_list = std::get_if<List>(&keys->v);
+    check(key_list != nullptr, path, "legacy storage keys", "a list", "another object");
+    std::map<std::string, StorageBytes> storages;
+    size_t pos = u.position();
+    for (const auto& k : *key_list) {
+        const std::string* key = std::get_if<std::string>(&k->v);
+        check(key != nullptr, path, "legacy storage keys", "strings", "another value");
+        auto dtype = u.storage_types().find(*key);
+        check(dtype != u.storage_types().end(), path, "storage " + *key, "a storage the object uses", "an unused key");
+        check(pos + 8 <= file.size(), path, "storage " + *key, "an element count", "the end of the file");
+        uint64_t n;
+        std::memcpy(&n, file.data() + pos, 8);
+        const uint64_t bytes = n * (dtype->second == "F32" ? 4 : 2);
+        check(bytes <= file.size() - pos - 8, path, "storage " + *key, std::to_string(bytes) + " bytes of data",
+              std::to_string(file.size() - pos - 8) + " left in the file");
+        StorageBytes s;
+        s.data = file.data() + pos + 8;
+        s.size = size_t(bytes);
+        s.in_place = true;
+        storages[*key] = s;
+        pos += 8 + bytes;
+    }
+    Weights w = tensors_from(path, root, [&](const std::string& name, const std::string& key) {
+        auto it = storages.find(key);
+        check(it != storages.end(), path, name, "its storage " + key, "none in the file");
+        return it->second;
+    });
+    w.keep_alive(file.mapping());
+    return w;
+}
+
+}  // namespace
+
+Weights read_pth(const std::string& path) {
+    if (!looks_like_zip(path)) return read_legacy_pth(path);
+    ZipArchive zip(path);
+    const ZipArchive::Entry* pkl = zip.find_suffix("/data.pkl");
+    check(pkl != nullptr, path, "zip entries", "archive/data.pkl (a torch.save file)", "none");
+    const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
+    const std::vector<uint8_t> bytes = zip.read(*pkl);
+    const ValuePtr root = Unpickler(path + ": data.pkl", bytes.data(), bytes.size()).run();
+    Weights w = tensors_from(path, root, [&](const std::string& name, const std::string& key) {
+        const ZipArchive::Entry* data = nullptr;
+        for (const auto& e : zip.entries())
+            if (e.name == prefix + "data/" + key) data = &e;
+        check(data != nullptr, path, name, "its storage " + prefix + "data/" + key, "no such entry");
+        StorageBytes s;
+        s.size = size_t(data->size);
+        s.data = zip.stored(*data);
+        s.in_place = s.data != nullptr;
+        if (!s.in_place) s.copy = zip.read(*data), s.data = s.copy.data();
+        return s;
+    });
     w.keep_alive(zip.mapping());
     return w;
 }
