@@ -117,9 +117,30 @@ void draw_panel(cv::Mat& img, const Panel& p) {
         if (s.x.size() <= 60)
             for (size_t i = 0; i < s.x.size(); ++i)
                 if (std::isfinite(s.y[i])) cv::circle(img, {px(s.x[i]), py(s.y[i])}, 3, color, cv::FILLED, cv::LINE_AA);
-        const int lx = kLeft + pw - 170;
-        cv::line(img, {lx, legend_y - 5}, {lx + 28, legend_y - 5}, color, 2, cv::LINE_AA);
-        put_text(img, s.name, {lx + 36, legend_y}, 0.45, -1);
+    }
+    // The legend on a white box in the top corner (right or left) that hides fewer points.
+    const int box_h = 20 * int(p.series.size()) + 8;
+    auto hidden = [&](int x0) {
+        int n = 0;
+        for (const auto& s : p.series)
+            for (size_t i = 0; i < s.x.size(); ++i)
+                if (std::isfinite(s.y[i])) {
+                    const int x = px(s.x[i]), y = py(s.y[i]);
+                    n += x >= x0 - 8 && x <= x0 + 164 && y >= kTop + 4 && y <= kTop + 4 + box_h;
+                }
+        return n;
+    };
+    const int right = kLeft + pw - 170, left = kLeft + 16;
+    const int lx = hidden(left) < hidden(right) ? left : right;
+    cv::rectangle(img, cv::Rect(lx - 8, kTop + 4, 172, 20 * int(p.series.size()) + 8), kWhite, cv::FILLED);
+    cv::rectangle(img, cv::Rect(lx - 8, kTop + 4, 172, 20 * int(p.series.size()) + 8), kGrid, 1);
+    for (size_t k = 0; k < p.series.size(); ++k) {
+        const cv::Scalar color = kColors[k % std::size(kColors)];
+        if (p.series[k].dashed)
+            for (int t = 0; t < 28; t += 12) cv::line(img, {lx + t, legend_y - 5}, {lx + std::min(28, t + 7), legend_y - 5}, color, 2, cv::LINE_AA);
+        else
+            cv::line(img, {lx, legend_y - 5}, {lx + 28, legend_y - 5}, color, 2, cv::LINE_AA);
+        put_text(img, p.series[k].name, {lx + 36, legend_y}, 0.45, -1);
         legend_y += 20;
     }
 }
