@@ -13,10 +13,10 @@
 namespace alexnet {
 
 std::string no_weights_message() {
-    return "no weights given: pass --weights FILE.safetensors or set ALEXNET_WEIGHTS. Pretrained AlexNet "
-           "weights come from torchvision (alexnet-owt-7be5be79.pth), the Caffe model zoo "
-           "(bvlc_alexnet.caffemodel) and the ONNX model zoo (bvlcalexnet-12.onnx); convert a torchvision "
-           "state dict with scripts/torch_to_safetensors.py, or train your own with alexnet-train";
+    return "no weights given: pass --weights FILE or set ALEXNET_WEIGHTS. Pretrained AlexNet weights from "
+           "torchvision (alexnet-owt-7be5be79.pth), the Caffe model zoo (bvlc_alexnet.caffemodel) and the ONNX "
+           "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-embed --convert OUT.safetensors makes "
+           "later loads faster), or train your own with alexnet-train";
 }
 
 LoadedModel load_tool_model(const CommonOptions& o) {

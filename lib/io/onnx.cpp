@@ -279,8 +279,11 @@ Weights read_onnx(const std::string& path) {
               rounds_up ? "rounding up" : "rounding down");
     }
     for (size_t k = 0; k < input_names.size(); ++k)
-        if (!inits.count(input_names[k]) && input_dims[k].size() == 4 && input_dims[k][2] > 0)
+        if (!inits.count(input_names[k]) && input_dims[k].size() == 4 && input_dims[k][2] > 0) {
             w.metadata["input_size"] = std::to_string(input_dims[k][2]);
+            // ImageNet crops (224 in the ONNX zoo's Caffe models, 227 in Caffe's) come from 256
+            if (input_dims[k][2] == 224 || input_dims[k][2] == 227) w.metadata["resize"] = "256";
+        }
     w.metadata["source_format"] = "onnx";
     return w;
 }
