@@ -19,7 +19,7 @@ struct ExperimentOptions {
     std::vector<std::string> activations{"relu", "tanh", "sigmoid"};
     int seeds = 3;
     uint64_t seed = 1;                      // seeds are seed, seed + 1, ...
-    std::vector<float> lr_grid{0.003f, 0.01f, 0.03f, 0.1f};
+    std::vector<float> lr_grid{0.001f, 0.003f, 0.01f, 0.03f, 0.1f};
     float lr = 0;                           // > 0: this rate for every activation, no sweep
     int sweep_iters = 0;                    // per trial (0: one epoch)
     double target_error = 0.25;
