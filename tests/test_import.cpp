@@ -19,6 +19,7 @@ using alexnet::test::relative_max_error;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
+using alexnet::test::load_error;
 namespace fs = std::filesystem;
 
 namespace {
@@ -39,14 +40,6 @@ double logits_error(const std::string& weights, const std::string& arch, const s
     return relative_max_error(out.data(), logits.data, out.size());
 }
 
-std::string load_error(const std::string& path) {
-    try {
-        load_model(path);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
 
 }  // namespace
 

@@ -14,10 +14,10 @@
 
 using namespace alexnet;
 using test::TempDir;
+using test::load_error;
 namespace fs = std::filesystem;
 
 namespace {
-
 
 void write_raw(const std::string& path, const std::string& header, const std::vector<uint8_t>& data,
                uint64_t declared_len = 0) {
@@ -28,14 +28,6 @@ void write_raw(const std::string& path, const std::string& header, const std::ve
     out.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size()));
 }
 
-std::string load_error(const std::string& path) {
-    try {
-        load_model(path);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
 
 ModelSpec narrow(const std::string& arch, int classes = 7) {
     return make_preset(arch, {.num_classes = classes, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});

@@ -8,7 +8,20 @@
 #include <random>
 #include <vector>
 
+#include "core/error.hpp"
+#include "io/model_file.hpp"
+
 namespace alexnet::test {
+
+// load_model's one-line message for a bad weights file ("no error" when it loads).
+inline std::string load_error(const std::string& path) {
+    try {
+        load_model(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
 
 inline std::vector<float> random_vector(size_t n, unsigned seed, float scale = 1.f) {
     std::mt19937 rng(seed);

@@ -226,12 +226,6 @@ std::vector<CaffeLayer> read_prototxt(const std::string& path) {
     return out;
 }
 
-std::string exact(float v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return buf;
-}
-
 }  // namespace
 
 bool looks_like_caffemodel(const std::string& path) {
@@ -317,9 +311,9 @@ Weights read_caffemodel(const std::string& path) {
     check(lrn->lrn_size == 5, order_from, "layer " + lrn->name + ": lrn_param.local_size", "5",
           std::to_string(lrn->lrn_size));
     w.metadata["arch"] = first_pool < first_lrn ? "caffenet" : "alexnet";
-    w.metadata["lrn_alpha"] = exact(lrn->alpha);
-    w.metadata["lrn_beta"] = exact(lrn->beta);
-    w.metadata["lrn_k"] = exact(lrn->k);
+    w.metadata["lrn_alpha"] = metadata_floats(&lrn->alpha, 1);
+    w.metadata["lrn_beta"] = metadata_floats(&lrn->beta, 1);
+    w.metadata["lrn_k"] = metadata_floats(&lrn->k, 1);
     w.metadata["source_format"] = "caffe";
     return w;
 }

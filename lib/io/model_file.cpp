@@ -20,13 +20,6 @@ const std::pair<const char*, const char*> kTorchvisionNames[] = {
     {"features.8.", "conv4."},   {"features.10.", "conv5."},  {"classifier.1.", "fc6."},
     {"classifier.4.", "fc7."},   {"classifier.6.", "fc8."}};
 
-std::string format_floats(const float* v, int n) {
-    std::ostringstream s;
-    s.precision(9);
-    for (int i = 0; i < n; ++i) s << (i ? "," : "") << v[i];
-    return s.str();
-}
-
 // `count` comma-separated numbers into out[0..count).
 void parse_floats(const std::string& path, const std::string& field, const std::string& text, float* out, int count) {
     const std::string expected = std::to_string(count) + " comma-separated number" + (count > 1 ? "s" : "");
@@ -202,14 +195,14 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
     md["resize_mode"] = pp.resize_shorter ? "shorter" : "warp";
     md["crop_size"] = std::to_string(pp.crop);
     md["channel_order"] = pp.bgr ? "bgr" : "rgb";
-    md["pixel_scale"] = format_floats(&pp.pixel_scale, 1);
-    md["mean"] = format_floats(pp.mean, pp.channels);
-    md["std"] = format_floats(pp.std, pp.channels);
+    md["pixel_scale"] = metadata_floats(&pp.pixel_scale, 1);
+    md["mean"] = metadata_floats(pp.mean, pp.channels);
+    md["std"] = metadata_floats(pp.std, pp.channels);
     for (const auto& l : spec.layers)
         if (l.kind == LayerKind::lrn) {
-            md["lrn_alpha"] = format_floats(&l.lrn.alpha, 1);
-            md["lrn_beta"] = format_floats(&l.lrn.beta, 1);
-            md["lrn_k"] = format_floats(&l.lrn.k, 1);
+            md["lrn_alpha"] = metadata_floats(&l.lrn.alpha, 1);
+            md["lrn_beta"] = metadata_floats(&l.lrn.beta, 1);
+            md["lrn_k"] = metadata_floats(&l.lrn.k, 1);
             break;
         }
     if (!labels.empty()) {

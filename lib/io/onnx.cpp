@@ -113,12 +113,6 @@ Node read_node(ProtoReader r) {
     return n;
 }
 
-std::string exact(float v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.9g", v);
-    return buf;
-}
-
 }  // namespace
 
 bool looks_like_onnx(const std::string& path) {
@@ -253,9 +247,10 @@ Weights read_onnx(const std::string& path) {
     if (caffe_family) {
         check(lrn->i("size", 0) == 5, path, "node '" + lrn->name + "' (LRN)", "size 5", std::to_string(lrn->i("size", 0)));
         w.metadata["arch"] = first_pool < first_lrn ? "caffenet" : "alexnet";
-        w.metadata["lrn_alpha"] = exact(lrn->f("alpha", 1e-4f));
-        w.metadata["lrn_beta"] = exact(lrn->f("beta", 0.75f));
-        w.metadata["lrn_k"] = exact(lrn->f("bias", 1.f));
+        const float alpha = lrn->f("alpha", 1e-4f), beta = lrn->f("beta", 0.75f), k = lrn->f("bias", 1.f);
+        w.metadata["lrn_alpha"] = metadata_floats(&alpha, 1);
+        w.metadata["lrn_beta"] = metadata_floats(&beta, 1);
+        w.metadata["lrn_k"] = metadata_floats(&k, 1);
     } else {
         w.metadata["arch"] = "alexnet-tv";
     }

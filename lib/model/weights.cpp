@@ -1,5 +1,7 @@
 #include "model/weights.hpp"
 
+#include <cstdio>
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,6 +15,17 @@ int64_t Tensor::numel() const {
     int64_t n = 1;
     for (auto d : shape) n *= d;
     return n;
+}
+
+std::string metadata_floats(const float* v, int n) {
+    std::string out;
+    char buf[32];
+    for (int i = 0; i < n; ++i) {
+        std::snprintf(buf, sizeof buf, "%.9g", double(v[i]));
+        if (i) out += ',';
+        out += buf;
+    }
+    return out;
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

@@ -19,6 +19,8 @@ struct Tensor {
 };
 
 std::string shape_string(const std::vector<int64_t>& shape);
+// Comma-separated floats for metadata, each printed with 9 significant digits (reads back exactly).
+std::string metadata_floats(const float* v, int n);
 
 class Weights {
 public:
