@@ -189,3 +189,22 @@ TEST_CASE("alexnet-train usage errors exit 2, bad data exits 1 with the file nam
     const Run none = run(kBin + "/alexnet-train -q");
     CHECK(none.status == 2);
 }
+
+TEST_CASE("a convnet-4 model from alexnet-train loads in alexnet-eval, which measures what training recorded") {
+    Data d;
+    TempDir out;
+    const Run r = run(kBin + "/alexnet-train -q --data " + d.path() + " --val " + d.path() +
+                      " --arch convnet-4 --init kaiming --batch-size 32 --lr 0.01 --epochs 2 --no-flip --out " +
+                      out.path.string());
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const std::string model = (out.path / "model.safetensors").string();
+    const json trained = json::parse(read_safetensors(model).metadata.at("training"));
+    const Run e = run(kBin + "/alexnet-eval -q --top5 --weights " + model + " " + d.path());
+    INFO(e.err);
+    REQUIRE(e.status == 0);
+    const json s = e.lines().back();
+    CHECK(s["images"] == 64);
+    CHECK(s["top1_error"].get<double>() == doctest::Approx(trained["val_top1_error"].get<double>()));
+    CHECK(s["top5_error"].get<double>() == 0);  // 4 classes: top-5 always hits
+}

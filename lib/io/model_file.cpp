@@ -121,22 +121,30 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
                : conv1.shape[0] == 64 ? "alexnet-tv"
                                       : "alexnet";
 
+    // convnet-4 (the activation experiment's network): three convs and fc4
+    if (arch.empty() && !w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4";
+    const bool convnet4 = arch == "convnet-4";
+    const int convs = convnet4 ? 3 : 5;
+    const std::string classifier = convnet4 ? "fc4.weight" : "fc8.weight";
     PresetOptions opt;
-    for (int i = 1; i <= 5; ++i) {
+    for (int i = 1; i <= convs; ++i) {
         const std::string name = "conv" + std::to_string(i) + ".weight";
         check(w.contains(name), path, name, "a conv weight tensor", "none");
         opt.conv_channels.push_back(int(w.at(name).shape.at(0)));
     }
-    for (const char* name : {"fc6.weight", "fc8.weight"}) {
+    std::vector<std::string> fcs{classifier};
+    if (!convnet4) fcs.insert(fcs.begin(), "fc6.weight");
+    for (const std::string& name : fcs) {
         check(w.contains(name), path, name, "an fc weight tensor [out, in]", "none");
         check(w.at(name).shape.size() == 2, path, name, "2 dimensions", shape_string(w.at(name).shape));
     }
-    opt.fc_width = int(w.at("fc6.weight").shape[0]);
-    opt.num_classes = int(w.at("fc8.weight").shape[0]);
+    if (!convnet4) opt.fc_width = int(w.at("fc6.weight").shape[0]);
+    if (convnet4) opt.input_channels = int(conv1.shape[1]) == 1 ? 1 : 3;
+    opt.num_classes = int(w.at(classifier).shape[0]);
     if (auto* v = find_meta(w, "input_size")) opt.input_size = parse_int(path, "input_size", *v);
     if (auto* v = find_meta(w, "num_classes"))
         check(parse_int(path, "num_classes", *v) == opt.num_classes, path, "__metadata__.num_classes",
-              std::to_string(opt.num_classes) + " (fc8's rows)", *v);
+              std::to_string(opt.num_classes) + " (the classifier's rows)", *v);
     m.spec = make_preset(arch, opt);
 
     // Groups from the weights: in_channels / weight dim 1.
