@@ -14,8 +14,10 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     if (with_inputs)
         app.add_option("inputs", o.inputs, "Images, directories (recursive) or - to read paths from stdin");
     if (const char* env = std::getenv("ALEXNET_WEIGHTS")) o.weights = env;
-    app.add_option("-w,--weights", o.weights, "Weights file (safetensors); default $ALEXNET_WEIGHTS");
-    app.add_option("--arch", o.arch, "alexnet | caffenet | alexnet-tv | alexnet-28: settles what weights cannot tell (caffenet's pool-before-LRN order)");
+    app.add_option("-w,--weights", o.weights,
+                   "Weights: safetensors, PyTorch .pth, Caffe .caffemodel (+ prototxt beside it) or ONNX; default "
+                   "$ALEXNET_WEIGHTS");
+X
     app.add_option("-b,--batch", o.batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
