@@ -17,7 +17,9 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("-w,--weights", o.weights,
                    "Weights: safetensors, PyTorch .pth, Caffe .caffemodel (+ prototxt beside it) or ONNX; default "
                    "$ALEXNET_WEIGHTS");
-X
+    app.add_option("--arch", o.arch,
+                   "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4: settles what weights "
+                   "cannot tell (caffenet's pool-before-LRN order)");
     app.add_option("-b,--batch", o.batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
