@@ -22,21 +22,8 @@ import torch.nn as nn
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
-from torch_to_safetensors import save_safetensors  # noqa: E402
+from torch_to_safetensors import load_safetensors, save_safetensors  # noqa: E402
 import make_fixtures  # noqa: E402
-
-
-def load(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, t in header.items():
-        if k != "__metadata__":
-            a, b = t["data_offsets"]
-            out[k] = np.frombuffer(data[a:b], np.float32).reshape(t["shape"])
-    return out, header.get("__metadata__", {})
 
 
 def rel(a, b):
@@ -76,7 +63,7 @@ def main():
         save_safetensors(os.path.join(tmp, "in.safetensors"), tensors, meta)
         subprocess.run([args.bench, "--training-golden", os.path.join(tmp, "in.safetensors"),
                         os.path.join(tmp, "out.safetensors")], check=True)
-        ours, ours_meta = load(os.path.join(tmp, "out.safetensors"))
+        ours, ours_meta = load_safetensors(os.path.join(tmp, "out.safetensors"))
     params = {f"{n}.{p}": getattr(m, p) for n, m in layers.items() for p in ("weight", "bias")}
     velocity = {k: torch.zeros_like(p) for k, p in params.items()}
     losses, worst = [], 0.0

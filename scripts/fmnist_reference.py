@@ -28,7 +28,7 @@ from PIL import Image
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from torch_to_safetensors import save_safetensors  # noqa: E402
+from torch_to_safetensors import load_safetensors, save_safetensors  # noqa: E402
 
 DATA = "/usr/share/datasets/fashion-mnist"
 TEN_CROP_IMAGES = 1000  # the first ones (ten crops cost ten forward passes; the tests stay fast)
@@ -87,25 +87,10 @@ def evaluate(net, x, y):
     return top1 / n, top5 / n, ten / TEN_CROP_IMAGES, (per_class_hits / per_class_n).tolist()
 
 
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        assert t["dtype"] == "F32", name
-        a, b = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], np.float32).reshape(t["shape"]).copy())
-    return out, header.get("__metadata__", {})
-
-
 def main():
     tensors, meta = load_safetensors(os.path.join(ROOT, "data", "alexnet-28-fmnist.safetensors"))
     net = AlexNet28()
-    net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("momentum.")})
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("momentum.")})
     net.eval()
     mean, std = float(meta["mean"]), float(meta["std"])
     test_x, test_y = read_idx("t10k-images-idx3-ubyte.gz"), read_idx("t10k-labels-idx1-ubyte.gz")

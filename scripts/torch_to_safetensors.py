@@ -4,8 +4,8 @@ suite's safetensors format, with the metadata the tools read (arch, preprocessin
 
     /usr/bin/python3 scripts/torch_to_safetensors.py alexnet-owt-7be5be79.pth alexnet-tv.safetensors
 
-Only needs torch for reading the .pth; the writer below is plain Python and numpy, and the test
-fixture generator imports it.
+Only needs torch for reading the .pth; the writer and reader below are plain Python and numpy,
+and the fixture generators and comparison scripts import them.
 """
 import argparse
 import json
@@ -42,6 +42,22 @@ def save_safetensors(path, tensors, metadata=None):
         f.write(text)
         for b in blobs:
             f.write(b)
+
+
+def load_safetensors(path):
+    """(name -> float32 array in file order, metadata dict); F32 files only, as the suite writes."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", name
+        a, b = t["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], np.float32).reshape(t["shape"]).copy()
+    return out, header.get("__metadata__", {})
 
 
 def canonical(name):

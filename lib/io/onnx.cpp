@@ -113,6 +113,36 @@ Node read_node(ProtoReader r) {
     return n;
 }
 
+// ValueInfoProto: its name (field 1) and the dims of type (2) -> tensor_type (1) -> shape (2) ->
+// dim (1, repeated) -> dim_value (1); 0 for a symbolic dimension.
+std::vector<int64_t> value_info_dims(ProtoReader v, std::string& name) {
+    std::vector<int64_t> dims;
+    // Calls `fn` with each nested message of field `field` in `r`, skipping the other fields.
+    auto each = [](ProtoReader r, int field, const char* what, const auto& fn) {
+        while (r.next()) r.field() == field ? fn(r.message(what)) : r.skip();
+    };
+    while (v.next()) {
+        if (v.field() == 1) {
+            name = v.bytes();
+            continue;
+        }
+        if (v.field() != 2) {
+            v.skip();
+            continue;
+        }
+        each(v.message("type"), 1, "tensor_type", [&](ProtoReader tensor) {
+            each(tensor, 2, "shape", [&](ProtoReader shape) {
+                each(shape, 1, "dim", [&](ProtoReader dim) {
+                    int64_t value = 0;
+                    while (dim.next()) dim.field() == 1 ? void(value = int64_t(dim.varint())) : dim.skip();
+                    dims.push_back(value);
+                });
+            });
+        });
+    }
+    return dims;
+}
+
 }  // namespace
 
 bool looks_like_onnx(const std::string& path) {
@@ -145,36 +175,10 @@ Weights read_onnx(const std::string& path) {
                 std::string name;
                 Initializer t = read_tensor(g.message("initializer"), name);
                 inits[name] = std::move(t);
-            } else if (g.field() == 11) {  // ValueInfoProto: name, type.tensor_type.shape.dim.dim_value
-                ProtoReader v = g.message("input");
+            } else if (g.field() == 11) {
                 std::string name;
-                std::vector<int64_t> dims;
-                while (v.next()) {
-                    if (v.field() == 1) {
-                        name = v.bytes();
-                    } else if (v.field() == 2) {
-                        ProtoReader type = v.message("type");
-                        while (type.next()) {
-                            if (type.field() != 1) { type.skip(); continue; }
-                            ProtoReader tensor = type.message("tensor_type");
-                            while (tensor.next()) {
-                                if (tensor.field() != 2) { tensor.skip(); continue; }
-                                ProtoReader shape = tensor.message("shape");
-                                while (shape.next()) {
-                                    if (shape.field() != 1) { shape.skip(); continue; }
-                                    ProtoReader dim = shape.message("dim");
-                                    int64_t value = 0;
-                                    while (dim.next()) dim.field() == 1 ? void(value = int64_t(dim.varint())) : dim.skip();
-                                    dims.push_back(value);
-                                }
-                            }
-                        }
-                    } else {
-                        v.skip();
-                    }
-                }
+                input_dims.push_back(value_info_dims(g.message("input"), name));
                 input_names.push_back(name);
-                input_dims.push_back(dims);
             } else {
                 g.skip();
             }

@@ -265,6 +265,8 @@ int train(TrainOptions o, JsonLines& out) {
     r.net = std::make_unique<TrainNet>(r.spec, o.batch, o.dropout);
     const ParamLayout& layout = r.net->layout();
     r.sgd = std::make_unique<Sgd>(layout, o.momentum, o.weight_decay, o.caffe_multipliers);
+    o.policy.base_lr = o.lr;
+    o.policy.epochs = o.epochs;  // a resumed cosine run given a new --epochs stretches its remaining curve
     if (resumed) {
         r.net->set_weights(resumed->model.weights);
         r.sgd->velocity() = resumed->momentum;
@@ -280,12 +282,8 @@ int train(TrainOptions o, JsonLines& out) {
             if (base.spec.num_classes() != r.spec.num_classes())
                 initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, r.spec.classifier());
         }
-        o.policy.base_lr = o.lr;
-        o.policy.epochs = o.epochs;
         r.state.lr = lr_start(o.policy);
     }
-    o.policy.base_lr = o.lr;
-    o.policy.epochs = o.epochs;  // a resumed cosine run given a new --epochs stretches its remaining curve
     r.o = o;
 
     if (o.out.empty()) o.out = o.resume.empty() ? "run" : fs::path(o.resume).parent_path().string();
