@@ -24,8 +24,10 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Classifies the shipped Fashion-MNIST test images with the embedded default model.
-demo: build
+# Classifies the shipped Fashion-MNIST test images with the embedded default model (builds only
+# alexnet-classify).
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target alexnet-classify
 	$(BUILD)/alexnet-classify --weights $(WEIGHTS) --top 3 data/demo
 
 # Speed and memory figures (README "Performance"); prints JSON lines.

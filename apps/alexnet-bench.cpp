@@ -8,7 +8,7 @@
 #include <random>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
             o.batch = 32;
             o.threads = threads;
             o.quiet = true;
-            LoadedModel model{spec, weights, {}};
+            LoadedModel model{"", spec, weights, {}};
             int count = 0, first_batch = 0;
             clock_type::time_point first;
             const auto t0 = clock_type::now();

@@ -3,7 +3,7 @@
 #include <numeric>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "data/labels.hpp"
 
@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
     int top = 5;
     std::string labels_file;
     add_common_options(app, o);
-    app.add_option("-k,--top", top, "How many classes to print per image")->check(CLI::Range(1, 1000000))->capture_default_str();
+    auto* top_k = app.add_option("-k,--top", top, "How many classes to print per image")
+                      ->check(CLI::Range(1, 1000000))->capture_default_str();
+    app.add_flag_callback("--top5", [&] { top = 5; }, "The five most likely classes (-k 5)")->excludes(top_k);
     app.add_option("--labels", labels_file, "Class names, one per line (default: the weights' own, else ImageNet's)");
 
     return run_tool(app, argc, argv, [&] {

@@ -1,7 +1,7 @@
 // alexnet-compare-activations: the paper's Figure 1 ("ReLU trains six times faster than tanh") on
 // the user's data, and the book's Figure 2-3 curves. JSON Lines on stdout, the summary last.
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "model/model.hpp"
 #include "train/activation_experiment.hpp"
 
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     app.add_option("--target-error", o.target_error, "Training error to reach")->capture_default_str();
     app.add_option("--max-epochs", o.max_epochs, "Give up after this many epochs")->check(CLI::PositiveNumber)
         ->capture_default_str();
-    app.add_option("--batch-size", o.batch, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    add_batch_option(app, o.batch, "Mini-batch size")->check(CLI::Range(1, 65536));
     app.add_option("--eval-every", o.eval_every, "Iterations per training-error measurement (default: a tenth of an epoch)")
         ->check(CLI::PositiveNumber);
     app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
     app.add_option("--plot", o.plot, "PNG: training error against epochs per activation (Figure 1)");
     app.add_option("--curves", o.curves, "PNG: the functions and their derivatives over [-6, 6] (Figure 2-3)");
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
-    app.add_option("--loader-threads", o.loader_threads, "Decoding threads")->check(CLI::Range(1, 64))
-        ->capture_default_str();
-    app.add_flag("-q,--quiet", o.quiet, "No diagnostics on stderr");
+    add_loader_threads_option(app, o.loader_threads);
+    add_max_pixels_option(app);
+    app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors");
     return run_tool(app, argc, argv, [&] {
         JsonLines out;
         return run_activation_experiment(o, out);

@@ -3,8 +3,9 @@
 #include <memory>
 
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
+#include "core/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file.hpp"
 #include "io/npy.hpp"
@@ -41,11 +42,11 @@ int main(int argc, char** argv) {
             return 0;
         }
         JsonLines out;
-        if (format == "npy" && output.empty()) throw UsageError("--format npy needs --output FILE");
+        check(format != "npy" || !output.empty(), "--format", "", "--output FILE with npy", "no --output");
         LoadedModel model = load_tool_model(o);
         require_inputs(o);
         // An unknown layer lists the known ones, and an unwritable output fails, before any image.
-        const int dim = int(infer_shapes(model.spec)[model.spec.index_of(layer)].size());
+        const int dim = int(infer_shapes(model.spec)[model.spec.index_of_option(layer, "--layer")].size());
         std::unique_ptr<NpyWriter> npy;
         std::unique_ptr<AtomicFile> paths;
         if (format == "npy") {
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
             }
             if (npy) {
                 npy->append(row.data());
-                paths->write(path + "\n");
+                paths->write(paths_txt_line(path) + "\n");
                 return;
             }
             line = nlohmann::ordered_json{{"path", path}, {"layer", layer}, {"dim", dim}}.dump();

@@ -1,7 +1,7 @@
 // alexnet-eval: top-1 / top-k error of a model on a labelled data set, the way the paper (Table 2)
 // and Caffe count it; per-image lines on request, a summary line last.
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "eval/evaluator.hpp"
 
@@ -19,13 +19,12 @@ int main(int argc, char** argv) {
     app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder")
         ->check(CLI::IsMember({"test", "train"}))->capture_default_str();
     app.add_option("--limit", o.limit, "Evaluate the first N items only")->check(CLI::PositiveNumber);
-    auto* top5 = app.add_flag_callback("--top5", [&] { o.topk = 5; }, "Report top-5 besides top-1");
-    app.add_option("--topk", o.topk, "Report top-K besides top-1")->check(CLI::Range(1, 1000000))->excludes(top5);
+    auto* top5 = app.add_flag_callback("--top5", [&] { o.topk = 5; }, "Report top-5 besides top-1 (-k 5)");
+    app.add_option("-k,--top,--topk", o.topk, "Report top-K besides top-1")->check(CLI::Range(1, 1000000))->excludes(top5);
     app.add_flag("--per-image", o.per_image, "A line per image: {path, label, top, correct_top1, correct_topK}");
     app.add_option("--confusion", o.confusion, "Write the confusion matrix as CSV (and FILE.png, a heat map, for up to 100 classes)");
     app.add_flag("--strict", o.strict, "Stop at the first missing file, unreadable image or out-of-range label");
     app.add_option("--labels", o.labels_file, "Class names, one per line (default: the weights' own)");
-    app.add_option("--loader-threads", o.loader_threads, "Decoding threads")->check(CLI::Range(1, 64))->capture_default_str();
 
     return run_tool(app, argc, argv, [&] {
         if (o.common.summary) {

@@ -1,8 +1,9 @@
 // alexnet-train: trains an AlexNet-family network with the paper's recipe; JSON Lines progress on
 // stdout, model.safetensors (best validation), last.safetensors (checkpoint) and curves.png.
 #include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "cli/train_options.hpp"
+#include "core/error.hpp"
 
 using namespace alexnet;
 

@@ -1,5 +1,6 @@
 // Input expansion and labels.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,19 +26,81 @@ std::vector<std::string> drain(PathSource& s) {
 }
 }  // namespace
 
+// A pipe holding `text` (closed for writing unless `keep_open`); the read end is returned.
+struct Pipe {
+    int read_fd = -1, write_fd = -1;
+    explicit Pipe(const std::string& text, bool keep_open = false) {
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        read_fd = fds[0], write_fd = fds[1];
+        REQUIRE(write(write_fd, text.data(), text.size()) == ssize_t(text.size()));
+        if (!keep_open) close_write();
+    }
+    void close_write() {
+        if (write_fd >= 0) close(write_fd);
+        write_fd = -1;
+    }
+    ~Pipe() {
+        close_write();
+        close(read_fd);
+    }
+};
+
 TEST_CASE("inputs: files in order, directories recursive and sorted, only image extensions, stdin lines") {
     TempDir d;
     fs::create_directories(d.path / "b" / "sub");
     for (const char* f : {"b/z.JPG", "b/a.png", "b/sub/m.webp", "b/notes.txt", "b/c.tiff", "x.bmp"})
         std::ofstream(d / f) << "x";
-    std::istringstream in("first.jpg\r\n\nsecond.png\n");
-    PathSource s({d / "x.bmp", d / "b", "-", d / "missing.jpg"}, &in);
+    Pipe in("first.jpg\r\n\nsecond.png\n");
+    PathSource s({d / "x.bmp", d / "b", "-", d / "missing.jpg"}, false, in.read_fd);
     CHECK(!s.known_count().has_value());  // stdin: unknown in advance
     CHECK(drain(s) == std::vector<std::string>{d / "x.bmp", d / "b/a.png", d / "b/c.tiff", d / "b/sub/m.webp",
                                                d / "b/z.JPG", "first.jpg", "second.png", d / "missing.jpg"});
+    CHECK(s.notes() == std::vector<std::string>{
+                           "skipped 1 file in the input folders that are not jpg, jpeg, png, bmp, webp or tiff images (1 .txt)"});
     PathSource counted({d / "b", d / "x.bmp"});
     CHECK(counted.known_count() == 5);
     CHECK(drain(counted).size() == 5);
+}
+
+TEST_CASE("inputs: NUL-separated stdin with -0; a NUL byte in a line list is refused, naming -0") {
+    Pipe nul(std::string("a.jpg\0dir/b c.jpg\0\0", 19));
+    PathSource s({"-"}, true, nul.read_fd);
+    CHECK(drain(s) == std::vector<std::string>{"a.jpg", "dir/b c.jpg"});
+    Pipe lines(std::string("a.jpg\0b.jpg\0", 12));
+    PathSource refused({"-"}, false, lines.read_fd);
+    CHECK_THROWS_WITH_AS(drain(refused),
+                         "stdin: line 1: expected paths one per line, found a NUL byte (for find -print0 output, pass -0/--null)",
+                         UsageError);
+}
+
+TEST_CASE("inputs: a quiet stdin gives way after the timeout, then goes on") {
+    Pipe in("first.jpg\n", /*keep_open=*/true);
+    PathSource s({"-"}, false, in.read_fd);
+    CHECK(s.next(50) == std::optional<std::string>("first.jpg"));
+    CHECK(s.next(50) == std::nullopt);  // nothing yet: the caller runs a partial batch
+    CHECK(!s.exhausted());
+    REQUIRE(write(in.write_fd, "second.jpg\n", 11) == 11);
+    in.close_write();
+    CHECK(s.next(50) == std::optional<std::string>("second.jpg"));
+    CHECK(s.next(50) == std::nullopt);
+    CHECK(s.exhausted());
+}
+
+TEST_CASE("inputs: links back up the tree are followed once; two such links still end") {
+    TempDir d;
+    fs::create_directories(d.path / "photos" / "sub");
+    std::ofstream(d / "photos/a.jpg") << "x";
+    std::ofstream(d / "photos/sub/b.png") << "x";
+    fs::create_directory_symlink(".", d.path / "photos" / "self");
+    fs::create_directory_symlink("..", d.path / "photos" / "sub" / "up");
+    const Listing l = list_images(d / "photos");
+    CHECK(l.images.size() == 2);  // not 41 copies, not an endless walk
+    CHECK(l.loops.size() == 2);
+    PathSource s({d / "photos"});
+    CHECK(drain(s).size() == 2);
+    REQUIRE(s.notes().size() == 2);
+    CHECK(s.notes()[0].find("a link back to a folder already listed") != std::string::npos);
 }
 
 TEST_CASE("labels: a file must name every class; defaults are the weights', ImageNet's, then indices") {
@@ -72,4 +135,10 @@ TEST_CASE("truncated JPEGs are refused; bytes after the end-of-image marker are 
     std::ofstream(d / "empty.png", std::ios::binary);
     CHECK_THROWS_WITH_AS(read_image(d / "empty.png"), (d / "empty.png" + ": image: expected image data, found an empty file").c_str(), Error);
     CHECK_THROWS_WITH_AS(read_image(d.path.string()), (d.path.string() + ": input: expected an image file, found a directory").c_str(), Error);
+}
+
+TEST_CASE("a FIFO is refused as an image instead of blocking for ever") {
+    TempDir d;
+    REQUIRE(mkfifo((d / "fifo.jpg").c_str(), 0600) == 0);
+    CHECK_THROWS_WITH_AS(read_image(d / "fifo.jpg"), (d / "fifo.jpg" + ": input: expected a regular image file, found a FIFO").c_str(), Error);
 }

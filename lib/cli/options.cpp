@@ -3,91 +3,172 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <opencv2/core/version.hpp>
 
-#include "cli/output.hpp"
 #include "core/error.hpp"
+#include "data/decode.hpp"
+#include "io/json_lines.hpp"
 
 namespace alexnet {
 
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
-    if (with_inputs)
-        app.add_option("inputs", o.inputs, "Images, directories (recursive) or - to read paths from stdin");
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
+    if (with_inputs) {
+        app.add_option("inputs", o.inputs, "Images, directories (recursive) or - to read paths from stdin")
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        app.add_flag("-0,--null", o.null_separated, "Paths on stdin are separated by NUL bytes (find -print0), not lines");
+    }
     if (const char* env = std::getenv("ALEXNET_WEIGHTS")) o.weights = env;
     app.add_option("-w,--weights", o.weights,
                    "Weights: safetensors, PyTorch .pth, Caffe .caffemodel (+ prototxt beside it) or ONNX; default "
-                   "$ALEXNET_WEIGHTS");
+                   "$ALEXNET_WEIGHTS, else the installed default model");
     app.add_option("--arch", o.arch,
                    "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4: settles what weights "
                    "cannot tell (caffenet's pool-before-LRN order)");
-    app.add_option("-b,--batch", o.batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+    add_batch_option(app, o.batch, "Images per forward pass")->check(CLI::Range(1, 4096));
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+    add_loader_threads_option(app, o.loader_threads);
+    add_max_pixels_option(app);
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
         ->check(CLI::IsMember({"center", "ten"}))
         ->capture_default_str();
-    app.add_flag("-q,--quiet", o.quiet, "No diagnostics on stderr");
+    app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors");
     app.add_flag("--summary", o.summary, "Print the model summary (layers, shapes, params, MACs) as JSON and exit");
+    // one comma-separated argument each, so the inputs after it stay inputs
     app.add_option("--mean", o.mean, "Per-channel mean in network channel order, e.g. 104,117,123")
-        ->expected(1, 3)->delimiter(',');
-    app.add_option("--std", o.std, "Per-channel std, e.g. 0.229,0.224,0.225")->expected(1, 3)->delimiter(',');
+        ->delimiter(',')->allow_extra_args(false);
+    app.add_option("--std", o.std, "Per-channel std, e.g. 0.229,0.224,0.225")->delimiter(',')->allow_extra_args(false);
     auto* rgb = app.add_flag("--rgb", o.rgb, "Feed channels in RGB order");
     app.add_flag("--bgr", o.bgr, "Feed channels in BGR order")->excludes(rgb);
     app.add_option("--resize", o.resize, "Resize target before cropping")->check(CLI::Range(1, 100000));
     app.add_option("--crop-size", o.crop_size, "Crop size (the network's input size)")->check(CLI::Range(1, 100000));
 }
 
+namespace {
+int64_t max_pixels = kDefaultMaxPixels;  // --max-pixels, applied by run_tool
+}  // namespace
+
+CLI::Option* add_max_pixels_option(CLI::App& app) {
+    return app.add_option("--max-pixels", max_pixels, "Refuse images with more pixels (decompression bombs)")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+        ->capture_default_str();
+}
+
+CLI::Option* add_batch_option(CLI::App& app, int& batch, const std::string& help) {
+    return app.add_option("-b,--batch-size,--batch", batch, help)->capture_default_str();
+}
+
+CLI::Option* add_loader_threads_option(CLI::App& app, int& threads) {
+    return app.add_option("--loader-threads", threads, "Image decoding threads (run beside the compute threads)")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+}
+
 void require_inputs(const CommonOptions& o) {
     if (o.inputs.empty()) throw UsageError("no inputs: give image files, directories, or - to read paths from stdin");
 }
 
-void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
-    Preprocessing& p = spec.preprocessing;
-    const std::string per_channel = std::to_string(p.channels) + " value" + (p.channels > 1 ? "s" : "") + " (one per input channel)";
-    if (!o.mean.empty()) {
-        check(int(o.mean.size()) == p.channels, "--mean", "", per_channel, std::to_string(o.mean.size()));
-        for (int i = 0; i < p.channels; ++i) p.mean[i] = o.mean[i];
-    }
-    if (!o.std.empty()) {
-        check(int(o.std.size()) == p.channels, "--std", "", per_channel, std::to_string(o.std.size()));
-        for (int i = 0; i < p.channels; ++i) {
-            check(o.std[i] > 0, "--std", "", "positive values", std::to_string(o.std[i]));
-            p.std[i] = o.std[i];
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t substitution = diagonal + (a[i - 1] != b[j - 1]);
+            diagonal = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
         }
     }
-    if (o.rgb) p.bgr = false;
-    if (o.bgr) p.bgr = true;
-    if (o.resize) p.resize = o.resize;
-    if (o.crop_size) {
-        p.crop = o.crop_size;
-        spec.input.h = spec.input.w = o.crop_size;
-        infer_shapes(spec);
+    return row[b.size()];
+}
+
+std::string version_text(const std::string& tool) {
+    const dnnl_version_t* v = dnnl_version();
+    return tool + " " + ALEXNET_VERSION + " (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) +
+           "." + std::to_string(v->patch) + ", OpenCV " + CV_VERSION + ")";
+}
+
+// CLI11's messages, one line, naming the tool; an unknown option gets the nearest known one.
+std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
+    const std::string tool = app.get_name();
+    if (const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&e)) {
+        (void)extras;
+        for (const std::string& arg : app.remaining()) {
+            if (arg.size() < 2 || arg[0] != '-') continue;
+            const std::string name = arg.substr(0, arg.find('='));
+            const std::string near = nearest_option(app, name);
+            return tool + ": unknown option '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
+                   " (--help lists the options)";
+        }
+        return tool + ": unexpected argument" + (app.remaining().size() > 1 ? "s" : std::string()) + " '" +
+               CLI::detail::join(app.remaining(), "' '") + "' (--help lists the options)";
     }
-    check(p.crop <= p.resize, "--crop-size", "", "at most the resize target " + std::to_string(p.resize),
-          std::to_string(p.crop));
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    return tool + ": " + message;
+}
+
+// Decoders' warnings become the tool's own lines ("alexnet-classify: a.jpg: warning: ..."), one
+// at a time, or nothing with --quiet.
+void configure_decoding_messages(const std::string& tool, bool quiet) {
+    DecodeSettings s;
+    s.max_pixels = max_pixels;
+    if (!quiet)
+        s.on_warning = [tool](const std::string& path, const std::string& message) {
+            static std::mutex mutex;
+            std::lock_guard lock(mutex);
+            std::cerr << tool << ": " << path << ": warning: " << message << '\n';
+        };
+    configure_decoding(s);
+}
+
+}  // namespace
+
+std::string nearest_option(const CLI::App& app, const std::string& arg) {
+    std::string best;
+    size_t best_distance = std::max<size_t>(2, arg.size() / 3) + 1;
+    for (const CLI::Option* opt : app.get_options()) {
+        std::vector<std::string> names;
+        for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+        for (const auto& s : opt->get_snames()) names.push_back("-" + s);
+        for (const auto& name : names) {
+            // a prefix of a longer option ("--top" for "--top5") is as good as one edit
+            const size_t d = name.rfind(arg, 0) == 0 && arg.size() > 3 ? 1 : edit_distance(arg, name);
+            if (d < best_distance) best_distance = d, best = name;
+        }
+    }
+    return best;
 }
 
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
     std::signal(SIGPIPE, SIG_IGN);  // a closed stdout becomes EPIPE, handled as BrokenPipe
+    app.set_version_flag("--version", version_text(app.get_name()));
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
+        std::cerr << parse_error_message(app, e) << '\n';
         return 2;
     }
+    const CLI::Option* quiet = app.get_option_no_throw("--quiet");
+    configure_decoding_messages(app.get_name(), quiet && quiet->count() > 0);
     try {
         return body();
     } catch (const BrokenPipe&) {
         return 0;
-    } catch (const UsageError& e) {
-        std::cerr << app.get_name() << ": " << e.what() << "\nRun with --help for more information.\n";
-        return 2;
     } catch (const Error& e) {
         std::cerr << app.get_name() << ": " << e.what() << '\n';
-        return 1;
+        return e.is_usage() ? 2 : 1;
     } catch (const dnnl::error& e) {
         std::cerr << app.get_name() << ": oneDNN: " << e.what() << '\n';
         return 1;

@@ -6,42 +6,29 @@
 #include <string>
 #include <vector>
 
-#include "data/image.hpp"
-#include "model/model.hpp"
+#include "io/model_options.hpp"
 
 namespace alexnet {
-
-// A usage problem found after parsing (e.g. no inputs): exit 2 like CLI11's own errors.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-struct CommonOptions {
-    std::vector<std::string> inputs;  // images, directories, "-" for stdin
-    std::string weights;              // default: $ALEXNET_WEIGHTS
-    std::string arch;                 // settles what weights cannot tell (caffenet's order)
-    int batch = 32;                   // images per forward pass
-    int threads = 0;                  // 0: all cores
-    std::string crop = "center";      // center | ten
-    bool quiet = false;
-    bool summary = false;             // print the model summary JSON and exit
-    // preprocessing overrides; unset values keep what the weights carry
-    std::vector<float> mean, std;
-    bool rgb = false, bgr = false;
-    int resize = 0, crop_size = 0;
-};
 
 // Adds the shared options (inputs as positionals when `with_inputs`).
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs = true);
 
+// -b/--batch-size (also --batch), the same on every tool.
+CLI::Option* add_batch_option(CLI::App& app, int& batch, const std::string& help);
+// --max-pixels: images with more pixels are refused before decoding (run_tool applies it).
+CLI::Option* add_max_pixels_option(CLI::App& app);
+// --loader-threads, the same on every tool that decodes images.
+CLI::Option* add_loader_threads_option(CLI::App& app, int& threads);
+
 // UsageError when no image, directory or "-" was given.
 void require_inputs(const CommonOptions& o);
 
-// Applies --mean/--std/--rgb/--bgr/--resize/--crop-size to `spec` (crop size also sets the input).
-void apply_overrides(const CommonOptions& o, ModelSpec& spec);
+// The nearest option name to `arg` ("--batchsize" -> "--batch-size"), or "" when none is close.
+std::string nearest_option(const CLI::App& app, const std::string& arg);
 
-// Parses argv and runs `body`, mapping outcomes to exit codes: usage error 2 (CLI11's message),
-// alexnet::Error 1 with its one-line message, closed stdout 0. `body` returns the exit code.
+// Parses argv and runs `body`, mapping outcomes to exit codes: usage errors 2 (one line naming
+// the option; an unknown option suggests the nearest), alexnet::Error 1 with its one-line
+// message, closed stdout 0. Adds --version. `body` returns the exit code.
 int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
 }  // namespace alexnet

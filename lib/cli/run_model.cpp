@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iostream>
+#include <unistd.h>
 
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "core/error.hpp"
 #include "data/batch_loader.hpp"
 #include "engine/inference_net.hpp"
@@ -12,19 +14,7 @@
 
 namespace alexnet {
 
-std::string no_weights_message() {
-    return "no weights given: pass --weights FILE or set ALEXNET_WEIGHTS. Pretrained AlexNet weights from "
-           "torchvision (alexnet-owt-7be5be79.pth), the Caffe model zoo (bvlc_alexnet.caffemodel) and the ONNX "
-           "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-embed --convert OUT.safetensors makes "
-           "later loads faster), or train your own with alexnet-train";
-}
-
-LoadedModel load_tool_model(const CommonOptions& o) {
-    if (o.weights.empty()) throw UsageError(no_weights_message());
-    LoadedModel m = load_model(o.weights, o.arch);
-    apply_overrides(o, m.spec);
-    return m;
-}
+using clock_type = std::chrono::steady_clock;
 
 void print_summary(const CommonOptions& o) {
     const ModelSpec spec = o.weights.empty() ? make_preset(o.arch.empty() ? "alexnet" : o.arch) : load_tool_model(o).spec;
@@ -33,24 +23,26 @@ void print_summary(const CommonOptions& o) {
 
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
     set_num_threads(o.threads);
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = clock_type::now();
     const CropMode mode = parse_crop_mode(o.crop);
     const int crops = crops_per_image(mode);
-    PathSource source(o.inputs);
+    const std::string tool = program_invocation_short_name;
+    PathSource source(o.inputs, o.null_separated);
     int images_per_batch = std::max(1, o.batch / crops);
-    if (auto n = source.known_count()) {
-        if (*n == 0) {
-            log_info(o.quiet, "no images among the inputs");
-            return 0;
-        }
-        images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *n));
+    const std::optional<size_t> known = source.known_count();
+    if (known) {
+        if (*known == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
+        images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *known));
     }
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
-    BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch);
+    BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
     InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true);
     const int dim = int(net.output_shape().size());
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
     int failed = 0, done = 0;
+    const bool tty = isatty(2) && !o.quiet;
+    auto t_report = t0;
+    auto rate = [&] { return done / std::max(std::chrono::duration<double>(clock_type::now() - t0).count(), 1e-9); };
     while (std::optional<Batch> batch = loader.next()) {
         if (batch->decoded > 0) net.forward(batch->data.data(), out.data());
         for (const auto& item : batch->items) {
@@ -72,12 +64,18 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         }
         done += int(batch->items.size());
         loader.recycle(std::move(*batch));
+        if (tty && clock_type::now() - t_report > std::chrono::milliseconds(200)) {  // progress, in place
+            t_report = clock_type::now();
+            std::cerr << "\r" << tool << ": " << done << (known ? "/" + std::to_string(*known) : std::string())
+                      << " images, " << failed << " failed, " << fixed(rate(), 1) << " images/s   " << std::flush;
+        }
     }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    char summary[160];
-    std::snprintf(summary, sizeof summary, "%d images (%d failed) in %.2f s, %.1f images/s", done, failed, s,
-                  done / std::max(s, 1e-9));
-    log_info(o.quiet, summary);
+    if (tty && t_report != t0) std::cerr << '\n';
+    if (done == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
+    for (const std::string& note : source.notes()) log_info(o.quiet, tool + ": " + note);
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    log_info(o.quiet, tool + ": " + std::to_string(done) + " images (" + std::to_string(failed) + " failed) in " +
+                          fixed(s, 2) + " s, " + fixed(rate(), 1) + " images/s");
     return failed;
 }
 

@@ -9,11 +9,6 @@
 
 namespace alexnet {
 
-// Loads --weights (or $ALEXNET_WEIGHTS) and applies the preprocessing overrides. Without weights,
-// throws Error with no_weights_message().
-LoadedModel load_tool_model(const CommonOptions& o);
-std::string no_weights_message();
-
 // --summary: the model table of --weights, or of the --arch preset (default alexnet) without
 // weights, as one JSON line.
 void print_summary(const CommonOptions& o);

@@ -1,5 +1,6 @@
 #include "cli/train_options.hpp"
 
+#include "cli/options.hpp"
 #include "engine/inference_net.hpp"
 
 namespace alexnet {
@@ -12,12 +13,16 @@ void add_data_options(CLI::App& app, TrainOptions& o) {
     app.add_option("--val", o.val, "Validation set, same forms (an IDX or CIFAR folder gives its test split)");
     app.add_option("--val-split", o.val_split, "Hold out this fraction of --data for validation when there is no --val")
         ->check(CLI::Range(0.0, 0.99));
-    app.add_option("--root", o.root, "Folder that relative paths in a list are under (default: the list's folder)");
+    app.add_option("--root", o.root, "Folder that relative paths in a --data list are under (default: the list's folder)");
+    app.add_option("--val-root", o.val_root, "Folder that relative paths in a --val list are under (default: --root, else the list's folder)");
+    app.add_option("--limit", o.limit, "Train on the first N items of --data only")->check(CLI::PositiveNumber);
+    app.add_flag("--strict", o.strict, "Stop at the first missing or unreadable image instead of skipping it");
     app.add_option("--seed", o.seed, "Seeds initial weights, order, augmentation and dropout")->capture_default_str();
-    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->capture_default_str();
-    app.add_option("--loader-threads", o.loader_threads, "Threads decoding and augmenting batches")
-        ->check(CLI::Range(1, 64))->capture_default_str();
-    app.add_flag("-q,--quiet", o.quiet, "No progress or messages on stderr");
+    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))
+        ->capture_default_str();
+    add_loader_threads_option(app, o.loader_threads);
+    add_max_pixels_option(app);
+    app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors (no progress)");
 }
 
 void add_train_options(CLI::App& app, TrainOptions& o) {
@@ -27,12 +32,12 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
     app.add_option("--activation", o.activation, "Hidden activation")
         ->check(CLI::IsMember(activation_names()))->capture_default_str();
     app.add_option("--init", o.init, "Initial weights")->check(CLI::IsMember(init_names()))->capture_default_str();
-    app.add_option("--weights", o.weights, "Fine-tune from these weights (a new class count re-initialises fc8)");
+    app.add_option("-w,--weights", o.weights, "Fine-tune from these weights (a new class count re-initialises fc8)");
     app.add_option("--dropout", o.dropout, "Dropout probability on fc6 and fc7 (0: off)")
         ->check(CLI::Range(0.0, 0.99))->capture_default_str();
     app.add_option("--epochs", o.epochs, "Epochs to train (default 90; with --resume: the checkpoint's, or a new total)")
         ->check(CLI::Range(1, 1000000));
-    app.add_option("-b,--batch-size", o.batch, "Images per SGD step")->check(CLI::Range(1, 65536))->capture_default_str();
+    add_batch_option(app, o.batch, "Images per SGD step")->check(CLI::Range(1, 65536));
     app.add_option("--lr", o.lr, "Base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999))->capture_default_str();
     app.add_option("--weight-decay", o.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 1.0))->capture_default_str();
@@ -60,7 +65,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
         ->delimiter(',');
     app.add_option("--stats-images", o.stats_images, "Images sampled for mean/std/lighting from file sets")
         ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("-o,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png "
+    app.add_option("-o,--output,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png "
                                       "(default: run, or the --resume checkpoint's folder)");
     app.add_option("--keep", o.keep, "model.safetensors holds the best validation epoch's weights or the last epoch's")
         ->check(CLI::IsMember({"best", "last"}))->capture_default_str();

@@ -14,9 +14,22 @@ public:
     Error(std::string where, std::string message);
 
     const std::string& where() const { return where_; }
+    // A problem with what the user asked for, not with a file: an error whose `where` is an
+    // option ("--mean: expected 3 values ...") or a UsageError. The tools exit 2 for these.
+    bool is_usage() const { return usage_ || where_.rfind("--", 0) == 0; }
+
+protected:
+    bool usage_ = false;
 
 private:
     std::string where_;
+};
+
+// A usage problem found after parsing that names no single option ("no inputs", "give one data
+// set"): exit 2, like CLI11's own errors.
+class UsageError : public Error {
+public:
+    explicit UsageError(const std::string& message) : Error("", message) { usage_ = true; }
 };
 
 // Throws Error(where, field, expected, found) unless `ok`.

@@ -85,9 +85,16 @@ DataStats compute_stats(const LabelledSet& set, const Preprocessing& p, int max_
     const int n = std::min(set.size(), std::max(max_items, 1));
     double sum[3] = {0, 0, 0}, cross[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
     double count = 0;
+    int used = 0;
     for (int k = 0; k < n; ++k) {
         const int i = int(int64_t(k) * set.size() / n);
-        cv::Mat img = resize_for(to_channels(set.image(i), p.channels), p);
+        cv::Mat img;
+        try {
+            img = resize_for(to_channels(set.image(i), p.channels), p);
+        } catch (const Error&) {
+            continue;  // unreadable: training reports (or, --strict, stops at) it when it comes up
+        }
+        ++used;
         for (int y = 0; y < img.rows; ++y) {
             const uint8_t* row = img.ptr<uint8_t>(y);
             for (int x = 0; x < img.cols; ++x) {
@@ -102,7 +109,9 @@ DataStats compute_stats(const LabelledSet& set, const Preprocessing& p, int max_
         }
         count += double(img.rows) * img.cols;
     }
-    st.images = n;
+    check(used > 0, set.source, "images", "at least one readable image for the data statistics",
+          "none of the " + std::to_string(n) + " sampled");
+    st.images = used;
     double mean[3], cov[3][3];
     for (int c = 0; c < p.channels; ++c) mean[c] = sum[c] / count;
     for (int c = 0; c < p.channels; ++c)

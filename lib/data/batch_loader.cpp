@@ -108,11 +108,11 @@ void BatchLoader::run() {
                 }
             }
             while (int(b.items.size()) < images_per_batch_) {
-                std::optional<std::string> path = source_.next();
-                if (!path) break;
+                std::optional<std::string> path = source_.next(b.items.empty() ? -1 : kStreamWaitMs);
+                if (!path) break;  // the end, or stdin went quiet: run what there is
                 b.items.push_back({*path, "", -1});
             }
-            if (b.items.empty()) break;
+            if (b.items.empty()) break;  // next() without a timeout returns nothing only at the end
             b.data.resize(image_floats_ * images_per_batch_);
             decode(b);
             for (const auto& item : b.items) b.decoded += item.error.empty();

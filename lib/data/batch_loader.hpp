@@ -30,6 +30,10 @@ struct Batch {
 
 class BatchLoader {
 public:
+    // A batch is run before it is full when stdin gives no new path for this long, so
+    // `tail -f paths | alexnet-classify -` answers each image promptly.
+    static constexpr int kStreamWaitMs = 100;
+
     // `decode_threads` decode one batch together (at a lower priority than the compute threads).
     BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
                 int decode_threads = 2, int queue_depth = 2);

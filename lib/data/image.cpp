@@ -1,76 +1,13 @@
 #include "data/image.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
 #include "core/error.hpp"
 
 namespace alexnet {
-
-namespace {
-
-std::vector<uint8_t> read_bytes(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw Error(path, "input", "an image file", "a directory");
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
-    const std::streamsize size = in.tellg();
-    if (size < 0) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
-    constexpr std::streamsize kMaxBytes = std::streamsize(1) << 30;
-    if (size > kMaxBytes)
-        throw Error(path, "file size", "at most 1 GiB for an image", std::to_string(size) + " bytes");
-    std::vector<uint8_t> bytes(static_cast<size_t>(size));
-    in.seekg(0);
-    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
-        throw Error(path, std::string("cannot read: ") + std::strerror(errno));
-    return bytes;
-}
-
-// libjpeg decodes a cut-off file with a warning and grey fill; refuse it instead. The last scan
-// (SOS, FF DA) must be followed by the end-of-image marker (FF D9). Markers cannot occur inside
-// entropy-coded data (FF is stuffed as FF 00), and an EXIF thumbnail's markers come earlier.
-bool jpeg_is_complete(const std::vector<uint8_t>& b) {
-    size_t last_sos = 0;
-    for (size_t i = 0; i + 1 < b.size(); ++i)
-        if (b[i] == 0xFF && b[i + 1] == 0xDA) last_sos = i;
-    for (size_t i = last_sos; i + 1 < b.size(); ++i)
-        if (b[i] == 0xFF && b[i + 1] == 0xD9) return true;
-    return false;
-}
-
-bool png_is_complete(const std::vector<uint8_t>& b) {
-    static const uint8_t iend[] = {'I', 'E', 'N', 'D'};
-    return std::search(b.begin(), b.end(), iend, iend + 4) != b.end();
-}
-
-}  // namespace
-
-cv::Mat read_image(const std::string& path) {
-    const std::vector<uint8_t> bytes = read_bytes(path);
-    if (bytes.empty()) throw Error(path, "image", "image data", "an empty file");
-    const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
-    const bool png = bytes.size() >= 8 && std::memcmp(bytes.data(), "\x89PNG\r\n\x1a\n", 8) == 0;
-    if (jpeg && !jpeg_is_complete(bytes))
-        throw Error(path, "JPEG data", "an end-of-image marker after the last scan", "a truncated file");
-    if (png && !png_is_complete(bytes)) throw Error(path, "PNG data", "an IEND chunk", "a truncated file");
-    cv::Mat img;
-    try {
-        img = cv::imdecode(bytes, cv::IMREAD_COLOR);
-    } catch (const cv::Exception& e) {
-        throw Error(path, "image", "a decodable image", std::string("a decoder error (") + e.what() + ")");
-    }
-    if (img.empty())
-        throw Error(path, "image", "a jpg, png, bmp, webp or tiff image",
-                    jpeg || png ? "corrupt data" : "an unknown or corrupt format");
-    return img;
-}
 
 CropMode parse_crop_mode(const std::string& text) {
     if (text == "center") return CropMode::center;
@@ -83,10 +20,11 @@ int crops_per_image(CropMode mode) { return mode == CropMode::ten ? 10 : 1; }
 cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p) {
     int w = p.resize, h = p.resize;
     if (p.resize_shorter) {  // torchvision: the long side is int(size * long / short)
+        const int64_t long_side_cap = int64_t(p.resize) * kMaxResizedAspect;  // a 1x20000 strip: not 256x5120000
         if (bgr.cols <= bgr.rows)
-            h = int(int64_t(p.resize) * bgr.rows / bgr.cols);
+            h = int(std::min(int64_t(p.resize) * bgr.rows / bgr.cols, long_side_cap));
         else
-            w = int(int64_t(p.resize) * bgr.cols / bgr.rows);
+            w = int(std::min(int64_t(p.resize) * bgr.cols / bgr.rows, long_side_cap));
     }
     if (w == bgr.cols && h == bgr.rows) return bgr;
     const bool shrinking = w <= bgr.cols && h <= bgr.rows;

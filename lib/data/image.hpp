@@ -3,17 +3,19 @@
 #include <opencv2/core.hpp>
 #include <string>
 
+#include "data/decode.hpp"
 #include "model/model.hpp"
 
 namespace alexnet {
 
-// Reads and decodes an image as 8-bit BGR (grayscale and alpha converted, EXIF orientation
-// applied). Throws Error(path, reason) when it is missing, unreadable, corrupt or truncated.
-cv::Mat read_image(const std::string& path);
 
 enum class CropMode { center, ten };
 CropMode parse_crop_mode(const std::string& text);  // "center" | "ten"
 int crops_per_image(CropMode mode);
+
+// Resizing the shorter side to 256 keeps the aspect ratio up to this factor; beyond it the long
+// side is capped (a 1x20000 strip would otherwise become 256x5120000, 3.9 GB).
+constexpr int kMaxResizedAspect = 64;
 
 // Resizes per `p` (warp or shorter side, INTER_AREA when shrinking, INTER_LINEAR when enlarging).
 cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p);

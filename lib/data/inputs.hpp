@@ -1,8 +1,9 @@
 #pragma once
 // The image paths a tool works on, in input order: files as given, directories recursively in
-// sorted order (jpg, jpeg, png, bmp, webp, tiff), and "-" for paths read from stdin, one per line.
-// Paths come out lazily, so `find ... | alexnet-classify -` streams.
-#include <istream>
+// sorted order (jpg, jpeg, png, bmp, webp, tiff), and "-" for paths read from stdin, one per line
+// or (null_separated) one per NUL byte. Paths come out lazily, so `find ... | alexnet-classify -`
+// streams, and a reader can wait a bounded time for the next one (a partial batch runs meanwhile).
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,27 +12,51 @@ namespace alexnet {
 
 bool has_image_extension(const std::string& path);
 
-// All image files below `dir`, sorted by path.
-std::vector<std::string> list_images(const std::string& dir);
+// What a directory walk found. Every directory is entered once (by device and inode), so links
+// back up the tree are listed once, not forever.
+struct Listing {
+    std::vector<std::string> images;       // sorted by path
+    std::map<std::string, int> skipped;    // files that are not images, by extension (".gif", "no extension")
+    std::vector<std::string> loops;        // directories reached again through a link
+};
+Listing list_images(const std::string& dir);
 
 class PathSource {
 public:
-    explicit PathSource(std::vector<std::string> args, std::istream* stdin_stream = nullptr);
-    std::optional<std::string> next();
+    // `stdin_fd`: where "-" reads from (tests pass a pipe).
+    explicit PathSource(std::vector<std::string> args, bool null_separated = false, int stdin_fd = 0);
+    // The next path, or nullopt at the end. With a timeout (ms), also nullopt when stdin gives no
+    // path within it; exhausted() tells the two apart. A NUL byte in a line-separated stdin list is
+    // a UsageError (it is find -print0 output: pass -0).
+    std::optional<std::string> next(int timeout_ms = -1);
+    bool exhausted() const { return arg_ >= args_.size() && pending_at_ >= pending_.size() && !reading_stdin_; }
     // The count, when no "-" argument makes it unknowable in advance (for sizing batches).
     // Directory listings made here are kept for next().
     std::optional<size_t> known_count();
+    size_t handed_out() const { return handed_out_; }
+    // For people, once the inputs are used up: files skipped in directories (by extension) and
+    // links that led back to a directory already listed.
+    std::vector<std::string> notes() const;
+    // Why there was nothing to do ("data/: no jpg, jpeg, png, bmp, webp or tiff files"), for
+    // the "no images among the inputs" error.
+    std::string emptiness();
 
 private:
-    const std::vector<std::string>& listing(size_t arg);
+    Listing& listing(size_t arg);
+    std::optional<std::string> read_stdin(int timeout_ms, bool& timed_out);
     std::vector<std::string> args_;
-    size_t arg_ = 0;
-    std::vector<std::vector<std::string>> listings_;  // per argument, once listed
+    bool null_separated_;
+    int stdin_fd_;
+    size_t arg_ = 0, handed_out_ = 0;
+    std::vector<Listing> listings_;  // per argument, once listed
     std::vector<bool> listed_;
     std::vector<std::string> pending_;  // a directory's listing being handed out
     size_t pending_at_ = 0;
-    std::istream* stdin_;
-    bool reading_stdin_ = false;
+    bool reading_stdin_ = false, stdin_done_ = false;
+    std::string stdin_buffer_;
+    size_t stdin_lines_ = 0;
+    std::map<std::string, int> skipped_;
+    std::vector<std::string> loops_;
 };
 
 }  // namespace alexnet

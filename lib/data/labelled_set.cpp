@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <opencv2/core.hpp>
 
 #include "core/error.hpp"
@@ -90,11 +91,20 @@ LabelledSet open_folder(const fs::path& root) {
     for (const auto& e : fs::directory_iterator(root))
         if (e.is_directory()) classes.push_back(e.path().filename().string());
     std::sort(classes.begin(), classes.end());
-    for (size_t c = 0; c < classes.size(); ++c)
-        for (const auto& path : list_images((root / classes[c]).string())) {
+    int skipped = 0;
+    for (size_t c = 0; c < classes.size(); ++c) {
+        const Listing listing = list_images((root / classes[c]).string());
+        for (const auto& path : listing.images) {
             s.paths.push_back(path);
             s.labels.push_back(int(c));
         }
+        for (const auto& [ext, n] : listing.skipped) skipped += n;
+        for (const auto& loop : listing.loops)
+            s.notes.push_back(loop + ": a link back to a folder already listed; its images were listed once");
+    }
+    if (skipped)
+        s.notes.push_back(root.string() + ": skipped " + std::to_string(skipped) +
+                          " files that are not jpg, jpeg, png, bmp, webp or tiff images");
     s.class_names = classes;
     check(!s.labels.empty(), root.string(), "content",
           "IDX files, CIFAR-10 batches, or class folders with images (root/<class>/*.jpg)", "none of them");
@@ -148,6 +158,84 @@ LabelledSet open_labelled_set(const std::string& path, Split split, const std::s
     if (file.size() > 4 && file.compare(file.size() - 4, 4, ".bin") == 0)
         return open_cifar({path}, fs::path(path).parent_path());
     return open_list(path, root);
+}
+
+LabelledSet first_items(LabelledSet set, int limit) {
+    if (limit <= 0 || limit >= set.size()) return set;
+    std::vector<int> first(static_cast<size_t>(limit));
+    for (int i = 0; i < limit; ++i) first[size_t(i)] = i;
+    return subset(set, first);
+}
+
+std::vector<int> missing_items(const LabelledSet& set) {
+    std::vector<int> missing;
+    std::error_code ec;
+    for (int i = 0; i < int(set.paths.size()); ++i)
+        if (!fs::exists(set.paths[size_t(i)], ec)) missing.push_back(i);
+    return missing;
+}
+
+namespace {
+
+std::string loose_class_key(const std::string& name) {
+    std::string key;
+    bool gap = false;
+    for (unsigned char c : name) {
+        if (std::isalnum(c)) {
+            if (gap && !key.empty()) key += '_';
+            key += char(std::tolower(c));
+            gap = false;
+        } else {
+            gap = true;
+        }
+    }
+    return key;
+}
+
+std::string quoted_list(const std::vector<std::string>& names, size_t max_shown = 12) {
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < max_shown; ++i) out += (i ? ", '" : "'") + names[i] + "'";
+    if (names.size() > max_shown) out += ", ... (" + std::to_string(names.size()) + " in all)";
+    return out;
+}
+
+}  // namespace
+
+void map_classes_by_name(LabelledSet& set, const std::vector<std::string>& names, const std::string& names_source) {
+    if (set.class_names.empty() || set.class_names == names) return;
+    std::map<std::string, int> exact, loose;
+    for (size_t c = 0; c < names.size(); ++c) {
+        exact.emplace(names[c], int(c));
+        const auto [it, fresh] = loose.emplace(loose_class_key(names[c]), int(c));
+        if (!fresh) it->second = -1;  // two classes with one loose key: only exact names match them
+    }
+    std::vector<int> to(set.class_names.size(), -1);
+    std::vector<std::string> unknown, twice;
+    std::vector<int> taken(names.size(), -1);
+    for (size_t f = 0; f < set.class_names.size(); ++f) {
+        const std::string& folder = set.class_names[f];
+        auto e = exact.find(folder);
+        auto l = loose.find(loose_class_key(folder));
+        const int c = e != exact.end() ? e->second : l != loose.end() ? l->second : -1;
+        if (c < 0) {
+            unknown.push_back(folder);
+            continue;
+        }
+        if (taken[size_t(c)] >= 0) twice.push_back(folder + "' and '" + set.class_names[size_t(taken[size_t(c)])]);
+        taken[size_t(c)] = int(f);
+        to[f] = c;
+    }
+    const std::string expected = "class names among the " + std::to_string(names.size()) + " of " + names_source +
+                                 " (" + quoted_list(names) + ")";
+    if (!unknown.empty())
+        throw Error(set.source, "classes", expected,
+                    std::string(unknown.size() == 1 ? "a folder that is" : "folders that are") + " not: " +
+                        quoted_list(unknown) + " (pass --labels FILE with the model's class names in its order to map them)");
+    if (!twice.empty()) throw Error(set.source, "classes", "one folder per class", "'" + twice.front() + "' for one class");
+    for (int& label : set.labels)
+        if (label >= 0 && label < int(to.size())) label = to[size_t(label)];
+    set.images.labels = set.labels;
+    set.class_names = names;
 }
 
 LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices) {

@@ -19,6 +19,7 @@ struct LabelledSet {
     ImageSet images;                       // IDX and CIFAR: pixels in memory
     std::vector<std::string> paths;        // list and folder: one file per item
     std::vector<int> labels;
+    std::vector<std::string> notes;        // for people: files skipped while listing folders
     int size() const { return int(labels.size()); }
     bool in_memory() const { return paths.empty(); }
     int num_classes() const;  // class_names' count, else the largest label + 1
@@ -35,5 +36,19 @@ LabelledSet open_labelled_set(const std::string& path, Split split, const std::s
 
 // Items `indices` of `set`, in that order.
 LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices);
+
+// The first `limit` items (all when limit <= 0 or beyond the size).
+LabelledSet first_items(LabelledSet set, int limit);
+
+// Positions of the items whose file does not exist (file sets; none for sets in memory).
+std::vector<int> missing_items(const LabelledSet& set);
+
+// Re-indexes a set whose classes carry names (image folders, CIFAR-10's batches.meta.txt) to
+// `names`, the model's classes in order (its labels, or a --labels file: `names_source`), matching
+// folder to class by name, as written or loosely (case, and any run of characters other than
+// letters and digits, are ignored: "T-shirt/top" cannot be a folder name, "t-shirt_top" matches
+// it). A folder that matches no class, or two folders one class, is refused with the names that
+// differ. Sets without class names are left as they are.
+void map_classes_by_name(LabelledSet& set, const std::vector<std::string>& names, const std::string& names_source);
 
 }  // namespace alexnet

@@ -150,12 +150,7 @@ void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int 
     int good = -1;
     for (int k = 0; k < b.count && good < 0; ++k)
         if (std::find(b.failed.begin(), b.failed.end(), k) == b.failed.end()) good = k;
-    if (good < 0) {
-        if (train_)
-            throw Error(set_.source, "batch " + std::to_string(index) + ": no readable image in it (" +
-                                         b.errors.front() + ")");
-        return;  // evaluation: every item failed; the caller skips them all
-    }
+    if (good < 0) return;  // every item failed: the caller skips them all (training: no step)
     if (train_)  // unreadable items: copies of a readable one keep the batch full
         for (int k : b.failed) {
             std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);

@@ -26,6 +26,7 @@ struct LoaderBatch {
     std::vector<int> items;         // set indices, count entries
     // "path: reason" for items that could not be read, and their positions in the batch. Training:
     // their places hold copies of a readable item; evaluation: zeros, for the caller to skip.
+    // When every item failed, nothing is filled in.
     std::vector<std::string> errors;
     std::vector<int> failed;
 };

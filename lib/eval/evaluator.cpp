@@ -8,7 +8,6 @@
 #include <iostream>
 #include <map>
 
-#include "cli/run_model.hpp"
 #include "core/error.hpp"
 #include "data/labelled_set.hpp"
 #include "data/labels.hpp"
@@ -78,8 +77,13 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const int classes = model.spec.num_classes();
     const std::vector<std::string> names = resolve_labels(o.labels_file, model.labels, classes);
     const std::string& source = o.common.inputs[0];
-    LabelledSet set = open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root);
-    const int total = o.limit > 0 ? std::min(o.limit, set.size()) : set.size();
+    LabelledSet set = first_items(open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root),
+                                  o.limit);
+    // Folders (and CIFAR-10's names) map to the model's classes by name, never by sorted position.
+    if (!o.labels_file.empty() || !model.labels.empty())
+        map_classes_by_name(set, names, o.labels_file.empty() ? "the model's labels (" + model.path + ")" : o.labels_file);
+    const int total = set.size();
+    for (const std::string& note : set.notes) log_info(o.common.quiet, "alexnet-eval: " + note);
 
     // Items the model cannot be scored on are known before any computation.
     std::map<std::string, int> skipped;
@@ -91,13 +95,15 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     };
     std::vector<int> keep;
     keep.reserve(size_t(total));
+    std::vector<bool> missing(size_t(total), false);
+    for (int i : missing_items(set)) missing[size_t(i)] = true;
     for (int i = 0; i < total; ++i) {
         const int label = set.labels[size_t(i)];
         if (label < 0 || label >= classes)
             skip(set.name(i), label, "label_out_of_range",
                  "label: expected 0.." + std::to_string(classes - 1) + " (the model has " + std::to_string(classes) +
                      " classes), found " + std::to_string(label));
-        else if (!set.in_memory() && !fs::exists(set.paths[size_t(i)]))
+        else if (missing[size_t(i)])
             skip(set.name(i), label, "missing", "no such file");
         else
             keep.push_back(i);
@@ -113,7 +119,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const bool tty = isatty(2) && !o.common.quiet;
     if (work.size() > 0) {
         const int per_batch = std::min(work.size(), std::max(1, o.common.batch / crops));
-        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.loader_threads, mode);
+        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.common.loader_threads, mode);
         InferenceNet net(model.spec, model.weights, per_batch * crops, "prob", /*release_weights=*/true);
         std::vector<float> prob(size_t(net.batch()) * classes), mean(static_cast<size_t>(classes));
         const int shown = std::min(classes, std::max(k, 5));
@@ -171,7 +177,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     summary["skipped"] = skipped_total;
     summary["skipped_reasons"] = reasons;
     summary["data"] = source;
-    summary["weights"] = o.common.weights;
+    summary["weights"] = model.path;
     summary["seconds"] = json_float(float(seconds));
     summary["images_per_sec"] = json_float(float(n.images / std::max(seconds, 1e-9)));
     nlohmann::ordered_json per_class = nlohmann::ordered_json::array();

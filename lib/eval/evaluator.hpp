@@ -3,8 +3,8 @@
 // top-k error overall and per class, the confusion matrix, and every skipped item accounted for.
 #include <string>
 
-#include "cli/options.hpp"
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
+#include "io/model_options.hpp"
 
 namespace alexnet {
 
@@ -18,7 +18,6 @@ struct EvalOptions {
     bool strict = false;          // a skipped item is fatal
     std::string confusion;        // CSV path (and a PNG beside it for up to 100 classes)
     std::string labels_file;      // class names, else the weights' own
-    int loader_threads = 2;
 };
 
 // Streams per-image lines (with per_image), a line per skipped item, and the summary line last.

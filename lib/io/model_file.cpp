@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/json_lines.hpp"
 #include "io/caffe.hpp"
 #include "io/onnx.hpp"
 #include "io/pth.hpp"
@@ -93,6 +94,7 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 
     // Canonical names; keep the mapping alive by moving views, not data.
     LoadedModel m;
+    m.path = path;
     m.weights.metadata = raw.metadata;
     const bool torchvision_names = raw.contains("features.0.weight");
     for (const auto& name : raw.names()) {
@@ -216,7 +218,7 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
     if (!labels.empty()) {
         check(int(labels.size()) == spec.num_classes(), path, "labels",
               std::to_string(spec.num_classes()) + " names", std::to_string(labels.size()));
-        md["labels"] = nlohmann::json(labels).dump();
+        md["labels"] = dump_utf8(nlohmann::json(labels));
     }
     if (extra) {
         for (const auto& name : extra->names()) out.add_view(name, extra->at(name).shape, extra->at(name).data);

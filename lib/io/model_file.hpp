@@ -10,6 +10,7 @@
 namespace alexnet {
 
 struct LoadedModel {
+    std::string path;  // the file it was read from
     ModelSpec spec;
     Weights weights;
     std::vector<std::string> labels;  // from the metadata; empty when it has none

@@ -35,4 +35,20 @@ void NpyWriter::finish() {
     file_.commit();
 }
 
+std::string paths_txt_line(const std::string& path) {
+    std::string out;
+    out.reserve(path.size());
+    for (char c : path) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '\r')
+            out += "\\r";
+        else
+            out += c;
+    }
+    return out;
+}
+
 }  // namespace alexnet

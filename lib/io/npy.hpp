@@ -22,4 +22,8 @@ private:
 
 std::string npy_header(int64_t rows, int dim);  // the full header, padded to 64 bytes
 
+// A path as one line of FILE.paths.txt (without the newline): backslash, newline and carriage
+// return escaped as \\, \n and \r, so rows and lines always correspond.
+std::string paths_txt_line(const std::string& path);
+
 }  // namespace alexnet

@@ -2,6 +2,7 @@
 // Top-k bookkeeping the way Caffe's accuracy layer and the paper count it.
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace alexnet {
@@ -13,14 +14,16 @@ int label_rank(const float* scores, int classes, int label);
 // The k best classes, best first, ties to the lower index.
 std::vector<int> top_classes(const float* scores, int classes, int k);
 
+// Errors and loss are NaN (null in JSON) without images: nothing measured is never "0% error".
 struct TopKCounter {
     int64_t images = 0, top1 = 0, top5 = 0;
     double loss_sum = 0;
     // One image's scores (logits or probabilities) against its label; `loss` its cross-entropy.
     void add(const float* scores, int classes, int label, double loss = 0);
-    double top1_error() const { return images ? 1.0 - double(top1) / double(images) : 0; }
-    double top5_error() const { return images ? 1.0 - double(top5) / double(images) : 0; }
-    double mean_loss() const { return images ? loss_sum / double(images) : 0; }
+    double top1_error() const { return images ? 1.0 - double(top1) / double(images) : kNotMeasured; }
+    double top5_error() const { return images ? 1.0 - double(top5) / double(images) : kNotMeasured; }
+    double mean_loss() const { return images ? loss_sum / double(images) : kNotMeasured; }
+    static constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The mean of `crops` consecutive rows of `dim` values: the paper's prediction from ten patches

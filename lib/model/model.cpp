@@ -84,6 +84,15 @@ int ModelSpec::index_of(const std::string& name) const {
     throw Error("layer", name, "one of " + known, "'" + name + "'");
 }
 
+int ModelSpec::index_of_option(const std::string& name, const std::string& option) const {
+    std::string known;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        if (layers[i].name == name) return int(i);
+        known += (i ? ", " : "") + layers[i].name;
+    }
+    throw Error(option, "", "a layer of " + arch + " (" + known + ")", "'" + name + "'");
+}
+
 LayerSpec conv_layer(const std::string& name, int out, int kernel, int stride, int pad, int groups, Activation act) {
     LayerSpec l;
     l.name = name;

@@ -70,6 +70,8 @@ struct ModelSpec {
     int num_classes() const;
     const LayerSpec* find(const std::string& name) const;
     int index_of(const std::string& name) const;  // throws Error listing the known layers
+    // index_of for a name the user gave with `option` (--layer): the error names the option.
+    int index_of_option(const std::string& name, const std::string& option) const;
     const std::string& classifier() const;        // the last fc layer (fc8 in the AlexNet presets)
 };
 

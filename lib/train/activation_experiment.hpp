@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 
 namespace alexnet {
 

@@ -1,6 +1,9 @@
 #include "train/checkpoint.hpp"
 
+#include <limits>
+
 #include "core/error.hpp"
+#include "io/json_lines.hpp"
 
 namespace alexnet {
 
@@ -22,10 +25,14 @@ EpochRecord record_from_json(const nlohmann::json& j) {
     r.train_error = j.at("train_error");
     r.seconds = j.at("seconds");
     r.has_val = j.contains("val_loss");
-    if (r.has_val) {
-        r.val_loss = j.at("val_loss");
-        r.val_top1_error = j.at("val_top1_error");
-        r.val_top5_error = j.at("val_top5_error");
+    if (r.has_val) {  // null: a validation pass that could read no image
+        const auto measured = [&](const char* key) {
+            const auto& v = j.at(key);
+            return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+        };
+        r.val_loss = measured("val_loss");
+        r.val_top1_error = measured("val_top1_error");
+        r.val_top5_error = measured("val_top5_error");
     }
     return r;
 }
@@ -51,7 +58,7 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const std::
         {"epoch_stats", {{"images", state.epoch_stats.images}, {"top1", state.epoch_stats.top1},
                          {"top5", state.epoch_stats.top5}, {"loss_sum", state.epoch_stats.loss_sum}}},
         {"options", options}};
-    extra.metadata["checkpoint"] = ck.dump();
+    extra.metadata["checkpoint"] = dump_utf8(ck);
     save_model(path, spec, params, labels, &extra);
 }
 

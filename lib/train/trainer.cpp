@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -26,7 +28,8 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 nlohmann::json to_json(const TrainOptions& o) {
-    return {{"data", o.data}, {"val", o.val}, {"root", o.root}, {"val_split", o.val_split},
+    return {{"data", o.data}, {"val", o.val}, {"root", o.root}, {"val_root", o.val_root}, {"limit", o.limit},
+            {"val_split", o.val_split},
             {"labels_file", o.labels_file}, {"arch", o.arch}, {"activation", o.activation}, {"init", o.init},
             {"weights", o.weights}, {"dropout", o.dropout}, {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr},
             {"momentum", o.momentum}, {"weight_decay", o.weight_decay}, {"caffe_multipliers", o.caffe_multipliers},
@@ -39,6 +42,7 @@ nlohmann::json to_json(const TrainOptions& o) {
 
 void apply_run_options(const nlohmann::json& j, TrainOptions& o) {
     j.at("data").get_to(o.data), j.at("val").get_to(o.val), j.at("root").get_to(o.root);
+    o.val_root = j.value("val_root", std::string()), o.limit = j.value("limit", 0);  // absent before 0.1.1
     j.at("val_split").get_to(o.val_split), j.at("labels_file").get_to(o.labels_file);
     j.at("arch").get_to(o.arch), j.at("activation").get_to(o.activation), j.at("init").get_to(o.init);
     j.at("weights").get_to(o.weights), j.at("dropout").get_to(o.dropout), j.at("batch").get_to(o.batch);
@@ -57,10 +61,11 @@ namespace {
 
 // Training and validation sets: --val, or a seeded held-out fraction of --data.
 void open_sets(const TrainOptions& o, LabelledSet& train_set, LabelledSet& val_set) {
-    LabelledSet all = open_labelled_set(o.data, Split::train, o.root);
+    check(o.val.empty() || o.val_split <= 0, "--val-split", "", "no --val-split with --val", fixed(o.val_split, 3));
+    LabelledSet all = first_items(open_labelled_set(o.data, Split::train, o.root), o.limit);
     if (!o.val.empty()) {
         train_set = std::move(all);
-        val_set = open_labelled_set(o.val, Split::test, o.root);
+        val_set = open_labelled_set(o.val, Split::test, o.val_root.empty() ? o.root : o.val_root);
         return;
     }
     if (o.val_split <= 0) {
@@ -75,6 +80,31 @@ void open_sets(const TrainOptions& o, LabelledSet& train_set, LabelledSet& val_s
     std::sort(train_idx.begin(), train_idx.end());
     val_set = subset(all, val_idx);
     train_set = subset(all, train_idx);
+}
+
+// The class names the model gets, in class order, and both sets' labels mapped to them by name
+// where the sets carry names (image folders, CIFAR-10): --labels, else the fine-tuned weights' own
+// names when the training folders carry exactly those, else the training set's own names.
+// Returns whether the weights' classifier still fits (false: a new head).
+bool settle_class_names(const TrainOptions& o, const std::vector<std::string>& weight_labels, LabelledSet& train_set,
+                        LabelledSet& val_set, std::vector<std::string>& names) {
+    bool head_fits = true;
+    if (!o.labels_file.empty()) {
+        names = read_labels_file(o.labels_file);
+        map_classes_by_name(train_set, names, o.labels_file);
+    } else if (!weight_labels.empty() && !train_set.class_names.empty()) {
+        try {
+            map_classes_by_name(train_set, weight_labels, "the fine-tuned model's labels");
+            names = weight_labels;
+        } catch (const Error&) {  // other classes than the model's: a new head named by the folders
+            names = train_set.class_names;
+            head_fits = false;
+        }
+    } else {
+        names = train_set.class_names;
+    }
+    if (!names.empty()) map_classes_by_name(val_set, names, o.labels_file.empty() ? "the training set's classes" : o.labels_file);
+    return head_fits;
 }
 
 void check_labels(const LabelledSet& set, int classes) {
@@ -139,7 +169,38 @@ struct Run {
     TrainState state;
     std::string last_path, model_path, curves_path;
     bool tty = false;
-    int errors = 0;
+    // Items that could not be used, reported once each as alexnet-eval reports them and counted by
+    // reason; with --strict the first one stops the run.
+    std::map<std::string, int64_t> skipped;
+    std::set<std::string> reported;
+
+    void skip(const std::string& name, int label, const std::string& kind, const std::string& why) {
+        if (o.strict) throw Error(name, why + " (--strict)");
+        if (!reported.insert(name).second) return;
+        ++skipped[kind];
+        out.write({{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}});
+    }
+
+    // Reports and removes the items of `set` whose file does not exist; a set none of whose files
+    // exists is refused, naming the option it came from.
+    void drop_missing(LabelledSet& set, const std::string& option) {
+        const std::vector<int> missing = missing_items(set);
+        if (missing.empty()) return;
+        check(int(missing.size()) < set.size(), option, "",
+              "existing image files (relative paths start at " +
+                  std::string(option == "--val" ? "--val-root, else --root, else the list's folder" : "--root, else the list's folder") + ")",
+              "none of its " + std::to_string(set.size()) + " files, e.g. " + set.name(missing.front()));
+        std::vector<int> keep;
+        for (int i = 0, m = 0; i < set.size(); ++i) {
+            if (m < int(missing.size()) && missing[size_t(m)] == i) {
+                ++m;
+                skip(set.name(i), set.labels[size_t(i)], "missing", "no such file");
+            } else {
+                keep.push_back(i);
+            }
+        }
+        set = subset(set, keep);
+    }
 
     void checkpoint() {
         nlohmann::json options = to_json(o);
@@ -148,7 +209,8 @@ struct Run {
     }
 
     struct Validation {
-        double loss = 0, top1 = 0, top5 = 0;
+        double loss = 0, top1 = 0, top5 = 0;  // NaN when no image could be read
+        int64_t images = 0;
     };
     Validation validate() {
         Loader loader(val_set, spec.preprocessing, aug, o.batch, false, o.seed, o.loader_threads);
@@ -158,7 +220,7 @@ struct Run {
         std::vector<float> logits(size_t(o.batch) * classes);
         for (int b = 0; b < loader.batches_per_epoch(); ++b) {
             const LoaderBatch& batch = loader.next();
-            report(batch);
+            report(batch, val_set);
             net->evaluate(batch.data.data(), logits.data());
             for (int k = 0; k < batch.count; ++k) {
                 if (std::find(batch.failed.begin(), batch.failed.end(), k) != batch.failed.end()) continue;  // reported
@@ -166,14 +228,17 @@ struct Run {
                 counter.add(z, classes, batch.labels[size_t(k)], cross_entropy(z, classes, batch.labels[size_t(k)]));
             }
         }
-        return {counter.mean_loss(), counter.top1_error(), counter.top5_error()};
+        return {counter.mean_loss(), counter.top1_error(), counter.top5_error(), counter.images};
     }
 
-    void report(const LoaderBatch& b) {
-        for (const auto& e : b.errors) {
-            ++errors;
-            const size_t colon = e.find(": ");
-            out.write({{"path", e.substr(0, colon)}, {"error", colon == std::string::npos ? e : e.substr(colon + 2)}});
+    // The batch's unreadable items ("path: reason" errors at positions `failed`).
+    void report(const LoaderBatch& b, const LabelledSet& set) {
+        for (size_t e = 0; e < b.errors.size(); ++e) {
+            const int item = b.items[size_t(b.failed[e])];
+            const std::string name = set.name(item), prefix = name + ": ";
+            const std::string& error = b.errors[e];
+            skip(name, set.labels[size_t(item)], "unreadable",
+                 error.rfind(prefix, 0) == 0 ? error.substr(prefix.size()) : error);
         }
     }
 
@@ -205,22 +270,31 @@ int train(TrainOptions o, JsonLines& out) {
     check(o.batch > 0, "--batch-size", "", "> 0", std::to_string(o.batch));
     if (o.epochs == 0) o.epochs = 90;
     open_sets(o, r.train_set, r.val_set);
-    const int data_classes = std::max(r.train_set.num_classes(), r.val_set.size() ? r.val_set.num_classes() : 0);
+    for (const LabelledSet* set : {&r.train_set, &r.val_set})
+        for (const std::string& note : set->notes) log_info(o.quiet, "alexnet-train: " + note);
 
-    // The model: resumed, fine-tuned from --weights, or a preset.
-    std::vector<float> start_params;
+    // The model: resumed, fine-tuned from --weights, or a preset; its classes named in order.
     LoadedModel base;
+    if (!resumed && !o.weights.empty()) base = load_model(o.weights, "");
+    std::vector<std::string> names;
+    bool new_head = false;
+    if (resumed && !resumed->model.labels.empty()) {
+        names = resumed->model.labels;
+        map_classes_by_name(r.train_set, names, "the checkpoint's labels");
+        map_classes_by_name(r.val_set, names, "the checkpoint's labels");
+    } else {
+        new_head = !settle_class_names(o, base.labels, r.train_set, r.val_set, names);
+    }
+    const int data_classes = std::max({int(names.size()), r.train_set.num_classes(),
+                                       r.val_set.size() ? r.val_set.num_classes() : 0});
     const Activation act = parse_activation("--activation", o.activation);
     if (resumed) {
         r.spec = resumed->model.spec;
-        r.labels = resumed->model.labels;
     } else if (!o.weights.empty()) {
-        base = load_model(o.weights, "");
         r.spec = base.spec;
-        if (r.spec.num_classes() != data_classes)  // a new head: fc8 re-initialised below
+        new_head = new_head || r.spec.num_classes() != data_classes;
+        if (new_head)  // fc8 re-initialised below
             r.spec.layers[size_t(r.spec.index_of(r.spec.classifier()))].out_channels = data_classes;
-        else
-            r.labels = base.labels;
         set_hidden_activation(r.spec, act);
     } else {
         PresetOptions po;
@@ -231,9 +305,14 @@ int train(TrainOptions o, JsonLines& out) {
     check_labels(r.train_set, r.spec.num_classes());
     check_labels(r.val_set, r.spec.num_classes());
     if (!o.labels_file.empty())
-        r.labels = resolve_labels(o.labels_file, {}, r.spec.num_classes());
-    else if (!r.train_set.class_names.empty() && int(r.train_set.class_names.size()) == r.spec.num_classes())
-        r.labels = r.train_set.class_names;
+        check(int(names.size()) == r.spec.num_classes(), o.labels_file, "lines",
+              std::to_string(r.spec.num_classes()) + " class names (one per class of the model)",
+              std::to_string(names.size()));
+    if (int(names.size()) == r.spec.num_classes()) r.labels = names;
+    // Files that do not exist are known before the first epoch (a --val list relative to another
+    // folder is found here, not reported as a perfect score after an epoch).
+    r.drop_missing(r.train_set, "--data");
+    r.drop_missing(r.val_set, o.val.empty() ? "--val-split" : "--val");
 
     // Preprocessing and augmentation statistics from the training set (unless given or resumed).
     Preprocessing& pp = r.spec.preprocessing;
@@ -279,8 +358,7 @@ int train(TrainOptions o, JsonLines& out) {
                 const Tensor& t = base.weights.at(name);
                 if (t.shape == layout.tensors[i].shape) std::copy_n(t.data, t.numel(), r.net->params() + layout.offset[i]);
             }
-            if (base.spec.num_classes() != r.spec.num_classes())
-                initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, r.spec.classifier());
+            if (new_head) initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, r.spec.classifier());
         }
         r.state.lr = lr_start(o.policy);
     }
@@ -317,7 +395,8 @@ int train(TrainOptions o, JsonLines& out) {
         auto t_interval = clock_type::now();
         for (; r.state.batch < batches; ++r.state.batch) {
             const LoaderBatch& b = loader.next();
-            r.report(b);
+            r.report(b, r.train_set);
+            if (int(b.failed.size()) == b.count) continue;  // not one readable image: no step
             const float lr = lr_for_step(o.policy, r.state.lr, epoch, r.state.step, batches);
             const float loss = r.net->train_step(b.data.data(), b.labels.data(),
                                                  mix_seed(o.seed, 0x44524f50, uint64_t(r.state.step)), logits.data());
@@ -364,7 +443,7 @@ int train(TrainOptions o, JsonLines& out) {
                                       " (continue with --resume " + r.last_path + ")");
                 out.write({{"summary", true}, {"stopped", sig ? (sig == 2 ? "SIGINT" : "SIGTERM") : "stop-after"},
                            {"epoch", epoch + 1}, {"iter", r.state.step}, {"checkpoint", r.last_path}});
-                return sig ? 128 + sig : (r.errors ? 1 : 0);
+                return sig ? 128 + sig : (r.skipped.empty() ? 0 : 1);
             }
         }
         if (r.tty && !o.quiet) std::cerr << '\n';
@@ -382,8 +461,11 @@ int train(TrainOptions o, JsonLines& out) {
             const auto v = r.validate();
             rec.has_val = true;
             rec.val_loss = v.loss, rec.val_top1_error = v.top1, rec.val_top5_error = v.top5;
-            best = v.top1 < r.state.best_val_error;
+            best = v.images > 0 && v.top1 < r.state.best_val_error;
             if (best) r.state.best_val_error = v.top1;
+            if (v.images == 0)
+                std::cerr << "alexnet-train: epoch " << epoch + 1 << ": no validation image could be read; "
+                          << "its errors are null, and the model is not chosen by them\n";
             lr_after_validation(o.policy, r.state.lr, v.top1);
             line["val_loss"] = json_float(float(v.loss));
             line["val_top1_error"] = json_float(float(v.top1));
@@ -393,7 +475,7 @@ int train(TrainOptions o, JsonLines& out) {
         line["seconds"] = json_float(float(rec.seconds));
         line["best"] = best;
         r.state.history.push_back(rec);
-        if (best || o.keep == "last") {
+        if (best || o.keep == "last" || r.state.best_val_error > 1) {  // > 1: no validation has measured yet
             // Where the weights came from and what they measured, for alexnet-eval to be checked against.
             Weights provenance;
             nlohmann::ordered_json trained{{"epoch", rec.epoch}, {"train_top1_error", line["train_top1_error"]},
@@ -403,7 +485,7 @@ int train(TrainOptions o, JsonLines& out) {
                 trained["val_images"] = r.val_set.size();
                 for (const char* key : {"val_loss", "val_top1_error", "val_top5_error"}) trained[key] = line[key];
             }
-            provenance.metadata["training"] = trained.dump();
+            provenance.metadata["training"] = dump_utf8(trained);
             save_model(r.model_path, r.spec, r.net->weights(), r.labels, &provenance);
         }
         {  // the checkpoint resumes at the next epoch's start
@@ -429,9 +511,13 @@ int train(TrainOptions o, JsonLines& out) {
                                    {"seconds", json_float(float(seconds))}, {"model", r.model_path},
                                    {"checkpoint", r.last_path}, {"curves", r.curves_path}};
     if (r.state.best_val_error <= 1) summary["best_val_top1_error"] = json_float(float(r.state.best_val_error));
-    if (r.errors) summary["unreadable_items"] = r.errors;
+    int64_t skipped_total = 0;
+    nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
+    for (const auto& [kind, count] : r.skipped) reasons[kind] = count, skipped_total += count;
+    summary["skipped"] = skipped_total;
+    summary["skipped_reasons"] = reasons;
     out.write(summary);
-    return r.errors ? 1 : 0;
+    return skipped_total ? 1 : 0;
 }
 
 }  // namespace alexnet

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/output.hpp"
+#include "io/json_lines.hpp"
 #include "train/solver.hpp"
 
 namespace alexnet {
@@ -14,6 +14,8 @@ namespace alexnet {
 struct TrainOptions {
     // data
     std::string data, val, root;
+    std::string val_root;  // for a --val list (default: root)
+    int limit = 0;         // train on the first N items of --data (0: all)
     double val_split = 0;  // held-out fraction of --data when there is no --val
     std::string labels_file;  // class names to store in the model
     // model
@@ -36,6 +38,7 @@ struct TrainOptions {
     std::string keep = "best";  // model.safetensors: the best validation epoch's weights, or the last epoch's
     int threads = 0, loader_threads = 2, checkpoint_every = 0, log_every = 20;
     int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps in total; 0: never
+    bool strict = false;     // a missing or unreadable image stops the run (else it is skipped and counted)
     bool quiet = false;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // stdout carries JSON Lines only, one object per line, flushed per line. A closed pipe
-// (`| head -1`) surfaces as BrokenPipe, which run_tool() turns into a quiet exit 0.
+// (`| head -1`) surfaces as BrokenPipe, which the tools turn into a quiet exit 0.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -12,6 +12,17 @@ struct BrokenPipe {};
 double json_float(float f);
 // The same decimal as text, for hand-built lines (long embedding arrays).
 void append_float(std::string& out, float f);
+
+// `j` as one line of JSON text. File names are bytes, not always UTF-8: a string that is not
+// valid UTF-8 is written losslessly, each invalid byte as the escape \udcXX (XX its value), which
+// Python's json.loads and os.fsencode turn back into the same bytes ("surrogateescape"). Valid
+// UTF-8 is written as nlohmann writes it.
+std::string dump_line(const nlohmann::ordered_json& j);
+
+// `j` as JSON text for files that every JSON parser must read back (safetensors metadata,
+// checkpoints): bytes that are not UTF-8 (a class folder named in Latin-1) become U+FFFD.
+std::string dump_utf8(const nlohmann::json& j);
+std::string dump_utf8(const nlohmann::ordered_json& j);
 
 class JsonLines {
 public:

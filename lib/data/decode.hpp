@@ -1,0 +1,38 @@
+#pragma once
+// Image decoding: JPEG (libjpeg-turbo), PNG (libpng) and WebP (libwebp) by their own libraries, so
+// their warnings are ours to route and sizes are checked from the header before any pixel is
+// decoded; BMP and TIFF through OpenCV's imgcodecs. Formats are recognised by content.
+#include <cstdint>
+#include <functional>
+#include <opencv2/core.hpp>
+#include <string>
+
+namespace alexnet {
+
+// Images with more pixels than this are refused before decoding (a decompression bomb: a few
+// hundred bytes of PNG can declare 20000 x 20000). PIL refuses above the same count.
+constexpr int64_t kDefaultMaxPixels = 178956970;
+
+struct DecodeSettings {
+    int64_t max_pixels = kDefaultMaxPixels;
+    // Non-fatal decoder messages ("Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"), one
+    // call per message with the file's path; default: dropped. Called from decoding threads.
+    std::function<void(const std::string& path, const std::string& message)> on_warning;
+};
+// Set once by the tool before anything is decoded.
+void configure_decoding(const DecodeSettings& settings);
+const DecodeSettings& decoding();
+
+// Reads and decodes an image as 8-bit BGR (grey and alpha converted, 16 bits per sample reduced
+// to 8, EXIF orientation of JPEGs applied). Throws Error(path, ...) when it is missing, not a
+// regular file, unreadable, of an unsupported format (named), over the pixel limit, corrupt or
+// truncated.
+cv::Mat read_image(const std::string& path);
+
+// The same for bytes already in memory; `name` is used in messages.
+cv::Mat decode_image(const uint8_t* data, size_t size, const std::string& name);
+
+// The EXIF orientation (1-8) in a JPEG APP1 "Exif" segment's payload, or 1 when absent or malformed.
+int exif_orientation(const uint8_t* data, size_t size);
+
+}  // namespace alexnet

@@ -1,0 +1,68 @@
+#include "io/model_options.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "io/json_lines.hpp"
+
+namespace alexnet {
+
+namespace fs = std::filesystem;
+
+void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
+    Preprocessing& p = spec.preprocessing;
+    const std::string per_channel = std::to_string(p.channels) + " value" + (p.channels > 1 ? "s" : "") +
+                                    " (one per input channel of " + spec.arch + ")";
+    if (!o.mean.empty()) {
+        check(int(o.mean.size()) == p.channels, "--mean", "", per_channel, std::to_string(o.mean.size()));
+        for (int i = 0; i < p.channels; ++i) p.mean[i] = o.mean[i];
+    }
+    if (!o.std.empty()) {
+        check(int(o.std.size()) == p.channels, "--std", "", per_channel, std::to_string(o.std.size()));
+        for (int i = 0; i < p.channels; ++i) {
+            check(o.std[i] > 0, "--std", "", "positive values", fixed(o.std[i], 4));
+            p.std[i] = o.std[i];
+        }
+    }
+    if (o.rgb) p.bgr = false;
+    if (o.bgr) p.bgr = true;
+    if (o.resize) p.resize = o.resize;
+    if (o.crop_size) {
+        p.crop = o.crop_size;
+        spec.input.h = spec.input.w = o.crop_size;
+        infer_shapes(spec);
+    }
+    check(p.crop <= p.resize, "--crop-size", "", "at most the resize target " + std::to_string(p.resize),
+          std::to_string(p.crop));
+}
+
+std::string installed_default_model() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return "";
+    const fs::path model = exe.parent_path().parent_path() / "share" / "alexnet" / "alexnet-28-fmnist.safetensors";
+    return fs::is_regular_file(model, ec) ? model.string() : "";
+}
+
+LoadedModel load_tool_model(const CommonOptions& o) {
+    std::string path = o.weights;
+    if (path.empty()) {
+        path = installed_default_model();
+        if (path.empty())
+            throw UsageError(
+                "no weights given: pass --weights FILE or set ALEXNET_WEIGHTS. Pretrained AlexNet weights from "
+                "torchvision (alexnet-owt-7be5be79.pth), the Caffe model zoo (bvlc_alexnet.caffemodel) and the ONNX "
+                "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-embed --convert OUT.safetensors makes "
+                "later loads faster), or train your own with alexnet-train");
+        log_info(o.quiet, std::string(program_invocation_short_name) + ": no --weights given; using the installed " +
+                              "default model " + path + " (Fashion-MNIST, 10 classes)");
+    }
+    LoadedModel m = load_model(path, o.arch);
+    apply_overrides(o, m.spec);
+    return m;
+}
+
+}  // namespace alexnet

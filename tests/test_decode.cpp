@@ -1,0 +1,181 @@
+// The image decoders (libjpeg-turbo, libpng, libwebp directly; BMP/TIFF through OpenCV) against
+// OpenCV's own imdecode as the independent reference, and every refusal message.
+#include <doctest/doctest.h>
+#include <zlib.h>
+
+#include <fstream>
+#include <mutex>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.hpp"
+#include "data/decode.hpp"
+#include "data/image.hpp"
+#include "test_util.hpp"
+
+using namespace alexnet;
+using test::TempDir;
+
+namespace {
+
+std::vector<uint8_t> encode(const cv::Mat& img, const std::string& ext, const std::vector<int>& params = {}) {
+    std::vector<uint8_t> bytes;
+    REQUIRE(cv::imencode(ext, img, bytes, params));
+    return bytes;
+}
+
+// Smooth content with detail, like a downsized photo.
+cv::Mat photo_like(int w, int h, int type = CV_8UC3) {
+    cv::Mat small(6, 8, CV_8UC3), img;
+    cv::RNG rng(7);
+    rng.fill(small, cv::RNG::UNIFORM, 0, 255);
+    cv::resize(small, img, cv::Size(w, h), 0, 0, cv::INTER_CUBIC);
+    if (type == CV_8UC1) cv::cvtColor(img, img, cv::COLOR_BGR2GRAY);
+    if (type == CV_8UC4) cv::cvtColor(img, img, cv::COLOR_BGR2BGRA);
+    if (type == CV_16UC3) img.convertTo(img, CV_16UC3, 257.0);
+    return img;
+}
+
+void check_same_as_opencv(const std::vector<uint8_t>& bytes) {
+    const cv::Mat ours = decode_image(bytes.data(), bytes.size(), "test");
+    const cv::Mat theirs = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    REQUIRE(ours.type() == CV_8UC3);
+    REQUIRE(ours.size() == theirs.size());
+    CHECK(cv::norm(ours, theirs, cv::NORM_INF) == 0);
+}
+
+std::string message_of(const std::vector<uint8_t>& bytes) {
+    try {
+        decode_image(bytes.data(), bytes.size(), "f");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+std::vector<uint8_t> bytes_of(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+// A PNG whose header declares `w` x `h`, followed by a tiny IDAT: what a decompression bomb starts with.
+std::vector<uint8_t> png_header_only(uint32_t w, uint32_t h) {
+    std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
+        const uint32_t n = uint32_t(data.size());
+        for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(n >> s));
+        std::vector<uint8_t> body(type, type + 4);
+        body.insert(body.end(), data.begin(), data.end());
+        out.insert(out.end(), body.begin(), body.end());
+        const uint32_t crc = uint32_t(crc32(0, body.data(), uInt(body.size())));
+        for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(crc >> s));
+    };
+    std::vector<uint8_t> ihdr;
+    for (uint32_t v : {w, h})
+        for (int s = 24; s >= 0; s -= 8) ihdr.push_back(uint8_t(v >> s));
+    ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0});  // 8-bit grey
+    chunk("IHDR", ihdr);
+    chunk("IDAT", {0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01});
+    chunk("IEND", {});
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("JPEG, PNG and WebP decode exactly as OpenCV's imdecode does") {
+    check_same_as_opencv(encode(photo_like(61, 47), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90}));
+    check_same_as_opencv(encode(photo_like(64, 40, CV_8UC1), ".jpg"));  // grey JPEG
+    check_same_as_opencv(encode(photo_like(33, 20), ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+    check_same_as_opencv(encode(photo_like(61, 47), ".png"));
+    check_same_as_opencv(encode(photo_like(30, 31, CV_8UC1), ".png"));
+    check_same_as_opencv(encode(photo_like(30, 31, CV_8UC4), ".png"));   // alpha dropped
+    check_same_as_opencv(encode(photo_like(30, 31, CV_16UC3), ".png"));  // 16 bits: the high byte
+    check_same_as_opencv(encode(photo_like(30, 31), ".png", {cv::IMWRITE_PNG_BILEVEL, 0, cv::IMWRITE_PNG_STRATEGY, 0}));
+    check_same_as_opencv(encode(photo_like(40, 24), ".webp", {cv::IMWRITE_WEBP_QUALITY, 80}));
+    check_same_as_opencv(encode(photo_like(40, 24), ".webp", {cv::IMWRITE_WEBP_QUALITY, 101}));  // lossless
+    check_same_as_opencv(encode(photo_like(40, 24), ".bmp"));
+    check_same_as_opencv(encode(photo_like(40, 24), ".tiff"));
+    // EXIF orientation 6 (the fixture is stored 40x30 and shown 30x40), as OpenCV applies it
+    std::ifstream in(std::string(ALEXNET_FIXTURES) + "/exif_rotated.jpg", std::ios::binary);
+    const std::vector<uint8_t> exif((std::istreambuf_iterator<char>(in)), {});
+    check_same_as_opencv(exif);
+    CHECK(decode_image(exif.data(), exif.size(), "exif").cols == 30);
+}
+
+TEST_CASE("unsupported formats are named, with what is supported") {
+    CHECK(message_of(bytes_of("GIF89a\x01\x00\x01\x00")) ==
+          "f: image: expected a JPEG, PNG, WebP, BMP or TIFF image, found a GIF image (not supported; convert it, e.g. to PNG)");
+    CHECK(message_of(bytes_of(std::string("\0\0\0\x18" "ftypheic", 12))) ==
+          "f: image: expected a JPEG, PNG, WebP, BMP or TIFF image, found a HEIF/HEIC image (not supported; convert it, e.g. to JPEG)");
+    CHECK(message_of(bytes_of("just text")) == "f: image: expected a JPEG, PNG, WebP, BMP or TIFF image, found an unknown format");
+    cv::Mat f(8, 8, CV_32FC1, cv::Scalar(0.5));
+    CHECK(message_of(encode(f, ".tiff")) == "f: TIFF samples: expected 8- or 16-bit integers, found floating point (not supported)");
+}
+
+TEST_CASE("sizes are checked from the header before decoding: --max-pixels and decompression bombs") {
+    const auto bomb = png_header_only(20000, 20000);  // 100 bytes declaring 400 million pixels
+    CHECK(bomb.size() < 100);
+    CHECK(message_of(bomb) == "f: image size: expected at most 178956970 pixels (--max-pixels), found 20000x20000 = 400000000 pixels");
+    DecodeSettings small;
+    small.max_pixels = 100;
+    configure_decoding(small);
+    const auto png = encode(photo_like(11, 10), ".png");
+    CHECK(message_of(png) == "f: image size: expected at most 100 pixels (--max-pixels), found 11x10 = 110 pixels");
+    CHECK(message_of(encode(photo_like(11, 10), ".jpg")) == "f: image size: expected at most 100 pixels (--max-pixels), found 11x10 = 110 pixels");
+    CHECK(message_of(encode(photo_like(11, 10), ".webp")) == "f: image size: expected at most 100 pixels (--max-pixels), found 11x10 = 110 pixels");
+    configure_decoding({});
+    CHECK(decode_image(png.data(), png.size(), "f").cols == 11);
+}
+
+TEST_CASE("an extreme aspect ratio cannot blow up the shorter-side resize") {
+    Preprocessing p;
+    p.resize = 256;
+    p.resize_shorter = true;
+    const cv::Mat strip(1, 20000, CV_8UC3, cv::Scalar(1, 2, 3));
+    const cv::Mat resized = resize_for(strip, p);
+    CHECK(resized.rows == 256);
+    CHECK(resized.cols == 256 * kMaxResizedAspect);  // not 5,120,000 (3.9 GB)
+    const cv::Mat wide(100, 300, CV_8UC3);
+    CHECK(resize_for(wide, p).cols == 768);  // ordinary ratios keep torchvision's long side
+}
+
+TEST_CASE("decoder warnings reach the handler (the tool prints or silences them), never stderr directly") {
+    auto jpeg = encode(photo_like(32, 32), ".jpg");
+    REQUIRE(jpeg[3] == 0xE0);  // JFIF APP0 first: stray bytes after it, before the next marker
+    jpeg.insert(jpeg.begin() + 4 + (jpeg[4] << 8 | jpeg[5]), {0x00, 0x01, 0x02});
+    std::vector<std::string> seen;
+    std::mutex m;
+    DecodeSettings s;
+    s.on_warning = [&](const std::string& path, const std::string& message) {
+        std::lock_guard lock(m);
+        seen.push_back(path + ": " + message);
+    };
+    configure_decoding(s);
+    const cv::Mat img = decode_image(jpeg.data(), jpeg.size(), "odd.jpg");
+    configure_decoding({});
+    CHECK(img.cols == 32);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0] == "odd.jpg: Corrupt JPEG data: 3 extraneous bytes before marker 0xdb");
+}
+
+TEST_CASE("corrupt data that would come out grey is refused") {
+    auto jpeg = encode(photo_like(64, 64), ".jpg");
+    std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + long(jpeg.size() / 2));
+    CHECK(message_of(cut) == "f: JPEG data: expected an end-of-image marker after the last scan, found a truncated file");
+    const auto png = encode(photo_like(64, 64), ".png");
+    std::vector<uint8_t> png_cut(png.begin(), png.begin() + long(png.size() / 2));
+    CHECK(message_of(png_cut) == "f: PNG data: expected an IEND chunk, found a truncated file");
+    const auto webp = encode(photo_like(64, 64), ".webp");
+    std::vector<uint8_t> webp_cut(webp.begin(), webp.begin() + 20);
+    CHECK(message_of(webp_cut).rfind("f: WebP data: expected", 0) == 0);
+}
+
+TEST_CASE("EXIF orientation: every value read from both byte orders; malformed blocks mean 1") {
+    for (int o = 1; o <= 8; ++o) {
+        const uint8_t le[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, uint8_t(o), 0, 0, 0, 0, 0};
+        const uint8_t be[] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, uint8_t(o), 0, 0, 0, 0};
+        CHECK(exif_orientation(le, sizeof le) == o);
+        CHECK(exif_orientation(be, sizeof be) == o);
+    }
+    const uint8_t cut[] = {'I', 'I', 42, 0, 200, 0, 0, 0};
+    CHECK(exif_orientation(cut, sizeof cut) == 1);
+    const uint8_t huge_count[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 0xff, 0xff};
+    CHECK(exif_orientation(huge_count, sizeof huge_count) == 1);
+}

@@ -1,0 +1,51 @@
+// The installed tools (cmake --install into a fresh prefix), as the README promises them: the
+// default model found without --weights, exit codes, and -q.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "cli_util.hpp"
+#include "test_util.hpp"
+
+using alexnet::test::kBin;
+using alexnet::test::run;
+using alexnet::test::Run;
+using alexnet::test::TempDir;
+namespace fs = std::filesystem;
+
+TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/2, -q") {
+    TempDir prefix;
+    const Run install = run("cmake --install " + kBin + " --prefix " + prefix.path.string() + " >/dev/null");
+    REQUIRE(install.status == 0);
+    const std::string model = prefix / "share/alexnet/alexnet-28-fmnist.safetensors";
+    CHECK(fs::is_regular_file(model));
+    CHECK(fs::is_regular_file(prefix / "share/alexnet/fashion_mnist_classes.txt"));
+    const std::string bin = "env -u ALEXNET_WEIGHTS " + prefix / "bin/";
+    const std::string img = std::string(ALEXNET_DATA_DIR) + "/demo/0002-trouser.png";
+
+    const Run c = run(bin + "alexnet-classify " + img);
+    CHECK(c.status == 0);
+    CHECK(c.lines().at(0)["top"][0]["label"] == "Trouser");
+    CHECK(c.err.rfind("alexnet-classify: no --weights given; using the installed default model " + model +
+                          " (Fashion-MNIST, 10 classes)\n", 0) == 0);
+    const Run quiet = run(bin + "alexnet-classify -q " + img);
+    CHECK(quiet.status == 0);
+    CHECK(quiet.err.empty());
+    CHECK(quiet.out == c.out);
+
+    const Run eval = run(bin + "alexnet-eval -q --limit 100 /usr/share/datasets/fashion-mnist");
+    CHECK(eval.status == 0);
+    CHECK(eval.err.empty());
+    CHECK(eval.lines().back()["weights"] == model);
+
+    const Run usage = run(bin + "alexnet-embed --layr fc7 " + img);
+    CHECK(usage.status == 2);
+    CHECK(usage.err == "alexnet-embed: unknown option '--layr'; did you mean '--layer'? (--help lists the options)\n");
+    const Run runtime = run(bin + "alexnet-classify -q " + prefix / "missing.png");
+    CHECK(runtime.status == 1);
+    CHECK(runtime.err.empty());  // the error is the item's JSON line
+    CHECK(runtime.lines().at(0)["error"] == prefix / "missing.png" + ": cannot open: No such file or directory");
+    const Run env = run("ALEXNET_WEIGHTS=" + prefix / "nope.safetensors " + prefix / "bin/alexnet-classify -q " + img);
+    CHECK(env.status == 1);  // $ALEXNET_WEIGHTS wins over the default, and a bad one is an error
+    CHECK(env.err == "alexnet-classify: " + prefix / "nope.safetensors" + ": cannot open weights file\n");
+}
