@@ -192,3 +192,12 @@ TEST_CASE("--summary prints the model table as JSON") {
     CHECK(s["total_macs"] == 714188480);
     CHECK(s["layers"][0]["output"] == json::array({64, 55, 55}));
 }
+
+TEST_CASE("OpenMP threads wait passively by default (a busy machine), unless the user chose a policy") {
+    const Run quiet = run("OMP_DISPLAY_ENV=true " + kBin + "/alexnet-classify --version");
+    CHECK(quiet.err.find("OMP_WAIT_POLICY = 'PASSIVE'") != std::string::npos);
+    const Run chosen = run("OMP_DISPLAY_ENV=true OMP_WAIT_POLICY=active " + kBin + "/alexnet-eval --version");
+    CHECK(chosen.err.find("OMP_WAIT_POLICY = 'ACTIVE'") != std::string::npos);
+    const Run spin = run("OMP_DISPLAY_ENV=true GOMP_SPINCOUNT=1000 " + kBin + "/alexnet-train --version");
+    CHECK(spin.err.find("OMP_WAIT_POLICY = 'PASSIVE'") == std::string::npos);
+}
