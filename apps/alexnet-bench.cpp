@@ -2,6 +2,7 @@
 // timed runs reported as min/median/max. One JSON line per measurement.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -10,6 +11,7 @@
 #include "cli/options.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
+#include "data/image.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
 #include "train/solver.hpp"
@@ -65,6 +67,52 @@ void make_jpegs(const std::string& dir, int count) {
         std::snprintf(name, sizeof name, "/img%04d.jpg", i);
         cv::imwrite(dir + name, img, {cv::IMWRITE_JPEG_QUALITY, 90});
     }
+}
+
+double thread_cpu_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+// Decoding and preprocessing one image as the tools do (read, decode, resize, crop), in core-ms:
+// a 4000x3000 photo (DCT-reduced and --exact-decode) and a 500x375 one.
+nlohmann::ordered_json time_decode(const ModelSpec& spec, const std::string& dir, int runs) {
+    fs::create_directories(dir);
+    cv::Mat small(30, 40, CV_8UC3), big;
+    cv::RNG rng(99);
+    rng.fill(small, cv::RNG::UNIFORM, 0, 255);
+    cv::resize(small, big, cv::Size(4000, 3000), 0, 0, cv::INTER_CUBIC);
+    cv::Mat noise(big.size(), CV_8UC3);
+    rng.fill(noise, cv::RNG::NORMAL, 0, 12);
+    big += noise;
+    const std::string big_path = dir + "/photo_4000x3000.jpg", mid_path = dir + "/photo_500x375.jpg";
+    cv::imwrite(big_path, big, {cv::IMWRITE_JPEG_QUALITY, 90});
+    cv::Mat mid;
+    cv::resize(big, mid, cv::Size(500, 375), 0, 0, cv::INTER_AREA);
+    cv::imwrite(mid_path, mid, {cv::IMWRITE_JPEG_QUALITY, 90});
+    const Preprocessing& p = spec.preprocessing;
+    std::vector<float> out(size_t(p.channels) * p.crop * p.crop);
+    auto median_ms = [&](const std::string& path, bool exact) {
+        DecodeSettings s;
+        s.exact = exact;
+        configure_decoding(s);
+        std::vector<double> ms;
+        for (int r = 0; r < runs + 1; ++r) {
+            const double t0 = thread_cpu_ms();
+            preprocess(read_image(path, size_hint(p)), p, CropMode::center, out.data());
+            if (r > 0) ms.push_back(thread_cpu_ms() - t0);
+        }
+        configure_decoding({});
+        return stats(ms).median;
+    };
+    const double big_reduced = median_ms(big_path, false), big_exact = median_ms(big_path, true);
+    const double mid_ms = median_ms(mid_path, false);
+    fs::remove(big_path), fs::remove(mid_path);
+    return {{"bench", "decode"}, {"arch", spec.arch},
+            {"jpeg_4000x3000_core_ms", json_float(float(big_reduced))}, {"jpeg_4000x3000_target_ms", 30},
+            {"jpeg_4000x3000_exact_decode_core_ms", json_float(float(big_exact))},
+            {"jpeg_500x375_core_ms", json_float(float(mid_ms))}, {"jpeg_500x375_target_core_ms", 2}, {"runs", runs}};
 }
 
 // Training steps (forward, loss, backward, SGD update) per second, like `caffe time` for training.
@@ -248,6 +296,8 @@ int main(int argc, char** argv) {
             const Stats s = stats(time_forward(*net, in, o, std::max(warmup, 5), latency_runs));
             out.write({{"bench", "latency"}, {"arch", arch}, {"batch", 1}, {"ms", to_json(s)}, {"runs", latency_runs}});
         }
+
+        out.write(time_decode(spec, (fs::temp_directory_path() / ("alexnet-bench-decode-" + std::to_string(::getpid()))).string(), 10));
 
         if (!skip_embed) {  // alexnet-embed's own path: decode on a thread, fc7, batch 32
             std::string dir = images_dir;

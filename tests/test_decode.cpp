@@ -179,3 +179,30 @@ TEST_CASE("EXIF orientation: every value read from both byte orders; malformed b
     const uint8_t huge_count[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 0xff, 0xff};
     CHECK(exif_orientation(huge_count, sizeof huge_count) == 1);
 }
+
+TEST_CASE("JPEGs decode at the largest DCT reduction that stays at least as large as the resize target") {
+    CHECK(jpeg_reduction(4000, 3000, {256, false}) == 8);  // 500x375: both sides >= 256
+    CHECK(jpeg_reduction(4000, 3000, {256, true}) == 8);
+    CHECK(jpeg_reduction(2048, 1536, {256, false}) == 4);  // 1/8 would give 256x192
+    CHECK(jpeg_reduction(1024, 600, {256, true}) == 2);    // shorter side 300 at 1/2, 150 at 1/4
+    CHECK(jpeg_reduction(500, 375, {256, false}) == 1);
+    CHECK(jpeg_reduction(4000, 3000, {0, false}) == 1);    // no hint: full size
+    CHECK(jpeg_reduction(2041, 2041, {256, false}) == 8);  // libjpeg rounds up: 256x256
+    const auto big = encode(photo_like(2048, 1536), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    const cv::Mat reduced = decode_image(big.data(), big.size(), "big", {256, false});
+    CHECK(reduced.size() == cv::Size(512, 384));
+    DecodeSettings exact;
+    exact.exact = true;
+    configure_decoding(exact);
+    const cv::Mat full = decode_image(big.data(), big.size(), "big", {256, false});
+    configure_decoding({});
+    CHECK(full.size() == cv::Size(2048, 1536));
+    // After the network's own resize and crop, the two agree closely (cosine of the inputs).
+    Preprocessing p;  // Caffe's: warp to 256, center 227, BGR minus the mean
+    std::vector<float> a(size_t(3) * 227 * 227), b(a.size());
+    preprocess(full, p, CropMode::center, a.data());
+    preprocess(reduced, p, CropMode::center, b.data());
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < a.size(); ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+    CHECK(ab / std::sqrt(aa * bb) > 0.999);
+}

@@ -48,9 +48,13 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
 
 namespace {
 int64_t max_pixels = kDefaultMaxPixels;  // --max-pixels, applied by run_tool
+bool exact_decode = false;                // --exact-decode, likewise
 }  // namespace
 
 CLI::Option* add_max_pixels_option(CLI::App& app) {
+    app.add_flag("--exact-decode", exact_decode,
+                 "Decode JPEGs at full size before resizing (default: at the DCT reduction 1/2, 1/4 or 1/8 that "
+                 "stays at least as large as the resize target)");
     return app.add_option("--max-pixels", max_pixels, "Refuse images with more pixels (decompression bombs)")
         ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
         ->capture_default_str();
@@ -118,6 +122,7 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
 void configure_decoding_messages(const std::string& tool, bool quiet) {
     DecodeSettings s;
     s.max_pixels = max_pixels;
+    s.exact = exact_decode;
     if (!quiet)
         s.on_warning = [tool](const std::string& path, const std::string& message) {
             static std::mutex mutex;

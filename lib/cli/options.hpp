@@ -15,7 +15,8 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs = true
 
 // -b/--batch-size (also --batch), the same on every tool.
 CLI::Option* add_batch_option(CLI::App& app, int& batch, const std::string& help);
-// --max-pixels: images with more pixels are refused before decoding (run_tool applies it).
+// --max-pixels (images with more pixels are refused before decoding) and --exact-decode (JPEGs at
+// full size); run_tool applies them.
 CLI::Option* add_max_pixels_option(CLI::App& app);
 // --loader-threads, the same on every tool that decodes images.
 CLI::Option* add_loader_threads_option(CLI::App& app, int& threads);

@@ -90,7 +90,7 @@ DataStats compute_stats(const LabelledSet& set, const Preprocessing& p, int max_
         const int i = int(int64_t(k) * set.size() / n);
         cv::Mat img;
         try {
-            img = resize_for(to_channels(set.image(i), p.channels), p);
+            img = resize_for(to_channels(set.image(i, size_hint(p)), p.channels), p);
         } catch (const Error&) {
             continue;  // unreadable: training reports (or, --strict, stops at) it when it comes up
         }

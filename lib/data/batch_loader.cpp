@@ -48,7 +48,7 @@ void BatchLoader::decode_items(Batch& b) {
     for (size_t i = job_next_++; i < b.items.size(); i = job_next_++) {
         Batch::Item& item = b.items[i];
         try {
-            const cv::Mat img = read_image(item.path);
+            const cv::Mat img = read_image(item.path, size_hint(preprocessing_));
             preprocess(img, preprocessing_, mode_, b.data.data() + image_floats_ * i);
             item.image = int(i);
         } catch (const Error& e) {

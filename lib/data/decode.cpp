@@ -113,7 +113,7 @@ void jpeg_message(j_common_ptr c, int level) {
 }
 
 // Decodes into `out`, which outlives the longjmp (it is the caller's).
-void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, cv::Mat& out, int& orientation) {
+void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, SizeHint hint, cv::Mat& out, int& orientation) {
     jpeg_decompress_struct cinfo{};
     JpegErrors errors{};
     errors.name = &name;
@@ -139,6 +139,8 @@ void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, cv::
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0)
             orientation = exif_orientation(m->data + 6, m->data_length - 6);
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = unsigned(settings().exact ? 1 : jpeg_reduction(int(cinfo.image_width), int(cinfo.image_height), hint));
     const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_BGR;
     jpeg_start_decompress(&cinfo);
@@ -339,6 +341,15 @@ void configure_decoding(const DecodeSettings& s) {
 
 const DecodeSettings& decoding() { return settings(); }
 
+int jpeg_reduction(int width, int height, SizeHint hint) {
+    if (hint.resize <= 0) return 1;
+    for (int d : {8, 4, 2}) {
+        const int w = (width + d - 1) / d, h = (height + d - 1) / d;  // libjpeg rounds up
+        if (hint.shorter_side ? std::min(w, h) >= hint.resize : w >= hint.resize && h >= hint.resize) return d;
+    }
+    return 1;
+}
+
 int exif_orientation(const uint8_t* d, size_t n) {
     if (n < 8 || !((d[0] == 'I' && d[1] == 'I') || (d[0] == 'M' && d[1] == 'M'))) return 1;
     const bool little = d[0] == 'I';
@@ -359,12 +370,12 @@ int exif_orientation(const uint8_t* d, size_t n) {
     return 1;
 }
 
-cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name) {
+cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name, SizeHint hint) {
     if (n == 0) throw Error(name, "image", "image data", "an empty file");
     cv::Mat img;
     if (starts_with(d, n, "\xff\xd8\xff")) {
         int orientation = 1;
-        decode_jpeg(d, n, name, img, orientation);
+        decode_jpeg(d, n, name, hint, img, orientation);
         apply_orientation(img, orientation);
     } else if (starts_with(d, n, "\x89PNG\r\n\x1a\n")) {
         decode_png(d, n, name, img);
@@ -388,9 +399,9 @@ cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name) {
     return img;
 }
 
-cv::Mat read_image(const std::string& path) {
+cv::Mat read_image(const std::string& path, SizeHint hint) {
     const std::vector<uint8_t> bytes = read_file(path);
-    return decode_image(bytes.data(), bytes.size(), path);
+    return decode_image(bytes.data(), bytes.size(), path, hint);
 }
 
 }  // namespace alexnet

@@ -15,6 +15,8 @@ constexpr int64_t kDefaultMaxPixels = 178956970;
 
 struct DecodeSettings {
     int64_t max_pixels = kDefaultMaxPixels;
+    // --exact-decode: JPEGs always at full size (else at the reduction a SizeHint allows).
+    bool exact = false;
     // Non-fatal decoder messages ("Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"), one
     // call per message with the file's path; default: dropped. Called from decoding threads.
     std::function<void(const std::string& path, const std::string& message)> on_warning;
@@ -23,14 +25,26 @@ struct DecodeSettings {
 void configure_decoding(const DecodeSettings& settings);
 const DecodeSettings& decoding();
 
+// What the decoded image is for: it will be resized so that its shorter side (`shorter_side`) or
+// both sides become `resize`. A JPEG is then decoded at the largest DCT reduction (1/2, 1/4, 1/8)
+// that keeps it at least that large, as PIL's draft() and OpenCV's IMREAD_REDUCED_* do: a
+// 4000x3000 photo for a 256-pixel network costs an eighth of the work. resize 0: full size.
+struct SizeHint {
+    int resize = 0;
+    bool shorter_side = false;
+};
+
 // Reads and decodes an image as 8-bit BGR (grey and alpha converted, 16 bits per sample reduced
 // to 8, EXIF orientation of JPEGs applied). Throws Error(path, ...) when it is missing, not a
 // regular file, unreadable, of an unsupported format (named), over the pixel limit, corrupt or
 // truncated.
-cv::Mat read_image(const std::string& path);
+cv::Mat read_image(const std::string& path, SizeHint hint = {});
 
 // The same for bytes already in memory; `name` is used in messages.
-cv::Mat decode_image(const uint8_t* data, size_t size, const std::string& name);
+cv::Mat decode_image(const uint8_t* data, size_t size, const std::string& name, SizeHint hint = {});
+
+// The DCT reduction (1, 2, 4 or 8) a JPEG of width x height gets for `hint`.
+int jpeg_reduction(int width, int height, SizeHint hint);
 
 // The EXIF orientation (1-8) in a JPEG APP1 "Exif" segment's payload, or 1 when absent or malformed.
 int exif_orientation(const uint8_t* data, size_t size);

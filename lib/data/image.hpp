@@ -17,6 +17,9 @@ int crops_per_image(CropMode mode);
 // side is capped (a 1x20000 strip would otherwise become 256x5120000, 3.9 GB).
 constexpr int kMaxResizedAspect = 64;
 
+// What resize_for will do with a decoded image, for decoding JPEGs no larger than it needs.
+inline SizeHint size_hint(const Preprocessing& p) { return {p.resize, p.resize_shorter}; }
+
 // Resizes per `p` (warp or shorter side, INTER_AREA when shrinking, INTER_LINEAR when enlarging).
 cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p);
 // Top-left offset of the centered crop of `crop` in `size`: Caffe floors, torchvision rounds.

@@ -120,8 +120,8 @@ int LabelledSet::num_classes() const {
     return n;
 }
 
-cv::Mat LabelledSet::image(int i) const {
-    if (!in_memory()) return read_image(paths[size_t(i)]);
+cv::Mat LabelledSet::image(int i, SizeHint hint) const {
+    if (!in_memory()) return read_image(paths[size_t(i)], hint);
     const ImageSet& s = images;
     const uint8_t* px = s.image(i);
     if (s.channels == 1) return cv::Mat(s.height, s.width, CV_8UC1, const_cast<uint8_t*>(px)).clone();

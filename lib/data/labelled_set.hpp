@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/datasets.hpp"
+#include "data/decode.hpp"
 
 namespace alexnet {
 
@@ -24,7 +25,8 @@ struct LabelledSet {
     bool in_memory() const { return paths.empty(); }
     int num_classes() const;  // class_names' count, else the largest label + 1
     // Item i as 8-bit grey or BGR (decoded from disk for file sets; throws Error(path, reason)).
-    cv::Mat image(int i) const;
+    // `hint`: what the image will be resized to (a JPEG may be decoded smaller, see SizeHint).
+    cv::Mat image(int i, SizeHint hint = {}) const;
     std::string name(int i) const;  // its path, or "source#i" for in-memory items
 };
 

@@ -137,7 +137,7 @@ void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int 
         b.labels[size_t(k)] = set_.labels[size_t(item)];
         std::mt19937_64 rng(mix_seed(seed_, uint64_t(epoch), uint64_t(begin + k)));
         try {
-            const cv::Mat img = set_.image(item);
+            const cv::Mat img = set_.image(item, size_hint(p_));
             if (train_)
                 make_example(img, p_, aug_, true, rng, b.data.data() + k * stride);
             else
