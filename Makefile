@@ -8,7 +8,13 @@ FMNIST ?= /usr/share/datasets/fashion-mnist
 FMNIST_RECIPE ?= --init kaiming --epochs 20 --batch-size 64 --lr 0.025 --warmup-epochs 1 \
   --lr-policy cosine --pad 1
 
-.PHONY: all deps build test demo bench install fixtures model clean
+# make sanitize / make fuzz: one clang build with AddressSanitizer + UndefinedBehaviorSanitizer and
+# the libFuzzer harnesses (tests/fuzz), in its own folder.
+SANITIZE_BUILD ?= build-sanitize
+FUZZ_SECONDS ?= 30
+SANITIZE_DEPS = clang libclang-rt-14-dev llvm-14
+
+.PHONY: all deps build test demo bench install fixtures model clean sanitize-build sanitize fuzz
 
 all: build
 
@@ -23,6 +29,24 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+$(SANITIZE_BUILD)/CMakeCache.txt: | deps
+	@scripts/install-deps.sh $(SANITIZE_DEPS)
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DALEXNET_SANITIZE=ON -DALEXNET_FUZZ=ON
+
+sanitize-build: deps $(SANITIZE_BUILD)/CMakeCache.txt
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+
+# The whole test suite under ASan + UBSan (a report fails the test).
+sanitize: sanitize-build
+	cd $(SANITIZE_BUILD) && ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14 ASAN_OPTIONS=detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp ctest --output-on-failure -j $(JOBS)
+
+# Each libFuzzer harness for FUZZ_SECONDS (JOBS at a time), seeded from the committed fixtures;
+# findings go to $(SANITIZE_BUILD)/fuzz-findings.
+fuzz: sanitize-build
+	@FUZZ_JOBS=$(JOBS) scripts/run-fuzzers.sh $(SANITIZE_BUILD) $(FUZZ_SECONDS)
 
 # Classifies the shipped Fashion-MNIST test images with the embedded default model (builds only
 # alexnet-classify).
@@ -57,4 +81,4 @@ model: build
 	mv data/.alexnet-28-fmnist.tmp data/alexnet-28-fmnist.safetensors
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)

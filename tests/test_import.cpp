@@ -55,6 +55,21 @@ TEST_CASE("a torchvision .pth state dict, zip or legacy stream, gives PyTorch's 
     CHECK(w.at("classifier.6.weight").shape == std::vector<int64_t>{11, 24});
 }
 
+TEST_CASE("a .pth whose tensors are strided views (.t(), channels-last, an offset) gives PyTorch's logits") {
+    // narrow_alexnet-tv_strided.pth: fc6 saved transposed (strides 1, 24), conv1 channels-last,
+    // fc8's bias 3 floats into a larger storage; the contiguous file holds the same values.
+    const double err = logits_error(fixture("narrow_alexnet-tv_strided.pth"), "alexnet-tv", "input_224", "logits_224");
+    MESSAGE("strided .pth vs PyTorch: relative max error " << err);
+    CHECK(err < 1e-4);
+    const Weights strided = read_pth(fixture("narrow_alexnet-tv_strided.pth")), plain = read_pth(fixture("narrow_alexnet-tv.pth"));
+    for (const char* name : {"classifier.1.weight", "features.0.weight", "classifier.6.bias"}) {
+        CAPTURE(name);
+        const Tensor &a = strided.at(name), &b = plain.at(name);
+        REQUIRE(a.shape == b.shape);
+        CHECK(std::equal(a.data, a.data + a.numel(), b.data));
+    }
+}
+
 TEST_CASE("pickles that would run a command are refused, and nothing runs") {
     fs::remove("/tmp/alexnet-pwned");
     CHECK(load_error(fixture("evil_system.pth")) ==

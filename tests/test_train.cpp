@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <functional>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
@@ -207,4 +208,70 @@ TEST_CASE("a convnet-4 model from alexnet-train loads in alexnet-eval, which mea
     CHECK(s["images"] == 64);
     CHECK(s["top1_error"].get<double>() == doctest::Approx(trained["val_top1_error"].get<double>()));
     CHECK(s["top5_error"].get<double>() == 0);  // 4 classes: top-5 always hits
+}
+
+TEST_CASE("a tampered checkpoint is refused field by field before any work (issue 12, item 6)") {
+    Data d;
+    TempDir out, resumed;
+    REQUIRE(run(train_cmd(d, out.path.string(), "--epochs 2 --log-every 0 --stop-after 3")).status == 0);
+    const std::string last = (out.path / "last.safetensors").string(), bad = (out.path / "bad.safetensors").string();
+    // Rewrites the checkpoint's JSON with `edit` and resumes from it (memory capped: the unchecked
+    // pad asked for 40 GB).
+    const auto resume_with = [&](const std::function<void(json&)>& edit) {
+        Weights w = read_safetensors(last);
+        json ck = json::parse(w.metadata.at("checkpoint"));
+        edit(ck);
+        w.metadata["checkpoint"] = ck.dump();
+        write_safetensors(bad, w);
+        return run("ulimit -v 8000000; timeout 120 " + kBin + "/alexnet-train -q --resume " + bad + " --out " +
+                   resumed.path.string());
+    };
+    const std::string prefix = bad + ": __metadata__.checkpoint.";
+    const std::vector<std::pair<std::function<void(json&)>, std::string>> cases{
+        {[](json& c) { c["batch"] = -1000000; }, "batch: expected an integer from 0 to 2147483647, found -1000000"},
+        {[](json& c) { c["batch"] = 2000000000; },
+         "batch: expected a batch index from 0 to 8 (batches per epoch of this data set), found 2000000000"},
+        {[](json& c) { c["options"]["pad"] = 100000; }, "options.pad: expected 0..64, found 100000"},
+        {[](json& c) { c["step"] = -7; }, "step: expected an integer from 0 to 1125899906842624, found -7"},
+        {[](json& c) { c["step"] = 4; },
+         "step: expected 3 (epoch 0 x 8 batches + batch 3; has the data set changed?), found 4"},
+        {[](json& c) { c["options"]["batch"] = 0; }, "options.batch: expected 1..65536, found 0"},
+        {[](json& c) { c["options"]["lr_step"] = 0; }, "options.lr_step: expected a positive number of epochs, found 0"},
+        {[](json& c) { c["epoch_stats"]["top1"] = 500; }, "epoch_stats.top1: expected an integer from 0 to 96, found 500"},
+        {[](json& c) { c["history"] = json::array({json::object()}); },
+         "history: expected one record per epoch done (0), found [{}]"},
+        {[](json& c) { c["options"]["lighting_values"]["stddev"] = "x"; },
+         "options.lighting_values: expected stddev, eigval[3] and eigvec[3][3] numbers"},
+        {[](json& c) { c["lr_state"] = 7; }, "lr_state: expected an object, found 7"},
+    };
+    for (const auto& [edit, message] : cases) {
+        CAPTURE(message);
+        const Run r = resume_with(edit);
+        CHECK(r.status == 1);
+        CHECK(r.out.empty());  // nothing ran
+        CHECK(r.err.find(prefix + message) != std::string::npos);
+        INFO(r.err);
+    }
+    const Run ok = resume_with([](json&) {});
+    CHECK(ok.status == 0);
+}
+
+TEST_CASE("stale temporaries in --out are removed at start-up; an unwritable --out fails before training (items 14, 15)") {
+    Data d;
+    TempDir out;
+    for (const char* stale : {"last.safetensors.tmp.Ab12Cd", "model.safetensors.tmp.x9Y8z7", "curves.png.tmp.QQQQQQ"})
+        std::ofstream(out.path / stale) << "left by a run killed with -9";
+    std::ofstream(out.path / "notes.tmp.Ab12Cd") << "not ours";
+    const Run r = run(train_cmd(d, out.path.string(), "--epochs 1 --log-every 0 --stop-after 1"));
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(out.path)) left.push_back(e.path().filename().string());
+    std::sort(left.begin(), left.end());
+    CHECK(left == std::vector<std::string>{"last.safetensors", "notes.tmp.Ab12Cd"});
+
+    const Run ro = run(train_cmd(d, "/sys", "--epochs 1"));
+    CHECK(ro.status == 1);
+    CHECK(ro.out.empty());  // no "start" line: no epoch was trained
+    CHECK(ro.err.find("/sys: cannot write in this folder: Permission denied") != std::string::npos);
 }

@@ -61,7 +61,7 @@ TEST_CASE("path-label lists: comments, blank lines, relative paths, and errors w
 
     write_file(dir.path / "bad.txt", "a.png 1\na.png cat\n");
     CHECK_THROWS_WITH_AS(open_labelled_set((dir.path / "bad.txt").string(), Split::train),
-                         ((dir.path / "bad.txt").string() + ":2: label: expected a non-negative integer, found 'cat'").c_str(),
+                         ((dir.path / "bad.txt").string() + ":2: label: expected a class index from 0 to 99999, found 'cat'").c_str(),
                          Error);
     write_file(dir.path / "bad2.txt", "a.png\n");
     CHECK_THROWS_WITH_AS(open_labelled_set((dir.path / "bad2.txt").string(), Split::train),

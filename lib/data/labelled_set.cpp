@@ -5,10 +5,13 @@
 #include <fstream>
 #include <map>
 #include <opencv2/core.hpp>
+#include <sstream>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "data/image.hpp"
 #include "data/inputs.hpp"
+#include "data/labels.hpp"
 
 namespace alexnet {
 
@@ -45,16 +48,18 @@ LabelledSet open_cifar(const std::vector<std::string>& files, const fs::path& di
     s.source = files.size() == 1 ? files[0] : dir.string();
     s.images = read_cifar10(files);
     s.labels = s.images.labels;
-    std::ifstream meta(dir / "batches.meta.txt");
-    for (std::string line; std::getline(meta, line);)
-        if (!line.empty()) s.class_names.push_back(line);
+    const fs::path meta = dir / "batches.meta.txt";
+    if (fs::exists(meta)) {
+        std::istringstream names(read_text_file(meta.string(), kMaxListBytes, "CIFAR-10 class names"));
+        for (std::string line; std::getline(names, line);)
+            if (!line.empty()) s.class_names.push_back(line);
+    }
     if (s.class_names.size() != 10) s.class_names.clear();
     return s;
 }
 
 LabelledSet open_list(const std::string& list, const std::string& root) {
-    std::ifstream in(list);
-    if (!in) throw Error(list, "cannot open the path-label list");
+    std::istringstream in(read_text_file(list, kMaxListBytes, "a path-label list"));
     const fs::path base = root.empty() ? fs::path(list).parent_path() : fs::path(root);
     LabelledSet s;
     s.source = list;
@@ -75,7 +80,8 @@ LabelledSet open_list(const std::string& list, const std::string& root) {
             if (used != label_text.size()) label = -1;
         } catch (const std::exception&) {
         }
-        check(label >= 0, where, "label", "a non-negative integer", "'" + label_text + "'");
+        check(label >= 0 && label < kMaxClasses, where, "label",
+              "a class index from 0 to " + std::to_string(kMaxClasses - 1), "'" + label_text + "'");
         const std::string path = line.substr(first, line.find_last_not_of(" \t", split) - first + 1);
         s.paths.push_back(fs::path(path).is_absolute() ? path : (base / path).string());
         s.labels.push_back(label);

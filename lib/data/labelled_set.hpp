@@ -11,6 +11,9 @@
 
 namespace alexnet {
 
+// Labels in a path-label list are class indices below this (ImageNet-21k has 21,841 classes).
+constexpr int kMaxClasses = 100'000;
+
 // Which part of a folder that holds both (IDX train-*/t10k-*, CIFAR data_batch_*/test_batch).
 enum class Split { train, test };
 

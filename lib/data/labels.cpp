@@ -1,9 +1,9 @@
 #include "data/labels.hpp"
 
-#include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 
 namespace alexnet {
 
@@ -22,8 +22,7 @@ const std::vector<std::string>& imagenet_class_names() {
 }
 
 std::vector<std::string> read_labels_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path, "cannot open labels file");
+    std::istringstream in(read_text_file(path, kMaxListBytes, "a class-name file"));
     std::vector<std::string> out;
     std::string line;
     int number = 0;

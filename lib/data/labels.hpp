@@ -1,10 +1,15 @@
 #pragma once
 // Class names: a --labels file, the weights' own labels, ImageNet's names for 1000 classes, or
 // the class indices, in that order of preference.
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace alexnet {
+
+// Path-label lists and class-name files are read whole: at most this many bytes (ImageNet's
+// train.txt: about 40 MB).
+constexpr uint64_t kMaxListBytes = uint64_t(1) << 30;
 
 const std::vector<std::string>& imagenet_class_names();  // 1000 names, built into the library
 

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
+#include "core/checked_size.hpp"
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
 #include "io/protobuf.hpp"
 
@@ -17,6 +17,9 @@ namespace alexnet {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr int kMaxPrototxtDepth = 100;                  // nesting of { } in a prototxt
+constexpr uint64_t kMaxPrototxtBytes = uint64_t(64) << 20;  // bvlc_alexnet's deploy.prototxt: 4 KB
 
 struct CaffeLayer {
     std::string name, type;
@@ -119,7 +122,7 @@ public:
     TextParser(std::string text, std::string where) : s_(std::move(text)), where_(std::move(where)) {}
     TextNode parse() {
         TextNode root;
-        root.children = fields(false);
+        root.children = fields(0);
         return root;
     }
 
@@ -157,7 +160,11 @@ private:
               "'" + std::string(1, s_[i_]) + "'");
         return out;
     }
-    std::vector<TextNode> fields(bool nested) {
+    // The fields of a message `depth` braces deep (0: the file itself).
+    std::vector<TextNode> fields(int depth) {
+        const bool nested = depth > 0;
+        check(depth <= kMaxPrototxtDepth, where_ + ":" + std::to_string(line_), "prototxt",
+              "messages nested at most " + std::to_string(kMaxPrototxtDepth) + " deep", "deeper nesting");
         std::vector<TextNode> out;
         while (true) {
             space();
@@ -176,7 +183,7 @@ private:
             if (i_ < s_.size() && s_[i_] == ':') ++i_, space();
             if (i_ < s_.size() && s_[i_] == '{') {
                 ++i_;
-                n.children = fields(true);
+                n.children = fields(depth + 1);
             } else {
                 n.value = token();
             }
@@ -185,11 +192,8 @@ private:
     }
 };
 
-std::vector<CaffeLayer> read_prototxt(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const TextNode root = TextParser(ss.str(), path).parse();
+std::vector<CaffeLayer> parse_prototxt(const std::string& text, const std::string& path) {
+    const TextNode root = TextParser(text, path).parse();
     std::vector<CaffeLayer> out;
     for (const auto& n : root.children) {
         if (n.key != "layer" && n.key != "layers") continue;
@@ -216,7 +220,7 @@ std::vector<CaffeLayer> read_prototxt(const std::string& path) {
             };
             float size = 5;
             num("local_size", size);
-            l.lrn_size = int(size);
+            l.lrn_size = size >= 0 && size <= 1000 ? int(size) : -1;  // checked (== 5) where it is used
             num("alpha", l.alpha), num("beta", l.beta), num("k", l.k);
         }
         if (auto* p = n.child("pooling_param"))
@@ -226,15 +230,25 @@ std::vector<CaffeLayer> read_prototxt(const std::string& path) {
     return out;
 }
 
+std::vector<CaffeLayer> read_prototxt(const std::string& path) {
+    return parse_prototxt(read_text_file(path, kMaxPrototxtBytes, "a prototxt"), path);
+}
+
 }  // namespace
+
+std::vector<std::string> prototxt_layer_types(const std::string& text, const std::string& where) {
+    std::vector<std::string> types;
+    for (const auto& l : parse_prototxt(text, where)) types.push_back(l.type);
+    return types;
+}
 
 bool looks_like_caffemodel(const std::string& path) {
     if (fs::path(path).extension() == ".caffemodel") return true;
-    std::ifstream f(path, std::ios::binary);
-    unsigned char head[2] = {};
-    f.read(reinterpret_cast<char*>(head), 2);
+    const std::string h = read_file_head(path, 2);
+    if (h.size() < 2) return false;
+    const auto head = [&](size_t i) { return static_cast<unsigned char>(h[i]); };
     // NetParameter: name (field 1), V1 layers (field 2), input (field 3) or layer (field 100)
-    return f && (head[0] == 0x0a || head[0] == 0x12 || head[0] == 0x1a || (head[0] == 0xa2 && head[1] == 0x06));
+    return head(0) == 0x0a || head(0) == 0x12 || head(0) == 0x1a || (head(0) == 0xa2 && head(1) == 0x06);
 }
 
 Weights read_caffemodel(const std::string& path) {
@@ -290,11 +304,9 @@ Weights read_caffemodel(const std::string& path) {
         check(b.blobs.size() == 2, path, "layer " + l.name, "2 blobs (weights, biases)", std::to_string(b.blobs.size()));
         const bool conv = t == "Convolution";
         const std::string canon = conv ? "conv" + std::to_string(++convs) : "fc" + std::to_string(5 + ++fcs);
-        std::vector<int64_t> ws, bs;
-        for (int64_t d : b.shapes[0]) ws.push_back(d);
-        int64_t numel = 1;
-        for (int64_t d : ws) numel *= d;
-        check(numel == int64_t(b.blobs[0].size()), path, "layer " + l.name + " weights",
+        std::vector<int64_t> ws = b.shapes[0];
+        const uint64_t numel = checked_numel(ws, path, "layer " + l.name + " weights");
+        check(numel == b.blobs[0].size(), path, "layer " + l.name + " weights",
               std::to_string(numel) + " values for shape " + shape_string(ws), std::to_string(b.blobs[0].size()));
         if (!conv) {  // legacy blobs are (1, 1, out, in)
             while (ws.size() > 2 && ws.front() == 1) ws.erase(ws.begin());

@@ -4,6 +4,7 @@
 // The layers must make an AlexNet (convolution, ReLU, LRN, max pooling, inner product, dropout,
 // softmax, plus data and loss layers); anything else is refused with the layer named.
 #include <string>
+#include <vector>
 
 #include "model/weights.hpp"
 
@@ -17,5 +18,9 @@ bool looks_like_caffemodel(const std::string& path);
 // Caffe preprocessing. Layer order and LRN parameters come from `X.prototxt` or
 // `deploy.prototxt` beside `X.caffemodel` when present, else from the caffemodel itself.
 Weights read_caffemodel(const std::string& path);
+
+// The layer types a prototxt (text) declares, in order; Error naming the line on a syntax error or
+// on messages nested deeper than 100 (kMaxPrototxtDepth).
+std::vector<std::string> prototxt_layer_types(const std::string& text, const std::string& where);
 
 }  // namespace alexnet

@@ -1,32 +1,25 @@
 #include "io/mapped_file.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 
 namespace alexnet {
 
 MappedFile::MappedFile(const std::string& path) {
-    const int fd = open(path.c_str(), O_RDONLY);
-    if (fd < 0) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    fstat(fd, &st);
-    size_ = size_t(st.st_size);
+    const FileDescriptor fd = open_regular_file(path);
+    size_ = size_t(fd.size());
     if (size_ == 0) {
-        close(fd);
         mapping_ = std::make_shared<int>(0);
         static const uint8_t empty = 0;
         data_ = &empty;
         return;
     }
-    void* map = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
+    void* map = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (map == MAP_FAILED) throw Error(path, std::string("cannot map: ") + std::strerror(errno));
     const size_t n = size_;
     mapping_ = std::shared_ptr<void>(map, [n](void* p) { munmap(p, n); });

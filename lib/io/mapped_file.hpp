@@ -1,5 +1,6 @@
 #pragma once
-// A whole file mapped read-only; tensors read from it can be views that keep the mapping alive.
+// A whole regular file (core/regular_file.hpp) mapped read-only; tensors read from it can be views
+// that keep the mapping alive.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
+#include "io/bounded_json.hpp"
 #include "io/json_lines.hpp"
 #include "io/caffe.hpp"
 #include "io/onnx.hpp"
@@ -13,6 +15,8 @@
 #include "io/safetensors.hpp"
 
 namespace alexnet {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -71,7 +75,66 @@ void apply_preprocessing_metadata(const std::string& path, const Weights& w, Pre
     if (auto* v = find_meta(w, "std")) parse_floats(path, "std", *v, p.std, p.channels);
 }
 
+bool starts_with(const std::string& s, const char* prefix, size_t n) { return s.compare(0, n, prefix, n) == 0; }
+
+// Printable UTF-8 text with tabs and line ends only (a character cut at the end is fine).
+bool looks_like_text(const std::string& head) {
+    for (size_t i = 0; i < head.size();) {
+        const auto c = static_cast<unsigned char>(head[i]);
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
+            if (c == 0x7f) return false;
+            ++i;
+            continue;
+        }
+        const size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (len == 0) return false;
+        for (size_t k = 1; k < len && i + k < head.size(); ++k)
+            if ((static_cast<unsigned char>(head[i + k]) & 0xc0) != 0x80) return false;
+        i += len;
+    }
+    return true;
+}
+
 }  // namespace
+
+std::string describe_content(const std::string& head) {
+    struct Magic {
+        const char* bytes;
+        size_t n;
+        const char* what;
+    };
+    static const Magic kMagic[] = {
+        {"\xff\xd8\xff", 3, "a JPEG image"},
+        {"\x89PNG\r\n\x1a\n", 8, "a PNG image"},
+        {"GIF87a", 6, "a GIF image"},
+        {"GIF89a", 6, "a GIF image"},
+        {"II*\0", 4, "a TIFF image"},
+        {"MM\0*", 4, "a TIFF image"},
+        {"%PDF", 4, "a PDF document"},
+        {"\x1f\x8b", 2, "gzip-compressed data (decompress it first)"},
+        {"BZh", 3, "bzip2-compressed data (decompress it first)"},
+        {"\xfd" "7zXZ\0", 6, "xz-compressed data (decompress it first)"},
+        {"7z\xbc\xaf\x27\x1c", 6, "a 7-Zip archive"},
+        {"\x89HDF\r\n\x1a\n", 8, "an HDF5 file (e.g. Keras weights; not supported)"},
+        {"\x93NUMPY", 6, "a NumPy .npy array"},
+        {"\x7f" "ELF", 4, "an executable (ELF)"},
+    };
+    if (head.empty()) return "an empty file";
+    for (const auto& m : kMagic)
+        if (starts_with(head, m.bytes, m.n)) return m.what;
+    if (head.size() >= 12 && starts_with(head, "RIFF", 4) && head.compare(8, 4, "WEBP") == 0) return "a WebP image";
+    if (!looks_like_text(head)) return "";
+    std::string lower;  // from the first visible character
+    for (size_t i = std::min(head.find_first_not_of(" \t\r\n"), head.size()); i < head.size(); ++i)
+        lower += char(std::tolower(static_cast<unsigned char>(head[i])));
+    if (lower.rfind("<!doctype html", 0) == 0 || lower.rfind("<html", 0) == 0)
+        return "an HTML page (a failed download?)";
+    if (lower.rfind("version https://git-lfs", 0) == 0) return "a Git LFS pointer (the file itself was not downloaded)";
+    if (lower.rfind("layer", 0) == 0 || lower.rfind("name:", 0) == 0 || lower.rfind("input:", 0) == 0)
+        return "a Caffe prototxt (text; --weights takes the .caffemodel)";
+    return "text";
+}
 
 std::string canonical_param_name(const std::string& name) {
     for (const auto& [tv, canon] : kTorchvisionNames)
@@ -80,12 +143,19 @@ std::string canonical_param_name(const std::string& name) {
 }
 
 Weights read_weights_file(const std::string& path) {
+    const std::string head = read_file_head(path, 512);  // only regular files: a FIFO would block the sniffing
     if (looks_like_safetensors(path)) return read_safetensors(path);
     if (looks_like_pth(path)) return read_pth(path);
+    // ONNX and Caffe files are recognised by their extension too, so first what they clearly are not
+    const std::string ext = fs::path(path).extension().string();
+    const std::string expected = ext == ".caffemodel" ? "a Caffe model (a binary NetParameter, as its extension says)"
+                                 : ext == ".onnx"     ? "an ONNX model (a binary ModelProto, as its extension says)"
+                                                      : "safetensors, a PyTorch .pth (zip), a Caffe .caffemodel or an ONNX model";
+    const std::string other = describe_content(head);
+    if (!other.empty()) throw Error(path, "weights format", expected, other);
     if (looks_like_onnx(path)) return read_onnx(path);
     if (looks_like_caffemodel(path)) return read_caffemodel(path);
-    throw Error(path, "weights format",
-                "safetensors, a PyTorch .pth (zip), a Caffe .caffemodel or an ONNX model", "other content");
+    throw Error(path, "weights format", expected, "other content");
 }
 
 LoadedModel load_model(const std::string& path, const std::string& arch_override) {
@@ -172,17 +242,12 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     apply_preprocessing_metadata(path, w, m.spec.preprocessing);
 
     if (auto* v = find_meta(w, "labels")) {
-        nlohmann::json labels;
-        try {
-            labels = nlohmann::json::parse(*v);
-        } catch (const std::exception&) {
-            throw Error(path, "__metadata__.labels", "a JSON array of strings", "invalid JSON");
-        }
+        const nlohmann::json labels = parse_bounded_json(*v, path, "__metadata__.labels");
         check(labels.is_array() && int(labels.size()) == opt.num_classes, path, "__metadata__.labels",
               "a JSON array of " + std::to_string(opt.num_classes) + " strings",
               labels.is_array() ? std::to_string(labels.size()) + " entries" : labels.type_name());
         for (auto& s : labels) {
-            check(s.is_string(), path, "__metadata__.labels", "strings", s.dump());
+            if (!s.is_string()) throw Error(path, "__metadata__.labels", "strings", json_excerpt(s));
             m.labels.push_back(s.get<std::string>());
         }
     }

@@ -30,6 +30,10 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
                 const std::vector<std::string>& labels = {}, const Weights* extra = nullptr);
 
+// What a file that is not a model looks like from its first bytes, for messages: "a JPEG image",
+// "an HTML page (a failed download?)", "text", ...; empty when it is none of those.
+std::string describe_content(const std::string& head);
+
 // torchvision's parameter names to canonical ones; other names are returned unchanged.
 std::string canonical_param_name(const std::string& name);
 

@@ -3,11 +3,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
+#include "core/checked_size.hpp"
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
 #include "io/protobuf.hpp"
 #include "io/safetensors.hpp"
@@ -44,6 +45,7 @@ struct Node {
 struct Initializer {
     std::vector<int64_t> dims;
     std::vector<float> data;
+    bool is_float = false;  // float or float16: weights; other types are shape constants and the like
 };
 
 Initializer read_tensor(ProtoReader r, std::string& name) {
@@ -64,14 +66,14 @@ Initializer read_tensor(ProtoReader r, std::string& name) {
     }
     check(!external, r.where(), "initializer " + name, "data inside the .onnx file", "external data");
     if (type != 1 && type != 10) return t;  // int64 shape constants and the like: not weights
-    int64_t n = 1;
-    for (int64_t d : t.dims) n *= d;
+    t.is_float = true;
+    const uint64_t n = checked_numel(t.dims, r.where(), "initializer " + name + " dims");
     if (raw.first) {
-        const size_t elem = type == 1 ? 4 : 2;
-        check(raw.second == size_t(n) * elem, r.where(), "initializer " + name,
+        const uint64_t elem = type == 1 ? 4 : 2;
+        check(raw.second / elem == n && raw.second % elem == 0, r.where(), "initializer " + name,
               std::to_string(n) + " values", std::to_string(raw.second / elem));
         t.data.resize(size_t(n));
-        for (int64_t k = 0; k < n; ++k) {
+        for (uint64_t k = 0; k < n; ++k) {
             if (type == 1) {
                 std::memcpy(&t.data[size_t(k)], raw.first + 4 * k, 4);
             } else {
@@ -81,7 +83,7 @@ Initializer read_tensor(ProtoReader r, std::string& name) {
             }
         }
     }
-    check(int64_t(t.data.size()) == n, r.where(), "initializer " + name, std::to_string(n) + " values",
+    check(t.data.size() == n, r.where(), "initializer " + name, std::to_string(n) + " values",
           std::to_string(t.data.size()));
     return t;
 }
@@ -147,10 +149,7 @@ std::vector<int64_t> value_info_dims(ProtoReader v, std::string& name) {
 
 bool looks_like_onnx(const std::string& path) {
     if (std::filesystem::path(path).extension() == ".onnx") return true;
-    std::ifstream f(path, std::ios::binary);
-    unsigned char head = 0;
-    f.read(reinterpret_cast<char*>(&head), 1);
-    return f && head == 0x08;  // ModelProto.ir_version, a varint in field 1
+    return read_file_head(path, 1) == "\x08";  // ModelProto.ir_version, a varint in field 1
 }
 
 Weights read_onnx(const std::string& path) {
@@ -198,9 +197,12 @@ Weights read_onnx(const std::string& path) {
     };
     std::vector<Geometry> conv_geometry;
     auto tensor = [&](const Node& n, size_t k, const std::string& what) -> Initializer& {
-        check(n.inputs.size() > k && inits.count(n.inputs[k]), path, "node '" + n.name + "' (" + n.op + ")",
-              what + " as an initializer", n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
-        return inits.at(n.inputs[k]);
+        const std::string where = "node '" + n.name + "' (" + n.op + ")";
+        check(n.inputs.size() > k && inits.count(n.inputs[k]), path, where, what + " as an initializer",
+              n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
+        Initializer& t = inits.at(n.inputs[k]);
+        check(t.is_float, path, where, what + " as float or float16 values", "another type");
+        return t;
     };
     for (size_t i = 0; i < nodes.size(); ++i) {
         const Node& n = nodes[i];

@@ -6,10 +6,14 @@
 
 namespace alexnet {
 
+void ProtoReader::wrong_wire(const char* expected) const {
+    throw Error(where_, "protobuf field " + std::to_string(field_), expected, "wire type " + std::to_string(wire_));
+}
+
 uint64_t ProtoReader::raw_varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-        check(p_ < end_, where_, "protobuf", "a complete varint", "truncated data");
+        if (p_ >= end_) throw Error(where_, "protobuf", "a complete varint", "truncated data");
         const uint8_t b = *p_++;
         v |= uint64_t(b & 0x7f) << shift;
         if (!(b & 0x80)) return v;
@@ -22,17 +26,17 @@ bool ProtoReader::next() {
     const uint64_t key = raw_varint();
     field_ = int(key >> 3);
     wire_ = int(key & 7);
-    check(field_ > 0, where_, "protobuf", "a field number > 0", "0");
+    if (field_ <= 0) throw Error(where_, "protobuf", "a field number > 0", "0");
     return true;
 }
 
 uint64_t ProtoReader::varint() {
-    check(wire_ == 0, where_, "protobuf field " + std::to_string(field_), "a varint", "wire type " + std::to_string(wire_));
+    if (wire_ != 0) wrong_wire("a varint");
     return raw_varint();
 }
 
 float ProtoReader::fixed32_float() {
-    check(wire_ == 5, where_, "protobuf field " + std::to_string(field_), "a 32-bit value", "wire type " + std::to_string(wire_));
+    if (wire_ != 5) wrong_wire("a 32-bit value");
     check(end_ - p_ >= 4, where_, "protobuf", "4 bytes", "truncated data");
     float f;
     std::memcpy(&f, p_, 4);
@@ -41,11 +45,11 @@ float ProtoReader::fixed32_float() {
 }
 
 std::pair<const uint8_t*, size_t> ProtoReader::span() {
-    check(wire_ == 2, where_, "protobuf field " + std::to_string(field_), "a length-delimited value",
-          "wire type " + std::to_string(wire_));
+    if (wire_ != 2) wrong_wire("a length-delimited value");
     const uint64_t n = raw_varint();
-    check(n <= uint64_t(end_ - p_), where_, "protobuf field " + std::to_string(field_),
-          std::to_string(n) + " bytes", std::to_string(end_ - p_) + " left");
+    if (n > uint64_t(end_ - p_))
+        throw Error(where_, "protobuf field " + std::to_string(field_), std::to_string(n) + " bytes",
+                    std::to_string(end_ - p_) + " left");
     const uint8_t* at = p_;
     p_ += n;
     return {at, size_t(n)};
@@ -88,7 +92,7 @@ void ProtoReader::floats(std::vector<float>& out) {
     check(n % 4 == 0, where_, "packed floats", "a multiple of 4 bytes", std::to_string(n));
     const size_t old = out.size();
     out.resize(old + n / 4);
-    std::memcpy(out.data() + old, at, n);
+    if (n > 0) std::memcpy(out.data() + old, at, n);  // an empty field: out.data() may be null
 }
 
 void ProtoReader::ints(std::vector<int64_t>& out) {

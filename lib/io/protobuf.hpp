@@ -27,6 +27,7 @@ public:
 
 private:
     uint64_t raw_varint();
+    [[noreturn]] void wrong_wire(const char* expected) const;
     const uint8_t* p_;
     const uint8_t* end_;
     std::string where_;

@@ -1,39 +1,34 @@
 #include "io/pth.hpp"
 
 #include <cstring>
-#include <fstream>
+#include <deque>
 #include <map>
-#include <memory>
 #include <variant>
 
+#include "core/checked_size.hpp"
 #include "core/error.hpp"
-#include "io/safetensors.hpp"
+#include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
+#include "io/safetensors.hpp"
 #include "io/zip.hpp"
 
 namespace alexnet {
 
-bool looks_like_zip(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    char head[4] = {};
-    f.read(head, 4);
-    return f && std::memcmp(head, "PK\x03\x04", 4) == 0;
-}
+bool looks_like_zip(const std::string& path) { return read_file_head(path, 4) == std::string("PK\x03\x04", 4); }
 
 bool looks_like_pth(const std::string& path) {
     if (looks_like_zip(path)) return true;
     // legacy: PROTO 2, LONG1 of 10 bytes: 0x1950a86a20f9469cfc6c little-endian
-    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-    std::ifstream f(path, std::ios::binary);
-    unsigned char head[sizeof magic] = {};
-    f.read(reinterpret_cast<char*>(head), sizeof magic);
-    return f && std::memcmp(head, magic, sizeof magic) == 0;
+    static const char magic[] = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+    return read_file_head(path, sizeof magic - 1) == std::string(magic, sizeof magic - 1);
 }
 
 namespace {
 
+// Values live in the unpickler's arena and refer to each other by plain pointers: a million nested
+// lists are destroyed one by one (no recursive destructors), and a list that contains itself is
+// no leak (no reference cycles of shared pointers).
 struct Value;
-using ValuePtr = std::shared_ptr<Value>;
 struct Global {
     std::string name;  // module.name
 };
@@ -47,18 +42,20 @@ struct TensorRef {
     std::vector<int64_t> shape, stride;
 };
 struct Mark {};
-using List = std::vector<ValuePtr>;
-using Dict = std::vector<std::pair<ValuePtr, ValuePtr>>;
+using List = std::vector<Value*>;
+using Dict = std::vector<std::pair<Value*, Value*>>;
 struct Value {
-    std::variant<std::monostate, bool, int64_t, double, std::string, List, Dict, Global, Storage, TensorRef, Mark> v;
+    // storages and tensors are kept apart by the unpickler: a value stays small (48 bytes)
+    std::variant<std::monostate, bool, int64_t, double, std::string, List, Dict, Global, const Storage*, const TensorRef*,
+                 Mark>
+        v;
     bool is_tuple = false;
 };
 
-ValuePtr make(auto x) {
-    auto p = std::make_shared<Value>();
-    p->v = std::move(x);
-    return p;
-}
+// Values one pickle may create (a state dict needs about ten per tensor); bounds the memory a small
+// file of one-byte opcodes could ask for (about 50 MB).
+constexpr size_t kMaxPickleValues = 1'000'000;
+constexpr size_t kMaxTensorDims = 8;
 
 const std::map<std::string, std::string> kStorages{
     {"torch.FloatStorage", "F32"}, {"torch.HalfStorage", "F16"}, {"torch.BFloat16Storage", "BF16"}};
@@ -66,11 +63,14 @@ const std::map<std::string, std::string> kStorages{
 class Unpickler {
 public:
     Unpickler(const std::string& where, const uint8_t* bytes, size_t size) : where_(where), b_(bytes), size_(size) {}
+    Unpickler(const Unpickler&) = delete;
+    Unpickler& operator=(const Unpickler&) = delete;
     size_t position() const { return pos_; }
     const std::map<std::string, std::string>& storage_types() const { return storage_types_; }  // key -> dtype
 
-    // One pickle from the current position (legacy files hold several in a row).
-    ValuePtr run() {
+    // One pickle from the current position (legacy files hold several in a row). The values stay
+    // valid as long as the unpickler.
+    Value* run() {
         stack_.clear();
         while (true) {
             const size_t at = pos_;
@@ -125,7 +125,7 @@ public:
                 case 0x86: push(tuple(pop_n(2))); break;       // TUPLE2
                 case 0x87: push(tuple(pop_n(3))); break;       // TUPLE3
                 case 'a': {                                    // APPEND
-                    ValuePtr v = pop();
+                    Value* v = pop();
                     as<List>(top(), "APPEND").push_back(v);
                     break;
                 }
@@ -136,7 +136,7 @@ public:
                     break;
                 }
                 case 's': {  // SETITEM
-                    ValuePtr v = pop(), k = pop();
+                    Value *v = pop(), *k = pop();
                     as<Dict>(top(), "SETITEM").push_back({k, v});
                     break;
                 }
@@ -152,13 +152,13 @@ public:
                     break;
                 }
                 case 0x93: {  // STACK_GLOBAL
-                    ValuePtr name = pop(), module = pop();
+                    Value *name = pop(), *module = pop();
                     push(global(as<std::string>(module, "STACK_GLOBAL") + "." + as<std::string>(name, "STACK_GLOBAL")));
                     break;
                 }
                 case 'Q': push(persistent(pop())); break;  // BINPERSID
                 case 'R': {                                // REDUCE
-                    ValuePtr args = pop(), fn = pop();
+                    Value *args = pop(), *fn = pop();
                     push(reduce(fn, args));
                     break;
                 }
@@ -178,8 +178,11 @@ private:
     std::string where_;
     const uint8_t* b_;
     size_t size_ = 0, pos_ = 0;
+    std::deque<Value> arena_;
+    std::deque<Storage> storages_;
+    std::deque<TensorRef> tensors_;
     List stack_;
-    std::map<uint64_t, ValuePtr> memo_;
+    std::map<uint64_t, Value*> memo_;
     std::map<std::string, std::string> storage_types_;
 
     static std::string hex(unsigned v) {
@@ -188,11 +191,11 @@ private:
         return buf;
     }
     uint8_t byte() {
-        check(pos_ < size_, where_, "pickle", "a STOP opcode before the end", "truncated data");
+        if (pos_ >= size_) throw Error(where_, "pickle", "a STOP opcode before the end", "truncated data");
         return b_[pos_++];
     }
     const uint8_t* take(size_t n) {
-        check(n <= size_ - pos_, where_, "pickle", std::to_string(n) + " more bytes", "truncated data");
+        if (n > size_ - pos_) throw Error(where_, "pickle", std::to_string(n) + " more bytes", "truncated data");
         pos_ += n;
         return b_ + pos_ - n;
     }
@@ -211,18 +214,26 @@ private:
         for (char c; (c = char(byte())) != '\n';) s += c;
         return s;
     }
-    void push(ValuePtr v) { stack_.push_back(std::move(v)); }
-    ValuePtr top() {
-        check(!stack_.empty(), where_, "pickle", "a value on the stack", "an empty stack");
+    template <class T>
+    Value* make(T x) {
+        if (arena_.size() >= kMaxPickleValues)
+            throw Error(where_, "pickle", "at most " + std::to_string(kMaxPickleValues) + " values", "more (not a state dict)");
+        arena_.emplace_back().v = std::move(x);
+        return &arena_.back();
+    }
+    void push(Value* v) { stack_.push_back(v); }
+    Value* top() {
+        if (stack_.empty()) throw Error(where_, "pickle", "a value on the stack", "an empty stack");
         return stack_.back();
     }
-    ValuePtr pop() {
-        ValuePtr v = top();
+    Value* pop() {
+        Value* v = top();
         stack_.pop_back();
         return v;
     }
     List pop_n(size_t n) {
-        check(stack_.size() >= n, where_, "pickle", std::to_string(n) + " values on the stack", std::to_string(stack_.size()));
+        if (stack_.size() < n)
+            throw Error(where_, "pickle", std::to_string(n) + " values on the stack", std::to_string(stack_.size()));
         List out(stack_.end() - long(n), stack_.end());
         stack_.resize(stack_.size() - n);
         return out;
@@ -236,23 +247,23 @@ private:
             }
         throw Error(where_, "pickle", "a MARK on the stack", "none");
     }
-    ValuePtr memo(uint64_t k) {
+    Value* memo(uint64_t k) {
         auto it = memo_.find(k);
         check(it != memo_.end(), where_, "pickle memo", "entry " + std::to_string(k), "none");
         return it->second;
     }
-    static ValuePtr tuple(List items) {
-        ValuePtr p = make(std::move(items));
+    Value* tuple(List items) {
+        Value* p = make(std::move(items));
         p->is_tuple = true;
         return p;
     }
     template <class T>
-    T& as(const ValuePtr& v, const char* what) {
+    T& as(Value* v, const char* what) {
         T* p = std::get_if<T>(&v->v);
         if (!p) throw Error(where_, std::string("pickle ") + what + ": an operand of an unexpected type");
         return *p;
     }
-    ValuePtr global(const std::string& name) {
+    Value* global(const std::string& name) {
         static const char* allowed[] = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
                                         "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter"};
         bool ok = kStorages.count(name) != 0;
@@ -263,41 +274,45 @@ private:
                                     "in it is executed");
         return make(Global{name});
     }
-    ValuePtr persistent(const ValuePtr& pid) {
+    Value* persistent(Value* pid) {
         const List& t = as<List>(pid, "BINPERSID");
         check(t.size() >= 5 && std::holds_alternative<std::string>(t[0]->v) && std::get<std::string>(t[0]->v) == "storage",
               where_, "persistent id", "('storage', type, key, location, numel)", "another form");
         const std::string type = as<Global>(t[1], "storage type").name;
+        const auto dtype = kStorages.find(type);
+        check(dtype != kStorages.end(), where_, "persistent id", "a float, half or bfloat16 storage type", type);
         Storage s;
-        s.dtype = kStorages.at(type);
+        s.dtype = dtype->second;
         s.key = as<std::string>(t[2], "storage key");
         s.numel = as<int64_t>(t[4], "storage size");
         check(t.size() < 6 || std::holds_alternative<std::monostate>(t[5]->v), where_, "storage " + s.key,
               "a whole storage", "a view into another (not supported)");
         storage_types_[s.key] = s.dtype;
-        return make(s);
+        storages_.push_back(std::move(s));
+        return make(static_cast<const Storage*>(&storages_.back()));
     }
-    std::vector<int64_t> ints(const ValuePtr& v, const char* what) {
+    std::vector<int64_t> ints(Value* v, const char* what) {
         std::vector<int64_t> out;
         for (const auto& x : as<List>(v, what)) out.push_back(as<int64_t>(x, what));
         return out;
     }
-    ValuePtr reduce(const ValuePtr& fn, const ValuePtr& args) {
+    Value* reduce(Value* fn, Value* args) {
         const std::string& name = as<Global>(fn, "REDUCE").name;
         const List& a = as<List>(args, "REDUCE arguments");
         if (name == "collections.OrderedDict") return make(Dict{});
         if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
             check(a.size() >= 4, where_, name, "storage, offset, size, stride", std::to_string(a.size()) + " arguments");
             TensorRef t;
-            t.storage = as<Storage>(a[0], "tensor storage");
+            t.storage = *as<const Storage*>(a[0], "tensor storage");
             t.offset = as<int64_t>(a[1], "tensor offset");
             t.shape = ints(a[2], "tensor size");
             t.stride = ints(a[3], "tensor stride");
-            return make(t);
+            tensors_.push_back(std::move(t));
+            return make(static_cast<const TensorRef*>(&tensors_.back()));
         }
         if (name == "torch._utils._rebuild_parameter") {
             check(!a.empty(), where_, name, "a tensor argument", "none");
-            as<TensorRef>(a[0], "parameter");
+            as<const TensorRef*>(a[0], "parameter");
             return a[0];
         }
         throw Error(where_, "'" + name + "' cannot be called: it is not a constructor a state dict needs");
@@ -316,9 +331,56 @@ struct StorageBytes {
     std::vector<uint8_t> copy;
 };
 
+float element_at(const uint8_t* base, uint64_t i, const std::string& dtype) {
+    if (dtype == "F32") {
+        float f;
+        std::memcpy(&f, base + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, base + 2 * i, 2);
+    return dtype == "F16" ? half_to_float(h) : bfloat16_to_float(h);
+}
+
+// Every element of `t` (offset, shape, strides) lies inside its storage of `storage_numel` elements.
+void check_inside_storage(const std::string& path, const std::string& name, const TensorRef& t, uint64_t numel,
+                          uint64_t storage_numel) {
+    const std::string found = "offset " + std::to_string(t.offset) + ", shape " + shape_string(t.shape) + ", strides " +
+                              shape_string(t.stride);
+    const std::string expected = "elements inside its storage of " + std::to_string(storage_numel);
+    check(t.offset >= 0, path, name, expected, found);
+    uint64_t last = uint64_t(t.offset);  // the furthest element: every index at its largest
+    for (size_t d = 0; d < t.shape.size(); ++d) {
+        check(t.stride[d] >= 0, path, name, "non-negative strides", found);
+        if (numel > 0) last = checked_add(last, checked_mul(uint64_t(t.shape[d] - 1), uint64_t(t.stride[d]), path, name), path, name);
+    }
+    check(numel == 0 || last < storage_numel, path, name, expected, found);
+}
+
+// The tensor's elements in row-major order, gathered through its strides (a transposed view saved
+// as it is, e.g. after .t()); check_inside_storage first.
+std::vector<float> gather(const TensorRef& t, const StorageBytes& s, uint64_t numel) {
+    std::vector<float> out(static_cast<size_t>(numel));
+    const size_t dims = t.shape.size();
+    std::vector<int64_t> index(dims, 0);
+    uint64_t at = uint64_t(t.offset);
+    for (uint64_t k = 0; k < numel; ++k) {
+        out[size_t(k)] = element_at(s.data, at, t.storage.dtype);
+        for (size_t d = dims; d-- > 0;) {  // the next index, last dimension fastest
+            if (++index[d] < t.shape[d]) {
+                at += uint64_t(t.stride[d]);
+                break;
+            }
+            at -= uint64_t(t.shape[d] - 1) * uint64_t(t.stride[d]);
+            index[d] = 0;
+        }
+    }
+    return out;
+}
+
 // The state dict's tensors from the unpickled root, reading storages through `storage`.
 template <class StorageFn>
-Weights tensors_from(const std::string& path, const ValuePtr& root, StorageFn storage) {
+Weights tensors_from(const std::string& path, const Value* root, StorageFn storage) {
     const Dict* dict = std::get_if<Dict>(&root->v);
     check(dict != nullptr, path, "data.pkl", "a state dict (a dict of tensors)", "another object");
     for (const auto& [k, v] : *dict) {  // a training checkpoint: {"state_dict": {...}, "epoch": ...}
@@ -331,35 +393,27 @@ Weights tensors_from(const std::string& path, const ValuePtr& root, StorageFn st
     Weights w;
     for (const auto& [k, v] : *dict) {
         const std::string* name = std::get_if<std::string>(&k->v);
-        const TensorRef* t = std::get_if<TensorRef>(&v->v);
+        const TensorRef* const* tensor = std::get_if<const TensorRef*>(&v->v);
+        const TensorRef* t = tensor ? *tensor : nullptr;
         if (!name || !t) continue;  // non-tensor entries (epoch counters, ...) are not weights
-        int64_t numel = 1, expect = 1;
-        bool contiguous = t->stride.size() == t->shape.size();
+        check(t->stride.size() == t->shape.size() && t->shape.size() <= kMaxTensorDims, path, *name,
+              "a size and a stride of at most " + std::to_string(kMaxTensorDims) + " dimensions each",
+              shape_string(t->shape) + " and " + shape_string(t->stride));
+        const uint64_t numel = checked_numel(t->shape, path, *name);
+        bool contiguous = true;
+        int64_t expect = 1;
         for (size_t i = t->shape.size(); i-- > 0;) {
-            numel *= t->shape[i];
             contiguous = contiguous && (t->shape[i] == 1 || t->stride[i] == expect);
-            expect *= t->shape[i];
+            expect *= t->shape[i];  // <= numel: no overflow
         }
-        check(contiguous, path, *name, "a contiguous tensor", "strides that are not row-major");
         const StorageBytes s = storage(*name, t->storage.key);
-        const int64_t elem = t->storage.dtype == "F32" ? 4 : 2;
-        check(t->offset >= 0 && (t->offset + numel) * elem <= int64_t(s.size), path, *name,
-              std::to_string(numel) + " elements inside its storage of " + std::to_string(s.size / size_t(elem)),
-              "offset " + std::to_string(t->offset));
-        const uint8_t* p = s.data + t->offset * elem;
-        if (t->storage.dtype == "F32" && s.in_place && reinterpret_cast<uintptr_t>(p) % 4 == 0) {
+        const uint64_t elem = t->storage.dtype == "F32" ? 4 : 2;
+        check_inside_storage(path, *name, *t, numel, s.size / elem);
+        const uint8_t* p = s.data + uint64_t(t->offset) * elem;
+        if (contiguous && t->storage.dtype == "F32" && s.in_place && reinterpret_cast<uintptr_t>(p) % 4 == 0)
             w.add_view(*name, t->shape, reinterpret_cast<const float*>(p));
-            continue;
-        }
-        std::vector<float> f(static_cast<size_t>(numel));
-        for (int64_t i = 0; i < numel; ++i) {
-            uint16_t h;
-            if (t->storage.dtype == "F32")
-                std::memcpy(&f[size_t(i)], p + 4 * i, 4);
-            else
-                std::memcpy(&h, p + 2 * i, 2), f[size_t(i)] = t->storage.dtype == "F16" ? half_to_float(h) : bfloat16_to_float(h);
-        }
-        w.add(*name, t->shape, std::move(f));
+        else
+            w.add(*name, t->shape, gather(*t, s, numel));
     }
     check(!w.names().empty(), path, "data.pkl", "a state dict with float tensors", "none");
     return w;
@@ -372,12 +426,12 @@ Weights read_legacy_pth(const std::string& path) {
     const MappedFile file(path);
     Unpickler u(path, file.data(), file.size());
     u.run();  // the magic number (checked by looks_like_pth)
-    const ValuePtr version = u.run();
+    const Value* version = u.run();
     const int64_t* v = std::get_if<int64_t>(&version->v);
     check(v && *v == 1001, path, "legacy torch.save protocol version", "1001", v ? std::to_string(*v) : "another value");
     u.run();  // sys_info: byte order and type sizes (little-endian files are what this machine reads)
-    const ValuePtr root = u.run();
-    const ValuePtr keys = u.run();
+    const Value* root = u.run();
+    const Value* keys = u.run();
     const List* key_list = std::get_if<List>(&keys->v);
     check(key_list != nullptr, path, "legacy storage keys", "a list", "another object");
     std::map<std::string, StorageBytes> storages;
@@ -387,10 +441,10 @@ Weights read_legacy_pth(const std::string& path) {
         check(key != nullptr, path, "legacy storage keys", "strings", "another value");
         auto dtype = u.storage_types().find(*key);
         check(dtype != u.storage_types().end(), path, "storage " + *key, "a storage the object uses", "an unused key");
-        check(pos + 8 <= file.size(), path, "storage " + *key, "an element count", "the end of the file");
+        check(span_fits(pos, 8, file.size()), path, "storage " + *key, "an element count", "the end of the file");
         uint64_t n;
         std::memcpy(&n, file.data() + pos, 8);
-        const uint64_t bytes = n * (dtype->second == "F32" ? 4 : 2);
+        const uint64_t bytes = checked_mul(n, dtype->second == "F32" ? 4 : 2, path, "storage " + *key);
         check(bytes <= file.size() - pos - 8, path, "storage " + *key, std::to_string(bytes) + " bytes of data",
               std::to_string(file.size() - pos - 8) + " left in the file");
         StorageBytes s;
@@ -418,7 +472,8 @@ Weights read_pth(const std::string& path) {
     check(pkl != nullptr, path, "zip entries", "archive/data.pkl (a torch.save file)", "none");
     const std::string prefix = pkl->name.substr(0, pkl->name.size() - std::string("data.pkl").size());
     const std::vector<uint8_t> bytes = zip.read(*pkl);
-    const ValuePtr root = Unpickler(path + ": data.pkl", bytes.data(), bytes.size()).run();
+    Unpickler unpickler(path + ": data.pkl", bytes.data(), bytes.size());
+    const Value* root = unpickler.run();
     Weights w = tensors_from(path, root, [&](const std::string& name, const std::string& key) {
         const ZipArchive::Entry* data = nullptr;
         for (const auto& e : zip.entries())

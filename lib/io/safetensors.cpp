@@ -1,25 +1,22 @@
 #include "io/safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/checked_size.hpp"
 #include "core/error.hpp"
-#include "io/mapped_file.hpp"
+#include "core/regular_file.hpp"
 #include "io/atomic_file.hpp"
+#include "io/bounded_json.hpp"
+#include "io/mapped_file.hpp"
 
 namespace alexnet {
 
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the reference implementation's bound
+constexpr size_t kMaxDims = 8;  // dimensions of one tensor; AlexNet's have at most 4
 
 size_t dtype_size(const std::string& dtype) {
     if (dtype == "F32") return 4;
@@ -77,49 +74,50 @@ SafetensorsFile::SafetensorsFile(const std::string& path) {
     data_ = bytes + 8 + header_len;
     const uint64_t data_size = file_size - 8 - header_len;
 
-    nlohmann::json header;
-    try {
-        header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw Error(path, "header", "JSON", std::string("invalid JSON (") + e.what() + ")");
-    }
+    const char* text = reinterpret_cast<const char*>(bytes + 8);
+    const nlohmann::json header = parse_bounded_json(text, text + header_len, path, "header");
     check(header.is_object(), path, "header", "a JSON object", header.type_name());
     for (auto& [name, v] : header.items()) {
         if (name == "__metadata__") {
             check(v.is_object(), path, "__metadata__", "an object of strings", v.type_name());
             for (auto& [k, s] : v.items()) {
-                check(s.is_string(), path, "__metadata__." + k, "a string", s.type_name());
+                if (!s.is_string()) throw Error(path, "__metadata__." + text_excerpt(k), "a string", s.type_name());
                 metadata_[k] = s.get<std::string>();
             }
             continue;
         }
-        const std::string where = path + ": tensor " + name;
-        check(v.is_object() && v.contains("dtype") && v.contains("shape") && v.contains("data_offsets"),
-              where, "entry", "dtype, shape and data_offsets", v.dump());
+        const std::string where = path + ": tensor " + text_excerpt(name);
+        if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+            throw Error(where, "entry", "dtype, shape and data_offsets", json_excerpt(v));
         SafetensorsEntry e;
         e.name = name;
-        check(v["dtype"].is_string(), where, "dtype", "a string", v["dtype"].dump());
-        e.dtype = v["dtype"].get<std::string>();
-        check(dtype_size(e.dtype) != 0, where, "dtype", "F32, F16 or BF16", e.dtype);
-        check(v["shape"].is_array(), where, "shape", "an array", v["shape"].dump());
-        uint64_t numel = 1;
-        for (auto& d : v["shape"]) {
-            check(d.is_number_unsigned() && d.get<uint64_t>() < (1ull << 40), where, "shape",
-                  "non-negative dimensions", v["shape"].dump());
+        const auto& dtype = v["dtype"];
+        if (!dtype.is_string()) throw Error(where, "dtype", "a string", json_excerpt(dtype));
+        e.dtype = dtype.get<std::string>();
+        if (dtype_size(e.dtype) == 0) throw Error(where, "dtype", "F32, F16 or BF16", text_excerpt(e.dtype));
+        const auto& shape = v["shape"];
+        if (!shape.is_array() || shape.size() > kMaxDims)
+            throw Error(where, "shape", "an array of at most " + std::to_string(kMaxDims) + " dimensions",
+                        json_excerpt(shape));
+        for (auto& d : shape) {
+            if (!d.is_number_unsigned() || d.get<uint64_t>() > kMaxElements)
+                throw Error(where, "shape", "non-negative integers", json_excerpt(shape));
             e.shape.push_back(d.get<int64_t>());
-            numel *= d.get<uint64_t>();
         }
+        const uint64_t numel = checked_numel(e.shape, where, "shape");
         const auto& off = v["data_offsets"];
-        check(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-              where, "data_offsets", "[begin, end]", off.dump());
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+            throw Error(where, "data_offsets", "[begin, end]", json_excerpt(off));
         e.begin = off[0].get<uint64_t>();
         e.end = off[1].get<uint64_t>();
-        check(e.begin <= e.end && e.end <= data_size, where, "data_offsets",
-              "inside the " + std::to_string(data_size) + "-byte data section", off.dump());
-        check(e.end - e.begin == numel * dtype_size(e.dtype), where, "byte size",
-              std::to_string(numel * dtype_size(e.dtype)) + " bytes for " + e.dtype + " " +
-                  shape_string(e.shape),
-              std::to_string(e.end - e.begin) + " bytes");
+        if (e.begin > e.end || e.end > data_size)
+            throw Error(where, "data_offsets", "inside the " + std::to_string(data_size) + "-byte data section",
+                        json_excerpt(off));
+        const uint64_t bytes_needed = numel * dtype_size(e.dtype);  // numel <= 2^40: no overflow
+        if (e.end - e.begin != bytes_needed)
+            throw Error(where, "byte size",
+                        std::to_string(bytes_needed) + " bytes for " + e.dtype + " " + shape_string(e.shape),
+                        std::to_string(e.end - e.begin) + " bytes");
         entries_.push_back(std::move(e));
     }
     std::vector<const SafetensorsEntry*> by_offset;
@@ -135,10 +133,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) {
 }
 
 bool looks_like_safetensors(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    uint8_t head[9] = {};
-    if (!in.read(reinterpret_cast<char*>(head), 9)) return false;
-    return read_le64(head) < kMaxHeaderBytes && head[8] == '{';
+    const std::string head = read_file_head(path, 9);
+    if (head.size() < 9) return false;
+    return read_le64(reinterpret_cast<const uint8_t*>(head.data())) < kMaxHeaderBytes && head[8] == '{';
 }
 
 Weights read_safetensors(const std::string& path) {
@@ -154,7 +151,7 @@ Weights read_safetensors(const std::string& path) {
         }
         std::vector<float> data(n);
         if (e.dtype == "F32") {
-            std::memcpy(data.data(), p, n * 4);
+            if (n > 0) std::memcpy(data.data(), p, n * 4);
         } else {
             for (int64_t i = 0; i < n; ++i) {
                 const uint16_t h = uint16_t(p[2 * i] | (p[2 * i + 1] << 8));

@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "core/checked_size.hpp"
 #include "core/error.hpp"
 
 namespace alexnet {
@@ -35,6 +36,9 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 }
 
 void Weights::add(const std::string& name, std::vector<int64_t> shape, std::vector<float> data) {
+    const uint64_t numel = checked_numel(shape, "weights", name);
+    check(numel == data.size(), "weights", name, std::to_string(numel) + " values for shape " + shape_string(shape),
+          std::to_string(data.size()));
     Tensor& t = tensors_[name];
     t.shape = std::move(shape);
     t.owned = std::move(data);

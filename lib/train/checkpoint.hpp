@@ -46,4 +46,16 @@ struct Checkpoint {
 // Throws Error naming the file and field when it is not a checkpoint written here.
 Checkpoint load_checkpoint(const std::string& path);
 
+// Epochs a run may have (also --epochs' bound).
+constexpr int kMaxEpochs = 1'000'000;
+
+// The "checkpoint" metadata value of `path`: every field's type and range checked (JSON nested at
+// most kMaxJsonDepth deep, one history record per epoch done, counts within their totals). The
+// run's options are returned as they are, for check_run_options.
+TrainState parse_checkpoint_state(const std::string& text, const std::string& path, nlohmann::json& options);
+
+// The resumed position agrees with the data: batch within an epoch of `batches_per_epoch`, step =
+// epoch x batches + batch, and the epoch's image count within the batches done.
+void check_resume_position(const TrainState& s, int batches_per_epoch, int batch_size, const std::string& path);
+
 }  // namespace alexnet

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -17,6 +18,8 @@
 #include "data/train_loader.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
+#include "io/atomic_file.hpp"
+#include "io/bounded_json.hpp"
 #include "io/model_file.hpp"
 #include "io/plot.hpp"
 #include "metrics/topk.hpp"
@@ -40,21 +43,144 @@ nlohmann::json to_json(const TrainOptions& o) {
             {"stats_images", o.stats_images}, {"seed", o.seed}};
 }
 
-void apply_run_options(const nlohmann::json& j, TrainOptions& o) {
-    j.at("data").get_to(o.data), j.at("val").get_to(o.val), j.at("root").get_to(o.root);
-    o.val_root = j.value("val_root", std::string()), o.limit = j.value("limit", 0);  // absent before 0.1.1
-    j.at("val_split").get_to(o.val_split), j.at("labels_file").get_to(o.labels_file);
-    j.at("arch").get_to(o.arch), j.at("activation").get_to(o.activation), j.at("init").get_to(o.init);
-    j.at("weights").get_to(o.weights), j.at("dropout").get_to(o.dropout), j.at("batch").get_to(o.batch);
-    j.at("lr").get_to(o.lr), j.at("momentum").get_to(o.momentum), j.at("weight_decay").get_to(o.weight_decay);
-    j.at("caffe_multipliers").get_to(o.caffe_multipliers), j.at("lr_policy").get_to(o.policy.name);
-    j.at("lr_gamma").get_to(o.policy.gamma), j.at("lr_step").get_to(o.policy.step);
-    j.at("lr_milestones").get_to(o.policy.milestones), j.at("plateau_patience").get_to(o.policy.patience);
-    j.at("plateau_max_drops").get_to(o.policy.max_drops), j.at("random_crop").get_to(o.random_crop);
-    j.at("warmup_epochs").get_to(o.policy.warmup_epochs);
-    j.at("flip").get_to(o.flip), j.at("pad").get_to(o.pad), j.at("lighting").get_to(o.lighting);
-    j.at("mean").get_to(o.mean), j.at("std").get_to(o.std), j.at("stats_images").get_to(o.stats_images);
-    j.at("seed").get_to(o.seed);
+namespace {
+
+// The options of a checkpoint read one by one, each value's JSON type checked and its number
+// representable (a float 1e300 converted to an int or a float is undefined behaviour, not merely a
+// wrong number); the ranges are check_run_options'.
+class OptionReader {
+public:
+    OptionReader(const nlohmann::json& j, const std::string& path) : j_(j), path_(path) {
+        if (!j_.is_object()) fail("", "an object");
+    }
+    void operator()(const char* key, std::string& out) const { out = value(key, &nlohmann::json::is_string, "a string"); }
+    void operator()(const char* key, bool& out) const { out = value(key, &nlohmann::json::is_boolean, "true or false"); }
+    void operator()(const char* key, int& out) const { out = to_int(key, at(key)); }
+    void operator()(const char* key, uint64_t& out) const {
+        out = value(key, &nlohmann::json::is_number_unsigned, "a non-negative integer").template get<uint64_t>();
+    }
+    void operator()(const char* key, float& out) const { out = to_float(key, at(key)); }
+    void operator()(const char* key, double& out) const {
+        out = value(key, &nlohmann::json::is_number, "a number").template get<double>();
+    }
+    void operator()(const char* key, std::vector<int>& out) const {
+        out.clear();
+        for (const auto& v : list(key)) out.push_back(to_int(key, v));
+    }
+    void operator()(const char* key, std::vector<float>& out) const {
+        out.clear();
+        for (const auto& v : list(key)) out.push_back(to_float(key, v));
+    }
+
+private:
+    const nlohmann::json& j_;
+    const std::string& path_;
+    [[noreturn]] void fail(const std::string& key, const std::string& expected, const nlohmann::json* v = nullptr) const {
+        throw Error(path_, "__metadata__.checkpoint.options" + (key.empty() ? "" : "." + key), expected,
+                    v ? json_excerpt(*v) : json_excerpt(j_));
+    }
+    const nlohmann::json& at(const char* key) const {
+        if (!j_.contains(key)) throw Error(path_, std::string("__metadata__.checkpoint.options.") + key, "a value", "none");
+        return j_.at(key);
+    }
+    const nlohmann::json& value(const char* key, bool (nlohmann::json::*is)() const noexcept, const char* expected) const {
+        const nlohmann::json& v = at(key);
+        if (!(v.*is)()) fail(key, expected, &v);
+        return v;
+    }
+    const nlohmann::json& list(const char* key) const {
+        const nlohmann::json& v = at(key);
+        if (!v.is_array() || v.size() > 1000) fail(key, "an array of numbers", &v);
+        return v;
+    }
+    int to_int(const char* key, const nlohmann::json& v) const {
+        if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT32_MAX)) ||
+            v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)
+            fail(key, "an integer", &v);
+        return int(v.get<int64_t>());
+    }
+    float to_float(const char* key, const nlohmann::json& v) const {
+        if (!v.is_number() || std::fabs(v.get<double>()) > 3.4e38) fail(key, "a number", &v);
+        return float(v.get<double>());
+    }
+};
+
+Lighting lighting_from_json(const nlohmann::json& j, const std::string& checkpoint);
+
+}  // namespace
+
+void apply_checkpoint_options(const nlohmann::json& j, const std::string& path, TrainOptions& o) {
+    const OptionReader get(j, path);
+    get("data", o.data), get("val", o.val), get("root", o.root), get("val_split", o.val_split);
+    get("labels_file", o.labels_file), get("arch", o.arch), get("activation", o.activation), get("init", o.init);
+    get("weights", o.weights), get("dropout", o.dropout), get("batch", o.batch), get("lr", o.lr);
+    get("momentum", o.momentum), get("weight_decay", o.weight_decay), get("caffe_multipliers", o.caffe_multipliers);
+    get("lr_policy", o.policy.name), get("lr_gamma", o.policy.gamma), get("lr_step", o.policy.step);
+    get("lr_milestones", o.policy.milestones), get("plateau_patience", o.policy.patience);
+    get("plateau_max_drops", o.policy.max_drops), get("random_crop", o.random_crop);
+    get("warmup_epochs", o.policy.warmup_epochs), get("flip", o.flip), get("pad", o.pad), get("lighting", o.lighting);
+    get("mean", o.mean), get("std", o.std), get("stats_images", o.stats_images), get("seed", o.seed);
+    o.val_root.clear(), o.limit = 0;  // absent before 0.1.1
+    if (j.contains("val_root")) get("val_root", o.val_root);
+    if (j.contains("limit")) get("limit", o.limit);
+    if (o.epochs == 0) get("epochs", o.epochs);  // a new --epochs wins
+    check_run_options(o, path);
+    lighting_from_json(j.contains("lighting_values") ? j.at("lighting_values") : nlohmann::json(), path);  // checked
+}
+
+void check_run_options(const TrainOptions& o, const std::string& checkpoint) {
+    // Named as the option, or as the checkpoint's field when the value came from one.
+    const auto require = [&](bool ok, const char* option, const char* key, const std::string& expected,
+                             const std::string& found) {
+        if (ok) return;
+        if (checkpoint.empty()) throw Error(option, "", expected, found);
+        throw Error(checkpoint, std::string("__metadata__.checkpoint.options.") + key, expected, found);
+    };
+    const auto in = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+    const auto one_of = [](const std::string& v, const std::vector<std::string>& names) {
+        return std::find(names.begin(), names.end(), v) != names.end();
+    };
+    const auto text = [](double v) {
+        std::ostringstream s;
+        s << v;
+        return s.str();
+    };
+    require(o.batch >= 1 && o.batch <= kMaxBatch, "--batch-size", "batch", "1.." + std::to_string(kMaxBatch),
+            std::to_string(o.batch));
+    require(o.epochs >= 1 && o.epochs <= kMaxEpochs, "--epochs", "epochs", "1.." + std::to_string(kMaxEpochs),
+            std::to_string(o.epochs));
+    require(o.pad >= 0 && o.pad <= kMaxPad, "--pad", "pad", "0.." + std::to_string(kMaxPad), std::to_string(o.pad));
+    require(o.stats_images >= 1, "--stats-images", "stats_images", "a positive number", std::to_string(o.stats_images));
+    require(o.limit >= 0, "--limit", "limit", "a non-negative number of items", std::to_string(o.limit));
+    require(in(o.val_split, 0, 0.99), "--val-split", "val_split", "a fraction from 0 to 0.99", text(o.val_split));
+    require(in(o.dropout, 0, 0.99), "--dropout", "dropout", "0..0.99", text(o.dropout));
+    require(in(o.lr, 1e-30, 1e30), "--lr", "lr", "a positive number", text(o.lr));
+    require(in(o.momentum, 0, 0.999), "--momentum", "momentum", "0..0.999", text(o.momentum));
+    require(in(o.weight_decay, 0, 1), "--weight-decay", "weight_decay", "0..1", text(o.weight_decay));
+    require(one_of(o.policy.name, lr_policy_names()), "--lr-policy", "lr_policy", "a rate policy", "'" + o.policy.name + "'");
+    require(in(o.policy.gamma, 0, 1e30), "--lr-gamma", "lr_gamma", "a non-negative number", text(o.policy.gamma));
+    require(o.policy.step >= 1, "--lr-step", "lr_step", "a positive number of epochs", std::to_string(o.policy.step));
+    for (int m : o.policy.milestones)
+        require(m >= 0 && m <= kMaxEpochs, "--lr-milestones", "lr_milestones", "epochs from 0", std::to_string(m));
+    require(o.policy.patience >= 1, "--plateau-patience", "plateau_patience", "a positive number",
+            std::to_string(o.policy.patience));
+    require(o.policy.max_drops >= 0, "--plateau-max-drops", "plateau_max_drops", "a non-negative number",
+            std::to_string(o.policy.max_drops));
+    require(in(o.policy.warmup_epochs, 0, 1000), "--warmup-epochs", "warmup_epochs", "0..1000",
+            text(o.policy.warmup_epochs));
+    require(one_of(o.arch, preset_names()), "--arch", "arch", "a preset", "'" + o.arch + "'");
+    require(one_of(o.activation, activation_names()), "--activation", "activation", "an activation", "'" + o.activation + "'");
+    require(one_of(o.init, init_names()), "--init", "init", "an initialiser", "'" + o.init + "'");
+    require(one_of(o.lighting, {"auto", "data", "imagenet", "none"}), "--lighting", "lighting",
+            "auto, data, imagenet or none", "'" + o.lighting + "'");
+    for (const auto* values : {&o.mean, &o.std}) {
+        const bool is_std = values == &o.std;
+        require(values->size() <= 3, is_std ? "--std" : "--mean", is_std ? "std" : "mean", "at most 3 values",
+                std::to_string(values->size()));
+        for (float v : *values)
+            require(in(v, is_std ? 1e-30 : -1e30, 1e30), is_std ? "--std" : "--mean", is_std ? "std" : "mean",
+                    is_std ? "positive numbers" : "finite numbers", text(v));
+    }
 }
 
 namespace {
@@ -120,13 +246,22 @@ nlohmann::json lighting_json(const Lighting& l) {
                         std::vector<float>(l.eigvec[2], l.eigvec[2] + 3)}}};
 }
 
-Lighting lighting_from_json(const nlohmann::json& j) {
+Lighting lighting_from_json(const nlohmann::json& j, const std::string& checkpoint) {
     Lighting l;
-    l.stddev = j.at("stddev");
-    for (int i = 0; i < 3; ++i) {
-        l.eigval[i] = j.at("eigval").at(i);
-        for (int k = 0; k < 3; ++k) l.eigvec[i][k] = j.at("eigvec").at(i).at(k);
+    try {
+        l.stddev = j.at("stddev").get<float>();
+        for (int i = 0; i < 3; ++i) {
+            l.eigval[i] = j.at("eigval").at(i).get<float>();
+            for (int k = 0; k < 3; ++k) l.eigvec[i][k] = j.at("eigvec").at(i).at(k).get<float>();
+        }
+    } catch (const nlohmann::json::exception&) {
+        throw Error(checkpoint, "__metadata__.checkpoint.options.lighting_values",
+                    "stddev, eigval[3] and eigvec[3][3] numbers", json_excerpt(j));
     }
+    bool finite = std::isfinite(l.stddev);
+    for (int i = 0; i < 3; ++i)
+        for (float v : {l.eigval[i], l.eigvec[i][0], l.eigvec[i][1], l.eigvec[i][2]}) finite = finite && std::isfinite(v);
+    check(finite, checkpoint, "__metadata__.checkpoint.options.lighting_values", "finite numbers", json_excerpt(j));
     return l;
 }
 
@@ -262,13 +397,24 @@ int train(TrainOptions o, JsonLines& out) {
     std::unique_ptr<Checkpoint> resumed;
     if (!o.resume.empty()) {
         resumed = std::make_unique<Checkpoint>(load_checkpoint(o.resume));
-        apply_run_options(resumed->options, o);
-        if (o.epochs == 0) o.epochs = resumed->options.at("epochs");
+        apply_checkpoint_options(resumed->options, o.resume, o);
         r.o = o;
     }
     check(!o.data.empty(), "--data", "", "a training set (IDX, CIFAR-10, list or image folder)", "none");
-    check(o.batch > 0, "--batch-size", "", "> 0", std::to_string(o.batch));
     if (o.epochs == 0) o.epochs = 90;
+    check_run_options(o, "");
+
+    // The output folder, checked before any work; temporaries of runs killed mid-save removed.
+    if (o.out.empty()) o.out = o.resume.empty() ? "run" : fs::path(o.resume).parent_path().string();
+    if (o.out.empty()) o.out = ".";
+    std::error_code ec;
+    fs::create_directories(o.out, ec);
+    check(!ec, o.out, "--out", "a folder that can be created", ec.message());
+    check_writable_directory(o.out);
+    r.last_path = (fs::path(o.out) / "last.safetensors").string();
+    r.model_path = (fs::path(o.out) / "model.safetensors").string();
+    r.curves_path = (fs::path(o.out) / "curves.png").string();
+    for (const auto& path : {r.last_path, r.model_path, r.curves_path}) remove_stale_temporaries(path);
     open_sets(o, r.train_set, r.val_set);
     for (const LabelledSet* set : {&r.train_set, &r.val_set})
         for (const std::string& note : set->notes) log_info(o.quiet, "alexnet-train: " + note);
@@ -322,7 +468,8 @@ int train(TrainOptions o, JsonLines& out) {
     check(o.lighting == "auto" || o.lighting == "data" || o.lighting == "imagenet" || o.lighting == "none",
           "--lighting", "", "auto, data, imagenet or none", "'" + o.lighting + "'");
     if (resumed) {
-        r.aug.lighting = lighting_from_json(resumed->options.at("lighting_values"));
+        r.aug.lighting = lighting_from_json(resumed->options.contains("lighting_values")
+                                                ? resumed->options.at("lighting_values") : nlohmann::json(), o.resume);
     } else {
         for (size_t c = 0; c < o.mean.size() && c < 3; ++c) pp.mean[c] = o.mean[c];
         for (size_t c = 0; c < o.std.size() && c < 3; ++c) pp.std[c] = o.std[c];
@@ -364,16 +511,11 @@ int train(TrainOptions o, JsonLines& out) {
     }
     r.o = o;
 
-    if (o.out.empty()) o.out = o.resume.empty() ? "run" : fs::path(o.resume).parent_path().string();
-    if (o.out.empty()) o.out = ".";
-    fs::create_directories(o.out);
-    r.last_path = (fs::path(o.out) / "last.safetensors").string();
-    r.model_path = (fs::path(o.out) / "model.safetensors").string();
-    r.curves_path = (fs::path(o.out) / "curves.png").string();
     install_stop_signals();
 
     Loader loader(r.train_set, pp, r.aug, o.batch, true, o.seed, o.loader_threads);
     const int batches = loader.batches_per_epoch();
+    if (resumed) check_resume_position(r.state, batches, o.batch, o.resume);
     const int classes = r.spec.num_classes();
     out.write({{"event", "start"}, {"arch", r.spec.arch}, {"activation", to_string(hidden_activation(r.spec))},
                {"classes", classes}, {"train_images", r.train_set.size()}, {"val_images", r.val_set.size()},

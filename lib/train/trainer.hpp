@@ -42,9 +42,19 @@ struct TrainOptions {
     bool quiet = false;
 };
 
+// Upper bounds of the run options (the other ranges are in check_run_options).
+constexpr int kMaxBatch = 65536;
+constexpr int kMaxPad = 64;
+
 nlohmann::json to_json(const TrainOptions& o);
-// The run-defining fields of `j` (a checkpoint's) into `o`; session fields are left as they are.
-void apply_run_options(const nlohmann::json& j, TrainOptions& o);
+// Every run option within its range (batch size, epochs, padding, rates, names of policies,
+// presets, activations...). `checkpoint`: the file the options came from (named in the message
+// with its field), or empty for options from the command line.
+void check_run_options(const TrainOptions& o, const std::string& checkpoint);
+// The run-defining fields of `j` (the options of the checkpoint `path`) into `o`, each value's type
+// and range checked (check_run_options); session fields are left as they are, and `o.epochs` too
+// unless it is 0.
+void apply_checkpoint_options(const nlohmann::json& j, const std::string& path, TrainOptions& o);
 
 // Runs (or resumes) training; returns the exit code: 0, 1 (unreadable items, non-finite loss),
 // 130/143 (stopped by SIGINT/SIGTERM after writing the checkpoint).
