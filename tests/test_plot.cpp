@@ -3,18 +3,17 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <fstream>
-#include <opencv2/imgcodecs.hpp>
-#include <regex>
-#include <sstream>
 
 #include "core/error.hpp"
 #include "io/canvas.hpp"
 #include "io/plot.hpp"
+#include "figure_util.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;
 using alexnet::test::TempDir;
+using alexnet::test::read_figure;
+using alexnet::test::count_colour;
 
 namespace {
 
@@ -22,17 +21,6 @@ std::vector<std::string> labels(const Axis& a) {
     std::vector<std::string> out;
     for (double t : a.ticks) out.push_back(a.label(t));
     return out;
-}
-
-// The SVG's size in points, from its root element.
-std::pair<double, double> svg_size(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::smatch m;
-    const std::string text = ss.str();
-    REQUIRE(std::regex_search(text, m, std::regex("<svg[^>]* width=\"([0-9.]+)pt\" height=\"([0-9.]+)pt\"")));
-    return {std::stod(m[1]), std::stod(m[2])};
 }
 
 Series curve(const std::string& name, double (*f)(double), double x0, double x1, int n) {
@@ -162,26 +150,21 @@ TEST_CASE("write_figure and write_heatmap: a PNG and an SVG of the same size, wr
     write_figure(dir / "fig.png", fig);
     const FigureLayout l = layout_figure(fig);
     CHECK(l.title_lines.size() == 2);
-    const cv::Mat png = cv::imread(dir / "fig.png");
-    REQUIRE(!png.empty());
-    CHECK(png.cols == int(std::ceil(l.width * 2)));
-    CHECK(png.rows == int(std::ceil(l.height * 2)));
-    const auto [w, h] = svg_size(dir / "fig.svg");
-    CHECK(w == doctest::Approx(l.width).epsilon(0.001));
-    CHECK(h == doctest::Approx(l.height).epsilon(0.001));
-    CHECK(png.cols >= 1000);  // about 7 inches at 144 dpi
+    const auto written = read_figure(dir / "fig.png");
+    CHECK(written.svg_w == doctest::Approx(l.width).epsilon(0.001));
+    CHECK(written.svg_h == doctest::Approx(l.height).epsilon(0.001));
+    CHECK(written.png.cols >= 1100);  // about 8 inches at 144 dpi
+    CHECK(count_colour(written.png, 0x0072b2) > 50);  // the first series: Okabe-Ito blue
+    CHECK(count_colour(written.png, 0x6e6e6e) > 50);  // the reference: grey
 
     Heatmap m{"confusion", "", 3, {1, 0, 0, 0.25, 0.75, 0, 0, 0.5, 0.5}, {"a", "b"}, "true class", "predicted class", "fraction"};
     write_heatmap(dir / "conf.png", m);
-    const cv::Mat heat = cv::imread(dir / "conf.png");
-    const auto [hw, hh] = svg_size(dir / "conf.svg");
-    CHECK(heat.cols == int(std::ceil(hw * 2)));
-    CHECK(heat.rows == int(std::ceil(hh * 2)));
+    read_figure(dir / "conf.png");
     // 100 classes draw; 101 are refused, and nothing is left behind
     m.n = 100;
     m.values.assign(100 * 100, 0.01);
     write_heatmap(dir / "c100.png", m);
-    CHECK(cv::imread(dir / "c100.png").cols > 900);
+    CHECK(read_figure(dir / "c100.png").png.cols > 900);
     m.n = 101;
     m.values.assign(101 * 101, 0.01);
     CHECK_THROWS_WITH_AS(write_heatmap(dir / "c101.png", m),

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "cli_util.hpp"
+#include "figure_util.hpp"
 #include "synthetic_idx.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
@@ -15,6 +16,8 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::count_colour;
+using alexnet::test::read_figure;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
@@ -74,9 +77,15 @@ TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint a
     CHECK(ck.state.epoch == 5);
     CHECK(ck.state.step == 40);
     CHECK(ck.state.history.size() == 5);
-    const cv::Mat curves = cv::imread((out.path / "curves.png").string());
-    CHECK(curves.cols == 1280);
-    CHECK(curves.rows == 440);
+    // Two panels, about 14 x 6 inches at 144 dpi, with an SVG beside; training in Okabe-Ito blue,
+    // validation in vermillion.
+    const auto curves = read_figure((out.path / "curves.png").string());
+    CHECK(curves.png.cols >= 1900);
+    CHECK(curves.png.cols <= 2100);
+    CHECK(curves.png.rows >= 800);
+    CHECK(curves.png.rows <= 950);
+    CHECK(count_colour(curves.png, 0x0072b2) > 500);
+    CHECK(count_colour(curves.png, 0xd55e00) > 500);
 
     // The model classifies like the validation said: alexnet-classify reads it directly.
     cv::Mat img(28, 28, CV_8UC1, cv::Scalar(60));

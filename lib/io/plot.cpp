@@ -54,6 +54,7 @@ void marker(Canvas& c, const Style& s, double x, double y, double r) {
         cairo_new_sub_path(cr);
         cairo_arc(cr, x, y, r * 0.85, 0, 2 * std::numbers::pi);
     } else {
+        r *= s.sides == 3 ? 1.3 : s.sides == 4 ? 1.15 : 1.05;  // about the circle's area
         for (int k = 0; k < s.sides; ++k) {
             const double a = (s.marker_turn + 360.0 * k / s.sides) * std::numbers::pi / 180;
             const double px = x + r * std::cos(a), py = y - r * std::sin(a);
