@@ -36,6 +36,14 @@ inline WrittenFigure read_figure(const std::string& png_path) {
     return f;
 }
 
+// The PNG's size within [min, max] pixels a side.
+inline void check_png_size(const WrittenFigure& f, int min_cols, int max_cols, int min_rows, int max_rows) {
+    CHECK(f.png.cols >= min_cols);
+    CHECK(f.png.cols <= max_cols);
+    CHECK(f.png.rows >= min_rows);
+    CHECK(f.png.rows <= max_rows);
+}
+
 // How many pixels have exactly the colour 0xRRGGBB (a series' colour where its line is solid).
 inline int count_colour(const cv::Mat& bgr, unsigned rgb) {
     const cv::Vec3b want(rgb & 255, (rgb >> 8) & 255, (rgb >> 16) & 255);

@@ -14,6 +14,7 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::check_png_size;
 using alexnet::test::count_colour;
 using alexnet::test::read_figure;
 using alexnet::test::run;
@@ -148,10 +149,7 @@ TEST_CASE("alexnet-eval on the Fashion-MNIST test set gives PyTorch's numbers an
     }
     // The heat map and its SVG: ten 44-point cells a side, zeros in viridis' darkest colour
     const auto heat = read_figure((dir.path / "conf.png").string());
-    CHECK(heat.png.cols >= 1100);
-    CHECK(heat.png.cols <= 1400);
-    CHECK(heat.png.rows >= 1000);
-    CHECK(heat.png.rows <= 1300);
+    check_png_size(heat, 1100, 1400, 1000, 1300);
     CHECK(count_colour(heat.png, 0x440154) > 10 * 88 * 88);
     CHECK(s["confusion_png"] == (dir.path / "conf.png").string());
 

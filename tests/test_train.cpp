@@ -16,6 +16,7 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::check_png_size;
 using alexnet::test::count_colour;
 using alexnet::test::read_figure;
 using alexnet::test::run;
@@ -80,10 +81,7 @@ TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint a
     // Two panels, about 14 x 6 inches at 144 dpi, with an SVG beside; training in Okabe-Ito blue,
     // validation in vermillion.
     const auto curves = read_figure((out.path / "curves.png").string());
-    CHECK(curves.png.cols >= 1900);
-    CHECK(curves.png.cols <= 2100);
-    CHECK(curves.png.rows >= 800);
-    CHECK(curves.png.rows <= 950);
+    check_png_size(curves, 1900, 2100, 800, 950);
     CHECK(count_colour(curves.png, 0x0072b2) > 500);
     CHECK(count_colour(curves.png, 0xd55e00) > 500);
 

@@ -114,7 +114,7 @@ std::string Axis::label(double tick) const {
 }
 
 Axis nice_axis(double lo, double hi, int max_ticks, bool integer) {
-    if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi) lo = 0, hi = 1;
+    if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi || !std::isfinite(hi - lo)) lo = 0, hi = 1;
     max_ticks = std::max(max_ticks, 3);  // with 3, a step as long as the range always fits
     const double scale = std::max({1.0, std::fabs(lo), std::fabs(hi)});
     if (hi - lo <= 1e-12 * scale) {
@@ -133,7 +133,7 @@ Axis nice_axis(double lo, double hi, int max_ticks, bool integer) {
             if (last - first + 1 > max_ticks) continue;
             a.step = step;
             a.decimals = std::max(0, -e);
-            for (double k = first; k <= last; ++k) a.ticks.push_back(value(k));
+            for (int k = 0; k <= int(last - first); ++k) a.ticks.push_back(value(first + k));
             a.lo = a.ticks.front(), a.hi = a.ticks.back();
             return a;
         }
