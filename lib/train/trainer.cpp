@@ -157,7 +157,7 @@ void plot_curves(const std::string& path, const std::vector<EpochRecord>& histor
     if (!val_err.x.empty()) err.series.push_back(val_err), loss.series.push_back(val_loss);
     const std::string val = !o.val.empty() ? data_name(o.val)
                             : o.val_split > 0 ? short_number(o.val_split * 100) + "% held out" : "none";
-    Figure f{arch + " trained on " + data_name(o.data),
+    Figure f{arch + " trained on " + data_name(o.data) + (o.limit > 0 ? " (first " + std::to_string(o.limit) + " items)" : ""),
              "batch " + std::to_string(o.batch) + ", lr " + short_number(o.lr) + " (" + o.policy.name + "), momentum " +
                  short_number(o.momentum) + ", weight decay " + short_number(o.weight_decay) + ", dropout " +
                  short_number(o.dropout) + ", " + (o.weights.empty() ? o.init + " init" : "from " + data_name(o.weights)) + ", " +
