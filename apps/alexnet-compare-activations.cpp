@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
     app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
     app.add_option("--init", o.init, "Initial weights (the same for every activation)")
         ->check(CLI::IsMember({"paper", "caffe", "kaiming"}))->capture_default_str();
-    app.add_option("--plot", o.plot, "PNG: training error against epochs per activation (Figure 1)");
-    app.add_option("--curves", o.curves, "PNG: the functions and their derivatives over [-6, 6] (Figure 2-3)");
+    app.add_option("--plot", o.plot, "PNG (and an SVG beside it): training error against epochs per activation (Figure 1)");
+    app.add_option("--curves", o.curves, "PNG (and an SVG beside it): the functions and their derivatives over [-6, 6] (Figure 2-3)");
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
     add_loader_threads_option(app, o.loader_threads);
     add_max_pixels_option(app);

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     auto* top5 = app.add_flag_callback("--top5", [&] { o.topk = 5; }, "Report top-5 besides top-1 (-k 5)");
     app.add_option("-k,--top,--topk", o.topk, "Report top-K besides top-1")->check(CLI::Range(1, 1000000))->excludes(top5);
     app.add_flag("--per-image", o.per_image, "A line per image: {path, label, top, correct_top1, correct_topK}");
-    app.add_option("--confusion", o.confusion, "Write the confusion matrix as CSV (and FILE.png, a heat map, for up to 100 classes)");
+    app.add_option("--confusion", o.confusion, "Write the confusion matrix as CSV (and beside it a heat map, .png and .svg, for up to 100 classes)");
     app.add_flag("--strict", o.strict, "Stop at the first missing file, unreadable image or out-of-range label");
     app.add_option("--labels", o.labels_file, "Class names, one per line (default: the weights' own)");
 

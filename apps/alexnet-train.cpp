@@ -1,5 +1,5 @@
 // alexnet-train: trains an AlexNet-family network with the paper's recipe; JSON Lines progress on
-// stdout, model.safetensors (best validation), last.safetensors (checkpoint) and curves.png.
+// stdout, model.safetensors (best validation), last.safetensors (checkpoint) and curves.png/.svg.
 #include "cli/options.hpp"
 #include "io/json_lines.hpp"
 #include "cli/train_options.hpp"

@@ -8,6 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
+#include "figure_util.hpp"
 #include "engine/dnnl_util.hpp"
 #include "engine/train_net.hpp"
 #include "synthetic_idx.hpp"
@@ -16,6 +17,9 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::check_png_size;
+using alexnet::test::count_colour;
+using alexnet::test::read_figure;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
@@ -161,7 +165,14 @@ TEST_CASE("alexnet-compare-activations: identical starts, iterations to target, 
     CHECK(summary["seeds"] == 2);
     CHECK(summary["target_error"] == 0.3);
 
-    const cv::Mat fig1 = cv::imread(plot), fig23 = cv::imread(curves);
-    CHECK(fig1.cols == 640);
-    CHECK(fig23.cols == 1280);
+    // Figure 1 in one panel, Figures 2-3 in two, each with an SVG beside: relu blue, tanh vermillion,
+    // the target grey.
+    const auto fig1 = read_figure(plot), fig23 = read_figure(curves);
+    check_png_size(fig1, 1150, 1300, 800, 1000);
+    CHECK(count_colour(fig1.png, 0x0072b2) > 200);
+    CHECK(count_colour(fig1.png, 0xd55e00) > 200);
+    CHECK(count_colour(fig1.png, 0x6e6e6e) > 200);
+    check_png_size(fig23, 1900, 2100, 800, 950);
+    CHECK(count_colour(fig23.png, 0x0072b2) > 500);
+    CHECK(count_colour(fig23.png, 0xd55e00) > 500);
 }

@@ -7,12 +7,16 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
+#include "figure_util.hpp"
 #include "io/safetensors.hpp"
 #include "metrics/topk.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::check_png_size;
+using alexnet::test::count_colour;
+using alexnet::test::read_figure;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
@@ -143,8 +147,10 @@ TEST_CASE("alexnet-eval on the Fashion-MNIST test set gives PyTorch's numbers an
         CHECK(sum == 1000);
         CHECK(counts[size_t(c)] == std::lround(s["per_class"][c]["top1_accuracy"].get<double>() * 1000));
     }
-    const cv::Mat heat = cv::imread((dir.path / "conf.png").string());
-    CHECK(heat.cols > 400);
+    // The heat map and its SVG: ten 44-point cells a side, zeros in viridis' darkest colour
+    const auto heat = read_figure((dir.path / "conf.png").string());
+    check_png_size(heat, 1100, 1400, 1000, 1300);
+    CHECK(count_colour(heat.png, 0x440154) > 10 * 88 * 88);
     CHECK(s["confusion_png"] == (dir.path / "conf.png").string());
 
     const Run tr = run(eval_cmd(kFashion + " --crop ten --batch 320 --limit 1000"));

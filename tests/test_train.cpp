@@ -8,6 +8,7 @@
 #include <random>
 
 #include "cli_util.hpp"
+#include "figure_util.hpp"
 #include "synthetic_idx.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
@@ -16,6 +17,9 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::check_png_size;
+using alexnet::test::count_colour;
+using alexnet::test::read_figure;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
@@ -75,9 +79,12 @@ TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint a
     CHECK(ck.state.epoch == 5);
     CHECK(ck.state.step == 40);
     CHECK(ck.state.history.size() == 5);
-    const cv::Mat curves = cv::imread((out.path / "curves.png").string());
-    CHECK(curves.cols == 1280);
-    CHECK(curves.rows == 440);
+    // Two panels, about 14 x 6 inches at 144 dpi, with an SVG beside; training in Okabe-Ito blue,
+    // validation in vermillion.
+    const auto curves = read_figure((out.path / "curves.png").string());
+    check_png_size(curves, 1900, 2100, 800, 950);
+    CHECK(count_colour(curves.png, 0x0072b2) > 500);
+    CHECK(count_colour(curves.png, 0xd55e00) > 500);
 
     // The model classifies like the validation said: alexnet-classify reads it directly.
     cv::Mat img(28, 28, CV_8UC1, cv::Scalar(60));

@@ -65,7 +65,7 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
         ->delimiter(',');
     app.add_option("--stats-images", o.stats_images, "Images sampled for mean/std/lighting from file sets")
         ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("-o,--output,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png "
+    app.add_option("-o,--output,--out", o.out, "Output folder: model.safetensors, last.safetensors, curves.png and .svg "
                                       "(default: run, or the --resume checkpoint's folder)");
     app.add_option("--keep", o.keep, "model.safetensors holds the best validation epoch's weights or the last epoch's")
         ->check(CLI::IsMember({"best", "last"}))->capture_default_str();

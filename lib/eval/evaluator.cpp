@@ -32,8 +32,10 @@ std::string csv_field(const std::string& s) {
 }
 
 // The confusion matrix as CSV (counts; rows: labels, columns: predictions), and for up to 100
-// classes a row-normalised heat map beside it. Returns the PNG's path ("" when none).
-std::string write_confusion(const std::string& path, const Evaluation& e, const std::vector<std::string>& names) {
+// classes a row-normalised heat map beside it (and its SVG), titled with `what` was evaluated.
+// Returns the PNG's path ("" when none).
+std::string write_confusion(const std::string& path, const Evaluation& e, const std::vector<std::string>& names,
+                            const std::string& what) {
     const int n = e.classes();
     std::string csv = "label\\predicted";
     for (int c = 0; c < n; ++c) csv.append(",").append(csv_field(names[size_t(c)]));
@@ -48,15 +50,18 @@ std::string write_confusion(const std::string& path, const Evaluation& e, const 
     AtomicFile file(csv_path.string());
     file.write(csv);
     file.commit();
-    if (n > 100) return "";
-    std::vector<double> rows(size_t(n) * n, 0.0);
+    if (n > kHeatmapMaxClasses) return "";
+    Heatmap map{"Confusion matrix: " + what,
+                std::to_string(e.total().images) + " images, top-1 error " +
+                    fixed(e.total().images ? 1 - double(e.total().top1) / e.total().images : 0, 4),
+                n, std::vector<double>(size_t(n) * n, 0.0), names, "true class", "predicted class",
+                "fraction of the true class"};
     for (int r = 0; r < n; ++r) {
         const double images = double(e.per_class()[size_t(r)].images);
-        for (int c = 0; c < n && images > 0; ++c) rows[size_t(r) * n + c] = double(e.confusion(r, c)) / images;
+        for (int c = 0; c < n && images > 0; ++c) map.values[size_t(r) * n + c] = double(e.confusion(r, c)) / images;
     }
     const std::string png = fs::path(path).replace_extension(".png").string();
-    write_heatmap_png(png, "confusion matrix (fraction of each true class, " + std::to_string(e.total().images) + " images)",
-                      rows, n, names, "true class", "predicted class");
+    write_heatmap(png, map);
     return png;
 }
 
@@ -189,7 +194,9 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
         per_class.push_back(row);
     }
     if (!o.confusion.empty()) {
-        const std::string png = write_confusion(o.confusion, eval, names);
+        const std::string png = write_confusion(o.confusion, eval, names,
+                                                data_name(source) + (set.in_memory() && fs::is_directory(source) ? " " + o.split : "") + ", " +
+                                                    (o.common.weights.empty() ? model.spec.arch : data_name(o.common.weights)));
         summary["confusion"] = fs::path(o.confusion).extension() == ".png"
                                    ? fs::path(o.confusion).replace_extension(".csv").string()
                                    : o.confusion;

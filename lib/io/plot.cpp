@@ -3,217 +3,299 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <numbers>
 
 #include "core/error.hpp"
-#include "io/atomic_file.hpp"
+#include "io/canvas.hpp"
 
 namespace alexnet {
 
 namespace {
 
-constexpr int kW = 640, kH = 440, kLeft = 78, kRight = 20, kTop = 40, kBottom = 58;
-const cv::Scalar kColors[] = {{200, 90, 30}, {40, 40, 220}, {40, 160, 40}, {160, 60, 160}, {20, 150, 220}, {90, 90, 90}};
-const cv::Scalar kBlack(0, 0, 0), kGrid(225, 225, 225), kWhite(255, 255, 255);
-const int kFont = cv::FONT_HERSHEY_SIMPLEX;
+constexpr double kMargin = 14, kPlotH = 280, kInset = 6, kTick = 4, kPanelRight = 22;
+constexpr double kSwatch = 34, kLegendGap = 22;
+constexpr int kMaxXTicks = 9, kMaxYTicks = 7;
+const Font kTitleFont{13.5, true}, kSubtitleFont{10.5}, kPanelTitleFont{11.5, true}, kLabelFont{10.5},
+    kTickFont{9.5}, kLegendFont{10.5};
+const Rgb kInk = hex_rgb(0x222222), kGrid = hex_rgb(0xe4e4e4), kReference = hex_rgb(0x6e6e6e);
 
-// About `target` round tick values covering [lo, hi].
-std::vector<double> ticks(double lo, double hi, int target) {
-    const double span = hi - lo, raw = span / target;
-    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-    double step = mag;
-    for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
-        if (m * mag >= raw) {
-            step = m * mag;
-            break;
+// Okabe & Ito's colour-blind-safe palette (yellow left out: too faint on white), each with its
+// own dash pattern, marker (polygon sides; 0: a circle) and width.
+struct Style {
+    Rgb colour;
+    std::vector<double> dashes;  // empty: solid
+    int sides;
+    double marker_turn;  // degrees
+};
+const Style kStyles[] = {
+    {hex_rgb(0x0072b2), {}, 0, 0},
+    {hex_rgb(0xd55e00), {7, 3.5}, 4, 45},
+    {hex_rgb(0x009e73), {1, 3}, 3, 90},
+    {hex_rgb(0xcc79a7), {8, 3, 1.5, 3}, 4, 0},
+    {hex_rgb(0xe69f00), {12, 4}, 3, -90},
+    {hex_rgb(0x56b4e9), {5, 2.5, 1.5, 2.5, 1.5, 2.5}, 5, 90},
+    {hex_rgb(0x000000), {3, 3}, 6, 0},
+};
+constexpr int kStyleCount = int(std::size(kStyles));
+
+// Earlier series wider, so that a later one drawn on top leaves their edges visible.
+double line_width(int style) { return std::max(1.2, 2.6 - 0.25 * style); }
+
+void set_dashes(Canvas& c, const Style& s) {
+    cairo_set_dash(c.cr(), s.dashes.data(), int(s.dashes.size()), 0);
+    const bool dotted = s.dashes.size() == 2 && s.dashes[0] < 2;
+    cairo_set_line_cap(c.cr(), dotted ? CAIRO_LINE_CAP_ROUND : CAIRO_LINE_CAP_BUTT);
+}
+
+void marker(Canvas& c, const Style& s, double x, double y, double r) {
+    cairo_t* cr = c.cr();
+    cairo_set_dash(cr, nullptr, 0, 0);
+    if (s.sides == 0) {
+        cairo_new_sub_path(cr);
+        cairo_arc(cr, x, y, r * 0.85, 0, 2 * std::numbers::pi);
+    } else {
+        r *= s.sides == 3 ? 1.3 : s.sides == 4 ? 1.15 : 1.05;  // about the circle's area
+        for (int k = 0; k < s.sides; ++k) {
+            const double a = (s.marker_turn + 360.0 * k / s.sides) * std::numbers::pi / 180;
+            const double px = x + r * std::cos(a), py = y - r * std::sin(a);
+            k == 0 ? cairo_move_to(cr, px, py) : cairo_line_to(cr, px, py);
         }
-    std::vector<double> out;
-    for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * span; v += step) out.push_back(v);
-    return out;
-}
-
-std::string fixed_text(double v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%.2f", v);
-    return buf;
-}
-
-std::string label(double v) {
-    char buf[32];
-    if (std::fabs(v) < 1e-12) return "0";
-    std::snprintf(buf, sizeof buf, "%g", std::round(v * 1e6) / 1e6);
-    return buf;
-}
-
-void put_text(cv::Mat& img, const std::string& s, cv::Point at, double scale, int align /*-1 left 0 center 1 right*/) {
-    int base = 0;
-    const cv::Size size = cv::getTextSize(s, kFont, scale, 1, &base);
-    at.x -= align < 0 ? 0 : align == 0 ? size.width / 2 : size.width;
-    cv::putText(img, s, at, kFont, scale, kBlack, 1, cv::LINE_AA);
-}
-
-void draw_panel(cv::Mat& img, const Panel& p) {
-    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-    for (const auto& s : p.series)
-        for (size_t i = 0; i < s.x.size(); ++i) {
-            if (!std::isfinite(s.y[i])) continue;
-            x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
-            y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
-        }
-    if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
-    if (x1 - x0 < 1e-12) x0 -= 0.5, x1 += 0.5;
-    if (y1 - y0 < 1e-12) y0 -= 0.5, y1 += 0.5;
-    const double pad = (y1 - y0) * 0.05;
-    y0 -= pad, y1 += pad;
-    const std::vector<double> xt = ticks(x0, x1, 6), yt = ticks(y0, y1, 6);
-    x0 = std::min(x0, xt.front()), x1 = std::max(x1, xt.back());
-    y0 = std::min(y0, yt.front()), y1 = std::max(y1, yt.back());
-    const int pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
-    auto px = [&](double x) { return kLeft + int(std::lround((x - x0) / (x1 - x0) * pw)); };
-    auto py = [&](double y) { return kTop + ph - int(std::lround((y - y0) / (y1 - y0) * ph)); };
-
-    for (double t : xt) {
-        cv::line(img, {px(t), kTop}, {px(t), kTop + ph}, kGrid, 1);
-        cv::line(img, {px(t), kTop + ph}, {px(t), kTop + ph + 5}, kBlack, 1);
-        put_text(img, label(t), {px(t), kTop + ph + 20}, 0.42, 0);
+        cairo_close_path(cr);
     }
-    for (double t : yt) {
-        cv::line(img, {kLeft, py(t)}, {kLeft + pw, py(t)}, kGrid, 1);
-        cv::line(img, {kLeft - 5, py(t)}, {kLeft, py(t)}, kBlack, 1);
-        put_text(img, label(t), {kLeft - 8, py(t) + 5}, 0.42, 1);
-    }
-    cv::rectangle(img, {kLeft, kTop}, {kLeft + pw, kTop + ph}, kBlack, 1);
-    put_text(img, p.title, {kLeft + pw / 2, 26}, 0.6, 0);
-    put_text(img, p.x_label, {kLeft + pw / 2, kH - 14}, 0.5, 0);
-    {  // y label, rotated
-        int base = 0;
-        const cv::Size size = cv::getTextSize(p.y_label, kFont, 0.5, 1, &base);
-        cv::Mat text(size.height + base + 4, size.width + 4, CV_8UC3, kWhite);
-        cv::putText(text, p.y_label, {2, size.height + 2}, kFont, 0.5, kBlack, 1, cv::LINE_AA);
-        cv::Mat rotated;
-        cv::rotate(text, rotated, cv::ROTATE_90_COUNTERCLOCKWISE);
-        const int x = 6, y = std::max(0, kTop + ph / 2 - rotated.rows / 2);
-        if (y + rotated.rows <= img.rows && x + rotated.cols <= img.cols)
-            rotated.copyTo(img(cv::Rect(x, y, rotated.cols, rotated.rows)));
-    }
-    int legend_y = kTop + 18;
-    for (size_t k = 0; k < p.series.size(); ++k) {
-        const Series& s = p.series[k];
-        const cv::Scalar color = kColors[k % std::size(kColors)];
-        for (size_t i = 0; i + 1 < s.x.size(); ++i) {
-            if (!std::isfinite(s.y[i]) || !std::isfinite(s.y[i + 1])) continue;
-            const cv::Point a{px(s.x[i]), py(s.y[i])}, b{px(s.x[i + 1]), py(s.y[i + 1])};
-            if (!s.dashed) {
-                cv::line(img, a, b, color, 2, cv::LINE_AA);
-                continue;
-            }
-            const double len = std::hypot(b.x - a.x, b.y - a.y);
-            for (double t = 0; t < len; t += 12) {
-                const double u = t / len, v = std::min(1.0, (t + 7) / len);
-                cv::line(img, a + (b - a) * u, a + (b - a) * v, color, 2, cv::LINE_AA);
-            }
-        }
-        if (s.x.size() <= 60)
-            for (size_t i = 0; i < s.x.size(); ++i)
-                if (std::isfinite(s.y[i])) cv::circle(img, {px(s.x[i]), py(s.y[i])}, 3, color, cv::FILLED, cv::LINE_AA);
-    }
-    // The legend on a white box in the top corner (right or left) that hides fewer points.
-    const int box_h = 20 * int(p.series.size()) + 8;
-    auto hidden = [&](int x0) {
-        int n = 0;
-        for (const auto& s : p.series)
-            for (size_t i = 0; i < s.x.size(); ++i)
-                if (std::isfinite(s.y[i])) {
-                    const int x = px(s.x[i]), y = py(s.y[i]);
-                    n += x >= x0 - 8 && x <= x0 + 164 && y >= kTop + 4 && y <= kTop + 4 + box_h;
-                }
-        return n;
-    };
-    const int right = kLeft + pw - 170, left = kLeft + 16;
-    const int lx = hidden(left) < hidden(right) ? left : right;
-    cv::rectangle(img, cv::Rect(lx - 8, kTop + 4, 172, 20 * int(p.series.size()) + 8), kWhite, cv::FILLED);
-    cv::rectangle(img, cv::Rect(lx - 8, kTop + 4, 172, 20 * int(p.series.size()) + 8), kGrid, 1);
-    for (size_t k = 0; k < p.series.size(); ++k) {
-        const cv::Scalar color = kColors[k % std::size(kColors)];
-        if (p.series[k].dashed)
-            for (int t = 0; t < 28; t += 12) cv::line(img, {lx + t, legend_y - 5}, {lx + std::min(28, t + 7), legend_y - 5}, color, 2, cv::LINE_AA);
-        else
-            cv::line(img, {lx, legend_y - 5}, {lx + 28, legend_y - 5}, color, 2, cv::LINE_AA);
-        put_text(img, p.series[k].name, {lx + 36, legend_y}, 0.45, -1);
-        legend_y += 20;
-    }
+    c.set_colour(s.colour);
+    cairo_fill_preserve(cr);
+    c.set_colour({1, 1, 1});
+    cairo_set_line_width(cr, 0.8);
+    cairo_stroke(cr);
 }
 
-void write_png(const std::string& path, const cv::Mat& img) {
-    std::vector<uint8_t> png;
-    if (!cv::imencode(".png", img, png)) throw Error(path, "could not encode the image as PNG");
-    AtomicFile out(path);
-    out.write(png.data(), png.size());
-    out.commit();
+// Series names in order of first appearance, then reference names; `series_count`: how many are series.
+std::vector<std::string> legend_names(const Figure& f, size_t* series_count) {
+    std::vector<std::string> names;
+    for (const Panel& p : f.panels)
+        for (const Series& s : p.series)
+            if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
+    *series_count = names.size();
+    for (const Panel& p : f.panels)
+        for (const Reference& r : p.references)
+            if (std::find(names.begin(), names.end(), r.name) == names.end()) names.push_back(r.name);
+    return names;
 }
 
-std::string shorten(const std::string& s, size_t max) { return s.size() <= max ? s : s.substr(0, max - 1) + "."; }
+PanelLayout panel_axes(const Panel& p) {
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (const Series& s : p.series)
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+            if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]))
+                x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+    for (const Reference& r : p.references)
+        if (std::isfinite(r.y)) y0 = std::min(y0, r.y), y1 = std::max(y1, r.y);
+    if (x0 > x1) x0 = 0, x1 = p.integer_x ? 2 : 1;
+    if (y0 > y1) y0 = 0, y1 = 1;
+    PanelLayout l;
+    l.x = nice_axis(x0, x1, kMaxXTicks, p.integer_x);
+    l.y = nice_axis(y0, y1, kMaxYTicks);
+    return l;
+}
+
+double widest_tick_label(const Axis& a) {
+    double w = 0;
+    for (double t : a.ticks) w = std::max(w, text_width(a.label(t), kTickFont));
+    return w;
+}
 
 }  // namespace
 
-void write_heatmap_png(const std::string& path, const std::string& title, const std::vector<double>& values, int n,
-                       const std::vector<std::string>& names, const std::string& row_label,
-                       const std::string& column_label) {
-    check(n > 0 && values.size() == size_t(n) * n, path, "heat map", "n x n values", std::to_string(values.size()));
-    const int cell = std::max(4, std::min(48, 720 / n));
-    const int left = 150, top = 50, bottom = 160, bar = 70;
-    const int side = cell * n;
-    cv::Mat img(top + side + bottom, left + side + bar + 60, CV_8UC3, kWhite);
-    cv::Mat grey(1, 256, CV_8UC1);
-    for (int i = 0; i < 256; ++i) grey.at<uint8_t>(0, i) = uint8_t(i);
-    cv::Mat palette;
-    cv::applyColorMap(grey, palette, cv::COLORMAP_VIRIDIS);
-    auto colour = [&](double v) {
-        const int i = std::clamp(int(std::lround(v * 255)), 0, 255);
-        const cv::Vec3b c = palette.at<cv::Vec3b>(0, i);
-        return cv::Scalar(c[0], c[1], c[2]);
-    };
-    for (int r = 0; r < n; ++r)
-        for (int c = 0; c < n; ++c) {
-            const double v = values[size_t(r) * n + c];
-            const cv::Rect box(left + c * cell, top + r * cell, cell, cell);
-            cv::rectangle(img, box, colour(v), cv::FILLED);
-            if (cell >= 36 && v >= 0.005)
-                cv::putText(img, fixed_text(v), {box.x + 3, box.y + cell / 2 + 4}, kFont, 0.33,
-                            v > 0.6 ? kBlack : kWhite, 1, cv::LINE_AA);
-        }
-    cv::rectangle(img, cv::Rect(left, top, side, side), kBlack, 1);
-    const int every = n <= 30 ? 1 : (n + 29) / 30;
-    for (int i = 0; i < n; i += every) {
-        const std::string name = shorten(i < int(names.size()) ? names[size_t(i)] : std::to_string(i), 18);
-        put_text(img, name, {left - 6, top + i * cell + cell / 2 + 4}, 0.38, 1);
-        cv::Mat text(18, 130, CV_8UC3, kWhite);  // column names, written sideways
-        put_text(text, name, {128, 13}, 0.38, 1);
-        cv::Mat turned;
-        cv::rotate(text, turned, cv::ROTATE_90_COUNTERCLOCKWISE);
-        const int x = left + i * cell + cell / 2 - 9;
-        if (x >= 0 && x + turned.cols <= img.cols) turned.copyTo(img(cv::Rect(x, top + side + 2, turned.cols, turned.rows)));
-    }
-    put_text(img, title, {img.cols / 2, 28}, 0.55, 0);
-    put_text(img, row_label, {8, top - 8}, 0.4, -1);
-    put_text(img, column_label, {left + side / 2, top + side + 146}, 0.4, 0);
-    const int bx = left + side + 20;
-    for (int y = 0; y < side; ++y) cv::line(img, {bx, top + y}, {bx + 18, top + y}, colour(1.0 - double(y) / side));
-    cv::rectangle(img, cv::Rect(bx, top, 18, side), kBlack, 1);
-    for (double v : {0.0, 0.25, 0.5, 0.75, 1.0})
-        put_text(img, label(v), {bx + 22, top + int((1 - v) * side) + 4}, 0.38, -1);
-    write_png(path, img);
+std::string Axis::label(double tick) const {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, std::fabs(tick) < step * 1e-6 ? 0.0 : tick);
+    const std::string s = buf;
+    return s[0] == '-' ? "\u2212" + s.substr(1) : s;  // a minus sign, not a hyphen
 }
 
-void write_plot_png(const std::string& path, const std::vector<Panel>& panels) {
-    check(!panels.empty(), path, "plot", "at least one panel", "none");
-    cv::Mat img(kH, kW * int(panels.size()), CV_8UC3, kWhite);
-    for (size_t i = 0; i < panels.size(); ++i) {
-        cv::Mat view = img(cv::Rect(int(i) * kW, 0, kW, kH));
-        draw_panel(view, panels[i]);
+Axis nice_axis(double lo, double hi, int max_ticks, bool integer) {
+    if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi || !std::isfinite(hi - lo)) lo = 0, hi = 1;
+    max_ticks = std::max(max_ticks, 3);  // with 3, a step as long as the range always fits
+    const double scale = std::max({1.0, std::fabs(lo), std::fabs(hi)});
+    if (hi - lo <= 1e-12 * scale) {
+        const double widen = integer ? 1 : lo == 0 ? 1 : 0.1 * std::fabs(lo);
+        lo -= widen, hi += widen;
     }
-    write_png(path, img);
+    Axis a;
+    for (int e = int(std::floor(std::log10((hi - lo) / max_ticks))) - 1;; ++e) {
+        for (int m : {1, 2, 5}) {
+            if (integer && e < 0 && hi - lo >= 2) continue;
+            // m x 10^e exactly as the decimal it stands for: k * m / 10^-e rounds once
+            const double p10 = std::pow(10.0, std::abs(e));
+            auto value = [&](double k) { return e < 0 ? k * m / p10 : k * m * p10; };
+            const double step = value(1);
+            const double first = std::floor(lo / step + 1e-9), last = std::ceil(hi / step - 1e-9);
+            if (last - first + 1 > max_ticks) continue;
+            a.step = step;
+            a.decimals = std::max(0, -e);
+            for (int k = 0; k <= int(last - first); ++k) a.ticks.push_back(value(first + k));
+            a.lo = a.ticks.front(), a.hi = a.ticks.back();
+            return a;
+        }
+    }
+}
+
+double PanelLayout::to_x(double v) const { return plot.x + kInset + (v - x.lo) / (x.hi - x.lo) * (plot.w - 2 * kInset); }
+double PanelLayout::to_y(double v) const { return plot.y + plot.h - kInset - (v - y.lo) / (y.hi - y.lo) * (plot.h - 2 * kInset); }
+
+FigureLayout layout_figure(const Figure& f) {
+    FigureLayout l;
+    l.legend_names = legend_names(f, &l.legend_series);
+    const double label_h = text_height(kLabelFont), tick_h = text_height(kTickFont);
+    const double panel_title_h = text_height(kPanelTitleFont);
+    const double plot_w = f.panels.size() == 1 ? 520 : 420;
+    double x = kMargin;
+    for (const Panel& p : f.panels) {
+        PanelLayout pl = panel_axes(p);
+        x += label_h + 8 + widest_tick_label(pl.y) + kTick + 4;
+        pl.plot = {x, 0, plot_w, kPlotH};
+        x += plot_w + kPanelRight;
+        l.panels.push_back(pl);
+    }
+    l.width = x + kMargin - kPanelRight / 2;
+    const double text_w = l.width - 2 * kMargin;
+    l.title_lines = wrap_text(f.title, kTitleFont, text_w);
+    l.subtitle_lines = wrap_text(f.subtitle, kSubtitleFont, text_w);
+    double y = kMargin + l.title_lines.size() * text_height(kTitleFont) + l.subtitle_lines.size() * text_height(kSubtitleFont);
+    y += 8 + panel_title_h + 6;
+    for (PanelLayout& pl : l.panels) pl.plot.y = y;
+    y += kPlotH + kTick + 3 + tick_h + 6 + label_h + 14;
+
+    // The legend: rows of entries centred below the panels.
+    const double row_h = std::max(text_height(kLegendFont), 12.0) + 6;
+    std::vector<std::vector<size_t>> rows(1);
+    std::vector<double> widths, row_w(1, 0);
+    for (size_t i = 0; i < l.legend_names.size(); ++i) {
+        const double w = kSwatch + 6 + text_width(l.legend_names[i], kLegendFont);
+        widths.push_back(w);
+        if (!rows.back().empty() && row_w.back() + kLegendGap + w > text_w) rows.push_back({}), row_w.push_back(0);
+        row_w.back() += (rows.back().empty() ? 0 : kLegendGap) + w;
+        rows.back().push_back(i);
+    }
+    l.legend_entries.resize(l.legend_names.size());
+    for (size_t r = 0; r < rows.size() && !l.legend_names.empty(); ++r) {
+        double ex = (l.width - row_w[r]) / 2;
+        for (size_t i : rows[r]) {
+            l.legend_entries[i] = {ex, y, widths[i], row_h};
+            ex += widths[i] + kLegendGap;
+        }
+        y += row_h;
+    }
+    l.height = y + kMargin - (l.legend_names.empty() ? 14 : 4);
+    return l;
+}
+
+void write_figure(const std::string& png_path, const Figure& f) {
+    check(!f.panels.empty(), png_path, "figure", "at least one panel", "none");
+    const FigureLayout l = layout_figure(f);
+    auto style_of = [&](const std::string& name) {
+        const size_t i = size_t(std::find(l.legend_names.begin(), l.legend_names.end(), name) - l.legend_names.begin());
+        return int(i) % kStyleCount;
+    };
+    write_png_and_svg(png_path, l.width, l.height, [&](Canvas& c) {
+        cairo_t* cr = c.cr();
+        c.set_colour(kInk);
+        double y = kMargin;
+        for (const std::string& line : l.title_lines) c.text(line, l.width / 2, y, kTitleFont, 0.5, 0), y += text_height(kTitleFont);
+        c.set_colour(hex_rgb(0x444444));
+        for (const std::string& line : l.subtitle_lines)
+            c.text(line, l.width / 2, y, kSubtitleFont, 0.5, 0), y += text_height(kSubtitleFont);
+
+        for (size_t pi = 0; pi < f.panels.size(); ++pi) {
+            const Panel& p = f.panels[pi];
+            const PanelLayout& pl = l.panels[pi];
+            const Rect& r = pl.plot;
+            c.set_colour(kGrid);
+            for (double t : pl.x.ticks) c.line(pl.to_x(t), r.y, pl.to_x(t), r.y + r.h, 0.6);
+            for (double t : pl.y.ticks) c.line(r.x, pl.to_y(t), r.x + r.w, pl.to_y(t), 0.6);
+
+            cairo_save(cr);
+            c.rect(r.x, r.y, r.w, r.h);
+            cairo_clip(cr);
+            c.set_colour(kReference);
+            for (const Reference& ref : p.references) c.line(r.x, pl.to_y(ref.y), r.x + r.w, pl.to_y(ref.y), 1.1);
+            for (const Series& s : p.series) {
+                const int si = style_of(s.name);
+                const Style& st = kStyles[si];
+                set_dashes(c, st);
+                cairo_set_line_width(cr, line_width(si));
+                bool pen_down = false;
+                for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+                    if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+                        pen_down = false;
+                        continue;
+                    }
+                    pen_down ? cairo_line_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i])) : cairo_move_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i]));
+                    pen_down = true;
+                }
+                c.set_colour(st.colour);
+                cairo_stroke(cr);
+                // About a dozen markers per series, staggered between series so they do not stack.
+                const size_t n = std::min(s.x.size(), s.y.size());
+                const size_t every = n <= 15 ? 1 : (n + 11) / 12;
+                for (size_t i = every > 1 ? size_t(si) * every / kStyleCount : 0; i < n; i += every)
+                    if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) marker(c, st, pl.to_x(s.x[i]), pl.to_y(s.y[i]), 3.6);
+            }
+            cairo_restore(cr);
+
+            cairo_set_dash(cr, nullptr, 0, 0);
+            cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+            c.set_colour(kInk);
+            c.rect(r.x, r.y, r.w, r.h);
+            cairo_set_line_width(cr, 0.8);
+            cairo_stroke(cr);
+            for (double t : pl.x.ticks) {
+                c.line(pl.to_x(t), r.y + r.h, pl.to_x(t), r.y + r.h + kTick, 0.8);
+                c.text(pl.x.label(t), pl.to_x(t), r.y + r.h + kTick + 3, kTickFont, 0.5, 0);
+            }
+            double widest = 0;
+            for (double t : pl.y.ticks) {
+                c.line(r.x - kTick, pl.to_y(t), r.x, pl.to_y(t), 0.8);
+                c.text(pl.y.label(t), r.x - kTick - 3, pl.to_y(t), kTickFont, 1, 0.5);
+                widest = std::max(widest, text_width(pl.y.label(t), kTickFont));
+            }
+            const double tick_h = text_height(kTickFont);
+            c.text(p.x_label, r.x + r.w / 2, r.y + r.h + kTick + 3 + tick_h + 5, kLabelFont, 0.5, 0);
+            c.text(p.y_label, r.x - kTick - 3 - widest - 6, r.y + r.h / 2, kLabelFont, 0.5, 1, 90);
+            c.text(p.title, r.x + r.w / 2, r.y - 6, kPanelTitleFont, 0.5, 1);
+        }
+
+        for (size_t i = 0; i < l.legend_names.size(); ++i) {
+            const Rect& e = l.legend_entries[i];
+            const double my = e.y + e.h / 2;
+            if (i < l.legend_series) {
+                const int si = style_of(l.legend_names[i]);
+                set_dashes(c, kStyles[si]);
+                c.set_colour(kStyles[si].colour);
+                c.line(e.x, my, e.x + kSwatch, my, line_width(si));
+                marker(c, kStyles[si], e.x + kSwatch / 2, my, 3.6);
+            } else {
+                cairo_set_dash(cr, nullptr, 0, 0);
+                c.set_colour(kReference);
+                c.line(e.x, my, e.x + kSwatch, my, 1.1);
+            }
+            c.set_colour(kInk);
+            c.text(l.legend_names[i], e.x + kSwatch + 6, my, kLegendFont, 0, 0.5);
+        }
+    });
+}
+
+std::string short_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+}
+
+std::string data_name(const std::string& path) {
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const size_t slash = p.find_last_of('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
 }
 
 }  // namespace alexnet

@@ -185,11 +185,11 @@ nlohmann::ordered_json spread(const std::vector<double>& v) {
 void write_curves(const std::string& path, const std::vector<Activation>& acts) {
     std::vector<float> x;
     for (int i = 0; i <= 240; ++i) x.push_back(-6.f + 0.05f * float(i));
-    Panel f{"activation functions", "x", "f(x)", {}}, d{"derivatives", "x", "f'(x)", {}};
+    Panel f{"activation functions", "x", "f(x)"}, d{"derivatives", "x", "f′(x)"};
     for (Activation a : acts) {
         std::vector<float> y, dy;
         eltwise_curve(a, x, y, dy);
-        Series fs(to_string(a), a == Activation::tanh), ds(to_string(a), a == Activation::tanh);
+        Series fs(to_string(a)), ds(to_string(a));
         for (size_t i = 0; i < x.size(); ++i) {
             fs.x.push_back(x[i]), fs.y.push_back(y[i]);
             ds.x.push_back(x[i]), ds.y.push_back(dy[i]);
@@ -197,7 +197,8 @@ void write_curves(const std::string& path, const std::vector<Activation>& acts) 
         f.series.push_back(fs);
         d.series.push_back(ds);
     }
-    write_plot_png(path, {f, d});
+    write_figure(path, {"Activation functions and their derivatives",
+                        "as computed by oneDNN's eltwise primitives (forward and backward)", {f, d}});
 }
 
 }  // namespace
@@ -324,18 +325,21 @@ int run_activation_experiment(const ExperimentOptions& o, JsonLines& out) {
     summary["seconds"] = json_float(float(std::chrono::duration<double>(clock_type::now() - t0).count()));
 
     if (!o.plot.empty()) {
-        Panel p{"training error (seed " + std::to_string(o.seed) + ")", "epochs", "training error", {}};
-        double last_epoch = 0;
+        Panel p{"seed " + std::to_string(o.seed) + " (of " + std::to_string(o.seeds) + ")", "epochs", "training error", true};
+        std::string rates;
         for (Activation a : acts) {
-            Series s(to_string(a), a == Activation::tanh);
-            for (const Point& q : first_curve[to_string(a)]) s.x.push_back(q.epoch), s.y.push_back(q.error), last_epoch = std::max(last_epoch, q.epoch);
+            Series s(to_string(a));
+            for (const Point& q : first_curve[to_string(a)]) s.x.push_back(q.epoch), s.y.push_back(q.error);
             p.series.push_back(s);
+            rates += std::string(rates.empty() ? "" : ", ") + to_string(a) + " " + short_number(lrs[to_string(a)]);
         }
-        Series target("target " + fixed(o.target_error, 2), true);
-        target.x = {0, std::max(last_epoch, 1e-3)};
-        target.y = {o.target_error, o.target_error};
-        p.series.push_back(target);
-        write_plot_png(o.plot, {p});
+        p.references.push_back({"target " + fixed(o.target_error, 2), o.target_error});
+        write_figure(o.plot, {data_name(o.data) + " training error per activation, " + e.base.arch + ", " + o.init + " init",
+                              "lr " + rates + (o.lr > 0 ? "" : " (best of a sweep)") + "; batch " + std::to_string(o.batch) +
+                                  ", momentum " + short_number(o.momentum) + ", no regularisation; " +
+                                  std::to_string(e.set.size()) + " training images" +
+                                  (o.limit > 0 ? " (--limit)" : ""),
+                              {p}});
         summary["plot"] = o.plot;
     }
     if (!o.curves.empty()) summary["curves"] = o.curves;

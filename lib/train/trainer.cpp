@@ -275,9 +275,10 @@ void apply_stats(const TrainOptions& o, const DataStats& st, Preprocessing& p) {
     }
 }
 
-void plot_curves(const std::string& path, const std::vector<EpochRecord>& history) {
-    Series train_err("train error"), val_err("val top-1 error", true), train_loss("train loss"),
-        val_loss("val loss", true);
+// Error and loss per epoch; the title says what was trained on what, with which settings.
+void plot_curves(const std::string& path, const std::vector<EpochRecord>& history, const TrainOptions& o,
+                 const std::string& arch) {
+    Series train_err("training"), val_err("validation"), train_loss("training"), val_loss("validation");
     for (const auto& r : history) {
         train_err.x.push_back(r.epoch), train_err.y.push_back(r.train_error);
         train_loss.x.push_back(r.epoch), train_loss.y.push_back(r.train_loss);
@@ -286,9 +287,18 @@ void plot_curves(const std::string& path, const std::vector<EpochRecord>& histor
             val_loss.x.push_back(r.epoch), val_loss.y.push_back(r.val_loss);
         }
     }
-    Panel err{"top-1 error", "epoch", "error", {train_err}}, loss{"loss", "epoch", "cross-entropy", {train_loss}};
+    Panel err("top-1 error", "epoch", "error", true), loss("loss", "epoch", "cross-entropy", true);
+    err.series = {train_err}, loss.series = {train_loss};
     if (!val_err.x.empty()) err.series.push_back(val_err), loss.series.push_back(val_loss);
-    write_plot_png(path, {err, loss});
+    const std::string val = !o.val.empty() ? data_name(o.val)
+                            : o.val_split > 0 ? short_number(o.val_split * 100) + "% held out" : "none";
+    Figure f{arch + " trained on " + data_name(o.data) + (o.limit > 0 ? " (first " + std::to_string(o.limit) + " items)" : ""),
+             "batch " + std::to_string(o.batch) + ", lr " + short_number(o.lr) + " (" + o.policy.name + "), momentum " +
+                 short_number(o.momentum) + ", weight decay " + short_number(o.weight_decay) + ", dropout " +
+                 short_number(o.dropout) + ", " + (o.weights.empty() ? o.init + " init" : "from " + data_name(o.weights)) + ", " +
+                 o.activation + "; validation: " + val,
+             {err, loss}};
+    write_figure(path, f);
 }
 
 struct Run {
@@ -638,7 +648,7 @@ int train(TrainOptions o, JsonLines& out) {
             r.checkpoint();
             r.state = saved;
         }
-        plot_curves(r.curves_path, r.state.history);
+        plot_curves(r.curves_path, r.state.history, r.o, r.spec.arch);
         out.write(line);
         log_info(o.quiet || r.tty, "alexnet-train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) +
                                        " train loss " + fixed(rec.train_loss, 4) + " error " + fixed(rec.train_error, 4) +
