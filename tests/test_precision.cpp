@@ -4,17 +4,23 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <set>
 
 #include "cli_util.hpp"
 #include "core/error.hpp"
+#include "data/image.hpp"
+#include "data/inputs.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/precision.hpp"
 #include "engine/reference.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
+#include "metrics/agreement.hpp"
+#include "metrics/topk.hpp"
 #include "model/quantization.hpp"
 #include "quantize/calibration.hpp"
 #include "test_util.hpp"
+#include "train/solver.hpp"
 
 using namespace alexnet;
 using test::random_vector;
@@ -296,4 +302,59 @@ TEST_CASE("alexnet-eval --compare-precision on an int8 model needs the fp32 one"
     CHECK(r.err.find("--compare-precision: " + kData +
                      "/alexnet-28-fmnist-int8.safetensors is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL") !=
           std::string::npos);
+}
+
+TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8 keeps fp32's top-1 on at least 7") {
+    if (!precision_supported(Precision::int8)) return;
+    // Random weights must make the top-1 class depend on the image, else the test only measures
+    // ties. N(0, 0.01) weights shrink the signal layer by layer (nearly flat logits); He
+    // initialisation keeps its scale, but a random ReLU network maps every image to nearly the same
+    // direction, so the image-independent mean of fc7's output times each fc8 row's sum decides the
+    // class (the same few classes win every photo, by margins of 0.5% of the logits' spread). With
+    // each fc8 row centred to sum zero that common part cancels: the photos get different classes
+    // with margins of 5-40% of the spread.
+    const ModelSpec spec = make_preset("alexnet");
+    const ParamLayout layout = param_layout(spec);
+    std::vector<float> params(size_t(layout.total));
+    initialise(spec, layout, params.data(), "kaiming", 13);
+    const int fc8 = layout.index_of("fc8.weight");
+    const int64_t fc8_in = layout.numel(size_t(fc8)) / spec.num_classes();
+    for (int c = 0; c < spec.num_classes(); ++c) {
+        float* row = params.data() + layout.offset[size_t(fc8)] + c * fc8_in;
+        double sum = 0;
+        for (int64_t k = 0; k < fc8_in; ++k) sum += row[k];
+        for (int64_t k = 0; k < fc8_in; ++k) row[k] -= float(sum / double(fc8_in));
+    }
+    Weights w;
+    for (size_t i = 0; i < layout.tensors.size(); ++i)
+        w.add_view(layout.tensors[i].name, layout.tensors[i].shape, params.data() + layout.offset[i]);
+    const std::vector<std::string> photos = list_images(std::string(ALEXNET_FIXTURES) + "/photos");
+    REQUIRE(photos.size() == 8);
+    const size_t image = size_t(spec.input.size());
+    std::vector<float> input(photos.size() * image);
+    for (size_t i = 0; i < photos.size(); ++i)
+        preprocess(read_image(photos[i]), spec.preprocessing, CropMode::center, input.data() + i * image);
+    // Calibrated (minmax) on four of them: astronaut, camera, chelsea, coffee, the first in path order.
+    const auto hists = collect_histograms(spec, w, input, 4, 4);
+    std::vector<std::string> int8_names;
+    Weights q = quantize_weights(spec, w, {}, int8_names);
+    q.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
+    const int n = int(photos.size()), classes = spec.num_classes();
+    std::vector<float> fp(size_t(n) * classes), i8(fp.size());
+    InferenceNet(spec, w, n, "fc8").forward(input.data(), fp.data());
+    InferenceNet(spec, q, n, "fc8", false, Precision::int8).forward(input.data(), i8.data());
+    Agreement a;
+    std::set<int> fp32_classes;
+    for (int i = 0; i < n; ++i) {
+        a.add(i8.data() + size_t(i) * classes, fp.data() + size_t(i) * classes, classes);
+        fp32_classes.insert(top_classes(fp.data() + size_t(i) * classes, classes, 1)[0]);
+    }
+    double spread = 0;  // the fp32 logits' range, for scale
+    for (float v : fp) spread = std::max(spread, double(std::fabs(v)));
+    MESSAGE("int8 vs fp32 on 8 photos: " << a.same_top1 << " of 8 same top-1 (" << fp32_classes.size()
+                                         << " different fp32 classes), max logit diff " << a.max_logit_diff
+                                         << ", mean " << a.mean_logit_diff() << " (largest |logit| " << spread << ")");
+    CHECK(fp32_classes.size() >= 5);  // the class depends on the photo
+    CHECK(a.same_top1 >= 7);
+    CHECK(a.max_logit_diff < 0.1 * spread);
 }
