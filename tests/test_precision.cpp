@@ -358,3 +358,56 @@ TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8
     CHECK(a.same_top1 >= 7);
     CHECK(a.max_logit_diff < 0.1 * spread);
 }
+
+TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a model every tool runs in int8") {
+    if (!precision_supported(Precision::int8)) return;
+    TempDir dir;
+    const std::string out = dir / "q.safetensors";
+    const auto r = test::run(test::kBin + "/alexnet-quantize -w " + kData + "/alexnet-28-fmnist.safetensors --calibrate " +
+                             kFashion + " --images 64 --check-images 200 -o " + out + " -q");
+    REQUIRE(r.status == 0);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == calibration_methods().size() + 1);
+    double best = 0;
+    for (size_t i = 0; i < calibration_methods().size(); ++i) {
+        CHECK(lines[i]["method"] == calibration_methods()[i]);
+        CHECK(lines[i]["images"] == 200);
+        best = std::max(best, lines[i]["top1_agreement"].get<double>());
+    }
+    const auto& s = lines.back();
+    CHECK(s["summary"] == true);
+    CHECK(s["calibration_images"] == 64);
+    CHECK(s["held_out"] == true);
+    CHECK(s["int8_layers"] == 8);
+    CHECK(s["top1_agreement"].get<double>() == best);
+    const LoadedModel m = load_model(out);
+    CHECK(m.labels.size() == 10);  // class names travel
+    CHECK(read_quantization(out, m.spec, m.weights).method == s["method"].get<std::string>());
+
+    // classify runs it in int8 unasked, says so, and agrees with fp32 on the demo images
+    const auto q = test::run(test::kBin + "/alexnet-classify -w " + out + " -k 1 " + kData + "/demo");
+    const auto f = test::run(test::kBin + "/alexnet-classify -w " + kData + "/alexnet-28-fmnist.safetensors -k 1 -q " + kData + "/demo");
+    REQUIRE(q.status == 0);
+    REQUIRE(f.status == 0);
+    CHECK(q.err.find("alexnet-classify: int8: conv1 s8->f32 (s8 weights") != std::string::npos);
+    const auto ql = q.lines(), fl = f.lines();
+    REQUIRE(ql.size() == 20);
+    REQUIRE(fl.size() == 20);
+    int same = 0;
+    for (size_t i = 0; i < ql.size(); ++i) same += ql[i]["top"][0]["class"] == fl[i]["top"][0]["class"];
+    CHECK(same >= 19);
+    // ...and in fp32 on its dequantized weights when asked
+    const auto d = test::run(test::kBin + "/alexnet-classify -w " + out + " --precision fp32 -k 1 " + kData + "/demo");
+    CHECK(d.status == 0);
+    CHECK(d.err.find(out + ": an int8 model run in fp32 on its dequantized weights") != std::string::npos);
+}
+
+TEST_CASE("--precision int8 on a float model points to alexnet-quantize") {
+    const auto r = test::run(test::kBin + "/alexnet-classify --precision int8 -w " + kData + "/alexnet-28-fmnist.safetensors " +
+                             kData + "/demo");
+    CHECK(r.status == 1);
+    if (precision_supported(Precision::int8))
+        CHECK(r.err == "alexnet-classify: " + kData + "/alexnet-28-fmnist.safetensors: --precision int8: expected a quantized model (alexnet-quantize -w " +
+                           kData + "/alexnet-28-fmnist.safetensors --calibrate IMAGES -o MODEL-int8.safetensors), found float weights\n");
+    CHECK(r.out.empty());
+}
