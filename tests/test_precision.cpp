@@ -328,7 +328,7 @@ TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8
     Weights w;
     for (size_t i = 0; i < layout.tensors.size(); ++i)
         w.add_view(layout.tensors[i].name, layout.tensors[i].shape, params.data() + layout.offset[i]);
-    const std::vector<std::string> photos = list_images(std::string(ALEXNET_FIXTURES) + "/photos");
+    const std::vector<std::string> photos = list_images(std::string(ALEXNET_FIXTURES) + "/photos").images;
     REQUIRE(photos.size() == 8);
     const size_t image = size_t(spec.input.size());
     std::vector<float> input(photos.size() * image);

@@ -24,7 +24,7 @@ LabelledSet open_images(const std::string& path, Split split) {
         if (!std::filesystem::is_directory(path)) throw;
         LabelledSet set;
         set.source = path;
-        set.paths = list_images(path);
+        set.paths = list_images(path).images;
         if (set.paths.empty()) throw;
         set.labels.assign(set.paths.size(), 0);
         return set;
