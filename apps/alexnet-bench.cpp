@@ -9,11 +9,13 @@
 #include <random>
 
 #include "cli/options.hpp"
+#include "core/error.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "data/image.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
+#include "quantize/calibration.hpp"
 #include "train/solver.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
@@ -180,6 +182,90 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
     write_safetensors(out_path, out);
 }
 
+// The issue-13 targets: batch-32 speed-up over fp32, batch-1 latency (full-size alexnet).
+struct PrecisionTarget {
+    double speedup, latency_ms;
+};
+PrecisionTarget target_for(Precision p) {
+    if (p == Precision::bf16) return {1.7, 7.0};
+    if (p == Precision::int8) return {3.0, 4.0};
+    return {1.0, 20.0};
+}
+
+// fp32, bf16 and int8 in one run, their timed passes interleaved (a busy machine slows all alike):
+// images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets.
+void time_precisions(JsonLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
+                     int batch, int warmup, int runs, int latency_runs) {
+    std::vector<Precision> precisions;
+    for (const auto& n : names) {
+        const Precision p = parse_precision("--precisions", n);
+        if (!precision_supported(p)) {
+            std::string why;
+            try {
+                require_precision_support(p);
+            } catch (const Error& e) {
+                why = e.what();
+            }
+            out.write({{"bench", "precision"}, {"arch", spec.arch}, {"precision", n}, {"skipped", why}});
+            continue;
+        }
+        precisions.push_back(p);
+    }
+    // int8 needs a quantized model: the random weights, calibrated (minmax) on random inputs.
+    Weights fp = weights, q8;
+    if (std::find(precisions.begin(), precisions.end(), Precision::int8) != precisions.end()) {
+        std::mt19937 rng(11);
+        std::normal_distribution<float> normal(0.f, 50.f);
+        std::vector<float> calib(size_t(4) * spec.input.size());
+        for (auto& v : calib) v = normal(rng);
+        const auto hists = collect_histograms(spec, fp, calib, 4, 4);
+        std::vector<std::string> int8_names;
+        q8 = quantize_weights(spec, fp, {}, int8_names);
+        q8.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
+    }
+    for (int b : {batch, 1}) {
+        std::vector<std::unique_ptr<InferenceNet>> nets;
+        for (Precision p : precisions) {
+            Weights w = p == Precision::int8 ? q8 : fp;  // the net may not release the shared copy
+            nets.push_back(std::make_unique<InferenceNet>(spec, w, b, "prob", false, p));
+        }
+        std::mt19937 rng(7);
+        std::normal_distribution<float> normal(0.f, 50.f);
+        std::vector<float> in(size_t(b) * spec.input.size()), o(size_t(b) * spec.num_classes());
+        for (auto& v : in) v = normal(rng);
+        const int timed = b == 1 ? latency_runs : runs;
+        std::vector<std::vector<double>> ms(nets.size());
+        for (int r = 0; r < std::max(warmup, 2) + timed; ++r)
+            for (size_t i = 0; i < nets.size(); ++i) {
+                const auto t0 = clock_type::now();
+                nets[i]->forward(in.data(), o.data());
+                if (r >= std::max(warmup, 2)) ms[i].push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+            }
+        const double fp32_median = stats(ms[0]).median;
+        for (size_t i = 0; i < nets.size(); ++i) {
+            const Stats st = stats(ms[i]);
+            const PrecisionTarget t = target_for(precisions[i]);
+            nlohmann::ordered_json line{{"bench", b == 1 ? "precision_latency" : "precision"}, {"arch", spec.arch},
+                                        {"batch", b}, {"precision", to_string(precisions[i])}};
+            if (b == 1) {
+                line["ms"] = to_json(st);
+                line["target_ms"] = t.latency_ms;
+                line["meets_target"] = st.median <= t.latency_ms;
+            } else {
+                line["images_per_sec"] = json_float(float(b * 1000.0 / st.median));
+                line["ms_per_batch"] = to_json(st);
+                line["speedup_vs_fp32"] = json_float(float(fp32_median / st.median));
+                line["target_speedup"] = t.speedup;
+                line["meets_target"] = fp32_median / st.median >= t.speedup;
+                line["kernels"] = nets[i]->kernels();
+            }
+            line["runs"] = timed;
+            line["cpu_isa"] = cpu_isa_name();
+            out.write(line);
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,7 +274,8 @@ int main(int argc, char** argv) {
     std::string arch = "alexnet", images_dir, write_weights;
     std::vector<int> batches = {1, 8, 32, 64};
     int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32, embed_images = 256;
-    bool skip_embed = false, summary = false, training_only = false;
+    bool skip_embed = false, summary = false, training_only = false, precision_only = false;
+    std::vector<std::string> precisions = {"fp32", "bf16", "int8"};
     int train_batch = 32;
     app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
     app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
@@ -201,6 +288,9 @@ int main(int argc, char** argv) {
     app.add_option("--images", images_dir, "Folder of JPEGs for the end-to-end embed run (default: 256 generated 500x375 JPEGs)");
     app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
+    app.add_option("--precisions", precisions, "Precisions compared in one run at batch 32 and batch 1 (fp32 first)")
+        ->delimiter(',')->check(CLI::IsMember({"fp32", "bf16", "int8"}))->capture_default_str();
+    app.add_flag("--precision-only", precision_only, "Only the precision comparison");
     app.add_flag("--training", training_only, "Only time training steps (forward, backward, SGD update)");
     app.add_option("--train-batch", train_batch, "Batch size of the training timing")
         ->check(CLI::Range(1, 4096))->capture_default_str();
@@ -239,6 +329,11 @@ int main(int argc, char** argv) {
             return 0;
         }
         const Weights weights = random_weights(spec, 1);
+        if (precision_only) {
+            if (precisions.empty() || precisions[0] != "fp32") precisions.insert(precisions.begin(), "fp32");
+            time_precisions(out, spec, weights, precisions, 32, warmup, runs, latency_runs);
+            return 0;
+        }
         std::mt19937 rng(7);
         std::normal_distribution<float> normal(0.f, 50.f);
         auto net_for = [&](int batch) {

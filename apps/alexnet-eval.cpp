@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
     app.add_option("--confusion", o.confusion, "Write the confusion matrix as CSV (and beside it a heat map, .png and .svg, for up to 100 classes)");
     app.add_flag("--strict", o.strict, "Stop at the first missing file, unreadable image or out-of-range label");
     app.add_option("--labels", o.labels_file, "Class names, one per line (default: the weights' own)");
+    app.add_flag("--compare-precision", o.compare_precision,
+                 "Also run the fp32 model: a line with top-1 agreement, logit differences and both accuracies");
+    app.add_option("--reference", o.reference, "The fp32 model for --compare-precision (default: --weights; "
+                                               "required for an int8 model)");
 
     return run_tool(app, argc, argv, [&] {
         if (o.common.summary) {

@@ -34,6 +34,9 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
         ->check(CLI::IsMember({"center", "ten"}))
         ->capture_default_str();
+    app.add_option("--precision", o.precision,
+                   "fp32 | bf16 | int8 (a model made by alexnet-quantize); default: int8 for such a model, else fp32")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors");
     app.add_flag("--summary", o.summary, "Print the model summary (layers, shapes, params, MACs) as JSON and exit");
     // one comma-separated argument each, so the inputs after it stay inputs

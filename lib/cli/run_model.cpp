@@ -34,9 +34,11 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         if (*known == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
         images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *known));
     }
+    const Precision precision = resolve_precision(o, model);
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
     BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
-    InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true);
+    InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true, precision);
+    if (precision != Precision::fp32) log_info(o.quiet, net.plan());
     const int dim = int(net.output_shape().size());
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
     int failed = 0, done = 0;

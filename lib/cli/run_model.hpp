@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/options.hpp"
+#include "engine/precision.hpp"
 #include "io/model_file.hpp"
 
 namespace alexnet {

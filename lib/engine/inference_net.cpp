@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "engine/dnnl_util.hpp"
+#include "engine/precision.hpp"
 #include "engine/reference.hpp"
 
 namespace alexnet {
@@ -48,6 +49,25 @@ struct InferenceNet::Impl {
 
     memory cur;  // the memory the next layer reads
     int cur_slot = -1;  // -1: the user's input
+    float cur_scale = 1;  // real = stored * cur_scale (int8 tensors; 1 for floats)
+    std::vector<LayerPlan> plan;
+    std::string plan_text, kernels;
+
+    static dt dnnl_type(DType t) {
+        switch (t) {
+            case DType::bf16: return dt::bf16;
+            case DType::u8: return dt::u8;
+            case DType::s8: return dt::s8;
+            case DType::f32: break;
+        }
+        return dt::f32;
+    }
+    // The same layout in another data type (oneDNN 2.x keeps strides in elements).
+    static memory::desc with_type(const memory::desc& md, dt type) {
+        memory::desc d = md;
+        d.data.data_type = memory::convert_to_c(type);
+        return d;
+    }
 
     memory new_activation(const memory::desc& md) {
         const int slot = cur_slot == 0 ? 1 : 0;
@@ -66,11 +86,15 @@ struct InferenceNet::Impl {
         scratchpad_users.push_back(m);
         return m;
     }
-    // Reorders `cur` into `want` when the layouts differ (a step named after `layer`).
-    void conform(const memory::desc& want, const std::string& layer) {
-        if (cur.get_desc() == want) return;
+    // Reorders `cur` into `want` stored with `want_scale` when layout, type or scale differ (a
+    // step named after `layer`): int8 tensors are quantized, requantized or dequantized on the way.
+    void conform(const memory::desc& want, const std::string& layer, float want_scale = 1.f) {
+        if (cur.get_desc() == want && cur_scale == want_scale) return;
         memory src = cur, dst = new_activation(want);
-        dnnl::reorder r(src, dst);
+        dnnl::primitive_attr attr;
+        if (const float f = rescale(cur_scale, want_scale); f != 1.f) attr.set_output_scales(0, {f});
+        cur_scale = want_scale;
+        dnnl::reorder r(src, dst, attr);
         steps.push_back({layer + ".reorder", [r, src, dst](dnnl::stream& s) mutable {
                              r.execute(s, src, dst);
                          }});
@@ -111,9 +135,10 @@ struct InferenceNet::Impl {
         return m;
     }
 
-    dnnl::primitive_attr attr_for(alexnet::Activation act) {
+    dnnl::primitive_attr attr_for(alexnet::Activation act, const std::vector<float>& output_scales = {}) {
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        if (!output_scales.empty()) attr.set_output_scales(1 << 1, output_scales);  // per output channel
         if (act != alexnet::Activation::none) {
             dnnl::post_ops ops;
             const EltwiseOp op = eltwise_op(act, false);
@@ -123,70 +148,110 @@ struct InferenceNet::Impl {
         return attr;
     }
 
-    void add_conv(const LayerSpec& l, const Shape& in, const Shape& out, Weights& w, bool release) {
+    // A conv/fc layer's weights and bias in the primitive's layouts: the f32 tensors (converted to
+    // bf16 when it wants them), or an int8 layer's s8 values and its bias in accumulator units.
+    std::pair<memory, memory> load_params(const LayerSpec& l, Weights& w, const Int8Layer& q8, const memory::dims& w_dims,
+                                          tag w_tag, const memory::desc& w_want, const memory::desc& b_want,
+                                          bool release) {
+        const std::string wn = l.name + ".weight", bn = l.name + ".bias";
+        std::pair<memory, memory> r;
+        if (!q8.weight.empty()) {
+            Tensor tw, tb;  // views of the int8 layer's own copies
+            tw.shape = w.at(wn).shape;
+            tw.data = q8.weight.data();
+            tb.shape = {l.out_channels};
+            tb.data = q8.bias.data();
+            r = {load_weights(wn, tw, w_dims, w_tag, w_want, false),
+                 load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
+        } else {
+            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release),
+                 load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release)};
+        }
+        if (release) w.release(wn), w.release(bn), w.release(l.name + ".weight_scale");
+        return r;
+    }
+
+    // oneDNN halves the weights of an s8-input layer itself where there is no VNNI; a u8-input
+    // layer's are halved here.
+    Int8Layer int8_params(const LayerSpec& l, const LayerPlan& p, const Weights& w) {
+        if (!p.int8_weights) return {};
+        LayerPlan own = p;
+        own.halve_weights = p.halve_weights && p.src == DType::u8;
+        return int8_layer(l, w, own);
+    }
+    static dt weights_type(const LayerPlan& p) {
+        return p.int8_weights ? dt::s8 : p.src == DType::bf16 ? dt::bf16 : dt::f32;
+    }
+    void note_kernel(const LayerSpec& l, const dnnl::primitive_desc_base& pd) {
+        kernels += (kernels.empty() ? "" : ", ") + l.name + " " + pd.impl_info_str();
+    }
+
+    void add_conv(const LayerSpec& l, const LayerPlan& p, const Shape& in, const Shape& out, Weights& w, bool release) {
         const memory::dims src_dims{batch, in.c, in.h, in.w}, dst_dims{batch, out.c, out.h, out.w};
         const int G = l.groups;
         const memory::dims w_dims = G > 1 ? memory::dims{G, l.out_channels / G, in.c / G, l.kernel, l.kernel}
                                           : memory::dims{l.out_channels, in.c, l.kernel, l.kernel};
         const memory::dims strides{l.stride, l.stride}, pad{l.pad, l.pad};
+        const Int8Layer q8 = int8_params(l, p, w);
         dnnl::convolution_forward::desc d(
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-            {src_dims, dt::f32, tag::any}, {w_dims, dt::f32, tag::any}, {{out.c}, dt::f32, tag::x},
-            {dst_dims, dt::f32, tag::any}, strides, pad, pad);
-        dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation), eng);
-        conform(pd.src_desc(), l.name);
-        memory weights = load_weights(l.name + ".weight", w.at(l.name + ".weight"), w_dims,
-                                      G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(), release);
-        memory bias = load_weights(l.name + ".bias", w.at(l.name + ".bias"), {out.c}, tag::x, pd.bias_desc(), release);
-        if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
+            {src_dims, dnnl_type(p.src), tag::any}, {w_dims, weights_type(p), tag::any}, {{out.c}, dt::f32, tag::x},
+            {dst_dims, dnnl_type(p.dst), tag::any}, strides, pad, pad);
+        dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation, q8.output_scale), eng);
+        note_kernel(l, pd);
+        conform(pd.src_desc(), l.name, p.src_scale);
+        auto [weights, bias] = load_params(l, w, q8, w_dims, G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(),
+                                           pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
-        dnnl::convolution_forward p(pd);
+        dnnl::convolution_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
-                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
-                                           {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
-                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                             prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                              {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
+                                              {DNNL_ARG_SCRATCHPAD, scratch}});
                          }});
         advance(dst);
+        cur_scale = p.dst_scale;
     }
 
-    void add_fc(const LayerSpec& l, const Shape& in, Weights& w, bool release) {
+    void add_fc(const LayerSpec& l, const LayerPlan& p, const Shape& in, Weights& w, bool release) {
         // A 4-D input (after pooling) keeps 4-D weights (O, C, H, W), the same bytes as PyTorch's
         // (O, C*H*W); after another fc both are 2-D.
         const bool spatial = cur.get_desc().dims().size() == 4;
         const memory::dims src_dims = spatial ? memory::dims{batch, in.c, in.h, in.w} : memory::dims{batch, in.c};
         const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
                                             : memory::dims{l.out_channels, in.c};
+        const Int8Layer q8 = int8_params(l, p, w);
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference,
-                                            {src_dims, dt::f32, tag::any}, {w_dims, dt::f32, tag::any},
+                                            {src_dims, dnnl_type(p.src), tag::any}, {w_dims, weights_type(p), tag::any},
                                             {{l.out_channels}, dt::f32, tag::x},
-                                            {{batch, l.out_channels}, dt::f32, tag::any});
-        dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation), eng);
-        conform(pd.src_desc(), l.name);
-        memory weights = load_weights(l.name + ".weight", w.at(l.name + ".weight"), w_dims,
-                                      spatial ? tag::oihw : tag::oi, pd.weights_desc(), release);
-        memory bias = load_weights(l.name + ".bias", w.at(l.name + ".bias"), {l.out_channels}, tag::x,
-                                   pd.bias_desc(), release);
-        if (release) w.release(l.name + ".weight"), w.release(l.name + ".bias");
+                                            {{batch, l.out_channels}, dnnl_type(p.dst), tag::any});
+        dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation, q8.output_scale), eng);
+        note_kernel(l, pd);
+        conform(pd.src_desc(), l.name, p.src_scale);
+        auto [weights, bias] = load_params(l, w, q8, w_dims, spatial ? tag::oihw : tag::oi, pd.weights_desc(),
+                                           pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
-        dnnl::inner_product_forward p(pd);
+        dnnl::inner_product_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
-                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
-                                           {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
-                                           {DNNL_ARG_SCRATCHPAD, scratch}});
+                             prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights},
+                                              {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst},
+                                              {DNNL_ARG_SCRATCHPAD, scratch}});
                          }});
         advance(dst);
+        cur_scale = p.dst_scale;
     }
 
-    void add_lrn(const LayerSpec& l) {
+    void add_lrn(const LayerSpec& l, const LayerPlan& plan) {
+        conform(with_type(cur.get_desc(), dnnl_type(plan.src)), l.name);  // LRN has no int8 kernels
         dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels,
                                   cur.get_desc(), l.lrn.size, l.lrn.alpha, l.lrn.beta, l.lrn.k);
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         dnnl::lrn_forward::primitive_desc pd(d, attr, eng);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
-        dnnl::lrn_forward p(pd);
+        dnnl::lrn_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
-                             p.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
+                             prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst},
                                            {DNNL_ARG_SCRATCHPAD, scratch}});
                          }});
         advance(dst);
@@ -199,7 +264,7 @@ struct InferenceNet::Impl {
         const memory::dims pad_r{(out.h - 1) * stride_h + kernel_h - in.h - pad,
                                  (out.w - 1) * stride_w + kernel_w - in.w - pad};
         dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, cur.get_desc(),
-                                      {{batch, out.c, out.h, out.w}, dt::f32, tag::any},
+                                      {{batch, out.c, out.h, out.w}, cur.get_desc().data_type(), tag::any},
                                       {stride_h, stride_w}, {kernel_h, kernel_w}, pad_l, pad_r);
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -220,7 +285,7 @@ struct InferenceNet::Impl {
             add_pool(l, in, out, dnnl::algorithm::pooling_avg_exclude_padding, kh, kw, kh, kw, 0);
             return;
         }
-        // Uneven windows: plain loop on nchw buffers.
+        // Uneven windows: plain loop on f32 nchw buffers.
         conform(memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw), l.name);
         memory src = cur, dst = new_activation({{batch, out.c, out.h, out.w}, dt::f32, tag::nchw});
         const int N = batch;
@@ -256,7 +321,7 @@ struct InferenceNet::Impl {
 };
 
 InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
-                           const std::string& output_layer, bool release_weights)
+                           const std::string& output_layer, bool release_weights, Precision precision)
     : impl_(std::make_unique<Impl>()) {
     check(batch > 0, "engine", "batch", "> 0", std::to_string(batch));
     Impl& m = *impl_;
@@ -264,6 +329,15 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
     const int last = spec.index_of(output_layer);
     const std::vector<Shape> shapes = infer_shapes(spec);
     validate_weights(spec, weights, "weights");
+    require_precision_support(precision);
+    const Quantization quant = read_quantization("weights", spec, weights);
+    if (precision == Precision::int8 && quant.empty())
+        throw Error("--precision int8", "weights", "a quantized model (made by alexnet-quantize)", "float weights");
+    if (precision != Precision::int8 && !quant.empty())
+        throw Error("--precision " + std::string(to_string(precision)), "weights",
+                    "float weights (dequantize_weights() turns a quantized model into them)", "a quantized model");
+    m.plan = plan_precision(spec, last, weights, quant, precision, !cpu_has_vnni());
+    m.plan_text = std::string(to_string(precision)) + ": " + describe(spec, m.plan);
 
     const Shape& in0 = spec.input;
     m.user_src = memory({{batch, in0.c, in0.h, in0.w}, dt::f32, tag::nchw}, m.eng, DNNL_MEMORY_NONE);
@@ -274,9 +348,9 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
             const LayerSpec& l = spec.layers[i];
             const Shape& out = shapes[i];
             switch (l.kind) {
-                case LayerKind::conv: m.add_conv(l, in, out, weights, release_weights); break;
-                case LayerKind::fc: m.add_fc(l, in, weights, release_weights); break;
-                case LayerKind::lrn: m.add_lrn(l); break;
+                case LayerKind::conv: m.add_conv(l, m.plan[size_t(i)], in, out, weights, release_weights); break;
+                case LayerKind::fc: m.add_fc(l, m.plan[size_t(i)], in, weights, release_weights); break;
+                case LayerKind::lrn: m.add_lrn(l, m.plan[size_t(i)]); break;
                 case LayerKind::max_pool:
                     m.add_pool(l, in, out, dnnl::algorithm::pooling_max, l.kernel, l.kernel, l.stride,
                                l.stride, l.pad);
@@ -300,7 +374,9 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
                                     : memory::desc({batch, in.c}, dt::f32, tag::nc);
     m.user_dst = memory(out_md, m.eng, DNNL_MEMORY_NONE);
     memory dst = m.user_dst;
-    dnnl::reorder r(src, dst);
+    dnnl::primitive_attr attr;
+    if (m.cur_scale != 1.f) attr.set_output_scales(0, {m.cur_scale});  // int8 results dequantized
+    dnnl::reorder r(src, dst, attr);
     m.steps.push_back({"output", [r, src, dst](dnnl::stream& s) mutable { r.execute(s, src, dst); }});
     m.plan_memory();
 }
@@ -308,6 +384,8 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
 InferenceNet::~InferenceNet() = default;
 
 int InferenceNet::batch() const { return impl_->batch; }
+const std::string& InferenceNet::plan() const { return impl_->plan_text; }
+const std::string& InferenceNet::kernels() const { return impl_->kernels; }
 Shape InferenceNet::output_shape() const { return impl_->out_shape; }
 
 void InferenceNet::forward(const float* input, float* output) {

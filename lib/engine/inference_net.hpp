@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.hpp"
 #include "model/model.hpp"
 #include "model/weights.hpp"
 
@@ -20,13 +21,20 @@ class InferenceNet {
 public:
     // Runs the network up to and including `output_layer`. With `release_weights`, each tensor of
     // `weights` is released as soon as the engine holds its own copy (keeps peak memory low).
+    // `precision` (engine/precision.hpp): int8 needs a quantized model, fp32 and bf16 float weights;
+    // throws Error when this CPU lacks what it needs.
     InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
-                 const std::string& output_layer = "prob", bool release_weights = false);
+                 const std::string& output_layer = "prob", bool release_weights = false,
+                 Precision precision = Precision::fp32);
     ~InferenceNet();
     InferenceNet(const InferenceNet&) = delete;
     InferenceNet& operator=(const InferenceNet&) = delete;
 
     int batch() const;
+    // What runs in which type, e.g. "int8: conv1 s8->f32 (s8 weights), norm1 f32, ...", and the
+    // oneDNN kernel of each conv/fc layer.
+    const std::string& plan() const;
+    const std::string& kernels() const;
     Shape output_shape() const;  // per image
     // input (batch, C, H, W) plain float; output (batch, output_shape().size()) plain float
     void forward(const float* input, float* output);

@@ -317,4 +317,107 @@ Gradients backward(const ModelSpec& spec, const Weights& weights, const float* i
     return g;
 }
 
+namespace {
+
+// A tensor as a layer of the planned network holds it: stored values and their scale.
+struct Held {
+    std::vector<float> v;
+    DType dt = DType::f32;
+    float scale = 1;
+    // The engine's reorder into (to, to_scale): multiply, then round into the new type.
+    void convert(DType to, float to_scale) {
+        if (dt == to && scale == to_scale) return;
+        const float f = rescale(scale, to_scale);
+        for (auto& x : v) {
+            if (f != 1.f) x *= f;
+            if (is_int8(to)) x = saturate_round(x, to);
+            else if (to == DType::bf16) x = round_to_bf16(x);
+        }
+        dt = to;
+        scale = to_scale;
+    }
+    void round_into(DType t) {
+        if (is_int8(t))
+            for (auto& x : v) x = saturate_round(x, t);
+        else if (t == DType::bf16)
+            for (auto& x : v) x = round_to_bf16(x);
+        dt = t;
+    }
+};
+
+}  // namespace
+
+std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
+                                        const std::vector<LayerPlan>& plan, const float* input, int N) {
+    std::vector<std::vector<float>> outs;
+    Shape s = spec.input;
+    Held cur{std::vector<float>(input, input + size_t(N) * s.size())};
+    for (size_t i = 0; i < plan.size(); ++i) {
+        const LayerSpec& l = spec.layers[i];
+        const LayerPlan& p = plan[i];
+        const Shape o = output_shape(l, s);
+        Held y{std::vector<float>(size_t(N) * o.size()), cur.dt, cur.scale};
+        switch (l.kind) {
+            case LayerKind::conv:
+            case LayerKind::fc: {
+                cur.convert(p.src, p.src_scale);
+                const int64_t plane = l.kind == LayerKind::conv ? int64_t(o.h) * o.w : 1;
+                auto run = [&](const float* w, const float* b) {
+                    if (l.kind == LayerKind::conv)
+                        conv_forward(y.v.data(), cur.v.data(), w, b, N, s, l);
+                    else
+                        fc_forward(y.v.data(), cur.v.data(), w, b, N, int(s.size()), l.out_channels);
+                };
+                if (p.int8_weights) {
+                    const Int8Layer q = int8_layer(l, weights, p);
+                    run(q.weight.data(), nullptr);  // exact integer sums, rounded to float as oneDNN does
+                    for (size_t k = 0; k < y.v.size(); ++k) {
+                        const size_t c = size_t(int64_t(k) / plane % l.out_channels);
+                        y.v[k] = (y.v[k] + q.bias[c]) * q.output_scale[c];
+                    }
+                } else if (p.src == DType::bf16) {
+                    const Tensor& t = weights.at(l.name + ".weight");
+                    std::vector<float> w(t.data, t.data + t.numel());
+                    for (auto& x : w) x = round_to_bf16(x);
+                    run(w.data(), weights.at(l.name + ".bias").data);
+                } else {
+                    run(weights.at(l.name + ".weight").data, weights.at(l.name + ".bias").data);
+                }
+                activation_forward(y.v.data(), int64_t(y.v.size()), l.activation);
+                y.scale = p.dst_scale;
+                y.round_into(p.dst);
+                break;
+            }
+            case LayerKind::lrn:
+                cur.convert(p.src, 1.f);
+                lrn_forward(y.v.data(), cur.v.data(), N, s, l.lrn);
+                y.scale = 1;
+                y.round_into(p.dst);
+                break;
+            case LayerKind::max_pool:
+                max_pool_forward(y.v.data(), cur.v.data(), N, s, l);
+                break;
+            case LayerKind::adaptive_avg_pool:
+                cur.convert(p.src, p.src_scale);
+                adaptive_avg_pool_forward(y.v.data(), cur.v.data(), N, s, l.out_h, l.out_w);
+                y.scale = cur.scale;
+                y.round_into(p.dst);
+                break;
+            case LayerKind::softmax:
+                cur.convert(DType::f32, 1.f);
+                softmax_forward(y.v.data(), cur.v.data(), N, int(s.size()));
+                y.scale = 1;
+                y.dt = DType::f32;
+                break;
+        }
+        std::vector<float> real = y.v;
+        if (y.scale != 1.f)
+            for (auto& x : real) x *= y.scale;
+        outs.push_back(std::move(real));
+        cur = std::move(y);
+        s = o;
+    }
+    return outs;
+}
+
 }  // namespace alexnet::reference

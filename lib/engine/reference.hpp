@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.hpp"
 #include "model/model.hpp"
 #include "model/weights.hpp"
 
@@ -43,6 +44,13 @@ float softmax_cross_entropy(float* dlogits, const float* logits, const int* labe
 // The whole network; returns each layer's output (N x layer shape) in table order.
 std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
                                         const float* input, int N);
+
+// The same at a precision plan (engine/precision.hpp), as the oneDNN network computes it: tensors
+// quantized, requantized and dequantized where the plan says (round to nearest even, saturated),
+// int8 layers on their (7-bit when halved) integer weights with the bias in accumulator units,
+// bf16 tensors and weights rounded to bf16. Layers 0..plan.size()-1; outputs as real values.
+std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,
+                                        const std::vector<LayerPlan>& plan, const float* input, int N);
 
 // Mean softmax cross-entropy of the network's logits (the layer before `prob`) against `labels`,
 // and its gradient for every parameter, by canonical name (no dropout: the reference of the

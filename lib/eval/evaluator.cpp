@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 
 #include "core/error.hpp"
 #include "data/labelled_set.hpp"
@@ -14,7 +16,9 @@
 #include "data/train_loader.hpp"
 #include "engine/inference_net.hpp"
 #include "io/atomic_file.hpp"
+#include "engine/reference.hpp"
 #include "io/plot.hpp"
+#include "metrics/agreement.hpp"
 #include "metrics/topk.hpp"
 
 namespace alexnet {
@@ -79,6 +83,22 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                          "binaries); found " + std::to_string(o.common.inputs.size()) + " inputs");
     set_num_threads(o.common.threads);
     LoadedModel model = load_tool_model(o.common);
+    const bool quantized = model.weights.metadata.count(kQuantizationKey) != 0;
+    const Precision precision = resolve_precision(o.common, model);
+    // --compare-precision: the same images through the fp32 model as well.
+    std::optional<LoadedModel> reference_model;
+    if (o.compare_precision) {
+        if (o.reference.empty() && quantized)
+            throw UsageError("--compare-precision: " + o.common.weights +
+                             " is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL");
+        CommonOptions ref = o.common;
+        if (!o.reference.empty()) ref.weights = o.reference;
+        reference_model = load_tool_model(ref);
+        check(!reference_model->weights.metadata.count(kQuantizationKey), ref.weights, "--reference",
+              "a float model", "a quantized model");
+        check(reference_model->spec.num_classes() == model.spec.num_classes(), ref.weights, "--reference",
+              std::to_string(model.spec.num_classes()) + " classes", std::to_string(reference_model->spec.num_classes()));
+    }
     const int classes = model.spec.num_classes();
     const std::vector<std::string> names = resolve_labels(o.labels_file, model.labels, classes);
     const std::string& source = o.common.inputs[0];
@@ -120,19 +140,34 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const int crops = crops_per_image(mode);
     const int k = std::max(1, o.topk);
     const std::string topk_key = "top" + std::to_string(k);
-    Evaluation eval(classes, k);
+    Evaluation eval(classes, k), reference_eval(classes, k);
+    Agreement agreement, rows;  // per image (top-1 of what is scored), per network row (logits)
     const bool tty = isatty(2) && !o.common.quiet;
     if (work.size() > 0) {
         const int per_batch = std::min(work.size(), std::max(1, o.common.batch / crops));
         Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.common.loader_threads, mode);
-        InferenceNet net(model.spec, model.weights, per_batch * crops, "prob", /*release_weights=*/true);
-        std::vector<float> prob(size_t(net.batch()) * classes), mean(static_cast<size_t>(classes));
+        // Logits, then softmax here (what the network's prob layer computes), so both can be compared.
+        const std::string& logits_layer = model.spec.classifier();
+        InferenceNet net(model.spec, model.weights, per_batch * crops, logits_layer, /*release_weights=*/true, precision);
+        if (precision != Precision::fp32) log_info(o.common.quiet, "alexnet-eval: " + net.plan());
+        std::unique_ptr<InferenceNet> ref_net;
+        if (reference_model)
+            ref_net = std::make_unique<InferenceNet>(reference_model->spec, reference_model->weights, per_batch * crops,
+                                                     logits_layer, true);
+        const size_t rows_per_batch = size_t(net.batch());
+        std::vector<float> logits(rows_per_batch * classes), prob(logits.size()), mean(static_cast<size_t>(classes));
+        std::vector<float> ref_logits(ref_net ? logits.size() : 0), ref_prob(ref_logits.size()), ref_mean(mean.size());
         const int shown = std::min(classes, std::max(k, 5));
         auto t_report = clock_type::now();
         loader.start(0);
         for (int b = 0; b < loader.batches_per_epoch(); ++b) {
             const LoaderBatch& batch = loader.next();
-            net.forward(batch.data.data(), prob.data());
+            net.forward(batch.data.data(), logits.data());
+            reference::softmax_forward(prob.data(), logits.data(), int(rows_per_batch), classes);
+            if (ref_net) {
+                ref_net->forward(batch.data.data(), ref_logits.data());
+                reference::softmax_forward(ref_prob.data(), ref_logits.data(), int(rows_per_batch), classes);
+            }
             for (int j = 0; j < batch.count; ++j) {
                 const int item = batch.items[size_t(j)], label = batch.labels[size_t(j)];
                 const auto failed = std::find(batch.failed.begin(), batch.failed.end(), j);
@@ -144,6 +179,15 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                 }
                 average_rows(prob.data() + size_t(j) * crops * classes, crops, classes, mean.data());
                 const int rank = eval.add(mean.data(), label);
+                if (ref_net) {
+                    average_rows(ref_prob.data() + size_t(j) * crops * classes, crops, classes, ref_mean.data());
+                    reference_eval.add(ref_mean.data(), label);
+                    agreement.add(mean.data(), ref_mean.data(), classes);
+                    for (int c = 0; c < crops; ++c) {
+                        const size_t row = (size_t(j) * crops + size_t(c)) * classes;
+                        rows.add(logits.data() + row, ref_logits.data() + row, classes);
+                    }
+                }
                 if (!o.per_image) continue;
                 nlohmann::ordered_json top = nlohmann::ordered_json::array();
                 for (int c : top_classes(mean.data(), classes, shown))
@@ -176,6 +220,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     summary["top1_accuracy"] = ratio_or_null(n.top1, n.images);
     if (k > 1) summary[topk_key + "_accuracy"] = ratio_or_null(n.topk, n.images);
     summary["crop"] = o.common.crop;
+    summary["precision"] = to_string(precision);
     int64_t skipped_total = 0;
     nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
     for (const auto& [kind, count] : skipped) reasons[kind] = count, skipped_total += count;
@@ -203,6 +248,25 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
         if (!png.empty()) summary["confusion_png"] = png;
     }
     summary["per_class"] = per_class;
+    if (reference_model) {
+        const Evaluation::Counts& r = reference_eval.total();
+        const auto accuracy = [](const Evaluation::Counts& c) { return c.images ? double(c.top1) / double(c.images) : 0.0; };
+        out.write({{"compare_precision", true}, {"precision", to_string(precision)}, {"reference", "fp32"},
+                   {"reference_weights", o.reference.empty() ? o.common.weights : o.reference},
+                   {"images", agreement.images}, {"top1_agreement", ratio_or_null(agreement.same_top1, agreement.images)},
+                   {"disagreements", agreement.images - agreement.same_top1},
+                   {"max_logit_diff", json_float(float(rows.max_logit_diff))},
+                   {"mean_logit_diff", json_float(float(rows.mean_logit_diff()))},
+                   {"top1_accuracy", ratio_or_null(n.top1, n.images)},
+                   {"reference_top1_accuracy", ratio_or_null(r.top1, r.images)},
+                   {"top1_accuracy_delta", json_float(float(accuracy(n) - accuracy(r)))}});
+        log_info(o.common.quiet, std::string("alexnet-eval: ") + to_string(precision) + " vs fp32: top-1 agreement " +
+                                     fixed(100 * agreement.top1_agreement(), 2) + "% (" +
+                                     std::to_string(agreement.images - agreement.same_top1) + " of " +
+                                     std::to_string(agreement.images) + " differ), max logit difference " +
+                                     fixed(rows.max_logit_diff, 4) + ", top-1 accuracy " + fixed(100 * accuracy(n), 2) +
+                                     "% vs " + fixed(100 * accuracy(r), 2) + "%");
+    }
     out.write(summary);
     log_info(o.common.quiet, "alexnet-eval: " + std::to_string(n.images) + " images, top-1 error " +
                                  (n.images ? fixed(1 - double(n.top1) / n.images, 4) : "n/a") +

@@ -18,6 +18,8 @@ struct EvalOptions {
     bool strict = false;          // a skipped item is fatal
     std::string confusion;        // CSV path (and a PNG beside it for up to 100 classes)
     std::string labels_file;      // class names, else the weights' own
+    bool compare_precision = false;  // also run fp32 and report top-1 agreement, logit differences
+    std::string reference;        // the fp32 model to compare with (default: --weights itself)
 };
 
 // Streams per-image lines (with per_image), a line per skipped item, and the summary line last.

@@ -255,7 +255,7 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 }
 
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels, const Weights* extra) {
+                const std::vector<std::string>& labels, const Weights* extra, const std::set<std::string>& as_int8) {
     validate_weights(spec, weights, path);
     Weights out;
     for (const auto& p : param_specs(spec)) out.add_view(p.name, p.shape, weights.at(p.name).data);
@@ -289,7 +289,7 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
         for (const auto& name : extra->names()) out.add_view(name, extra->at(name).shape, extra->at(name).data);
         for (const auto& [k, v] : extra->metadata) md[k] = v;
     }
-    write_safetensors(path, out);
+    write_safetensors(path, out, as_int8);
 }
 
 }  // namespace alexnet

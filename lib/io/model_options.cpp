@@ -65,4 +65,19 @@ LoadedModel load_tool_model(const CommonOptions& o) {
     return m;
 }
 
+Precision resolve_precision(const CommonOptions& o, LoadedModel& model) {
+    const bool quantized = model.weights.metadata.count(kQuantizationKey) != 0;
+    const Precision p = o.precision.empty() ? (quantized ? Precision::int8 : Precision::fp32)
+                                            : parse_precision("--precision", o.precision);
+    require_precision_support(p);
+    if (p == Precision::int8 && !quantized)
+        throw Error(o.weights, "--precision int8", "a quantized model (alexnet-quantize -w " + o.weights +
+                    " --calibrate IMAGES -o MODEL-int8.safetensors)", "float weights");
+    if (p != Precision::int8 && quantized) {
+        log_info(o.quiet, o.weights + ": an int8 model run in " + to_string(p) + " on its dequantized weights");
+        dequantize_weights(model.spec, model.weights);
+    }
+    return p;
+}
+
 }  // namespace alexnet

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.hpp"
 #include "io/model_file.hpp"
 
 namespace alexnet {
@@ -17,6 +18,7 @@ struct CommonOptions {
     int threads = 0;                  // 0: all cores
     int loader_threads = 2;           // decoding threads
     std::string crop = "center";      // center | ten
+    std::string precision;            // fp32 | bf16 | int8; empty: int8 for a quantized model, else fp32
     bool quiet = false;
     bool summary = false;             // print the model summary JSON and exit
     // preprocessing overrides; unset values keep what the weights carry
@@ -37,5 +39,10 @@ std::string installed_default_model();
 // unless quiet) and applies the overrides. Without any, throws a UsageError that explains where
 // weights come from.
 LoadedModel load_tool_model(const CommonOptions& o);
+
+// The precision a tool runs `model` at: --precision, else int8 for a quantized model (made by
+// alexnet-quantize) and fp32 otherwise. A quantized model run in fp32 or bf16 runs on its
+// dequantized weights; int8 needs a quantized model. Throws Error when the CPU lacks support.
+Precision resolve_precision(const CommonOptions& o, LoadedModel& model);
 
 }  // namespace alexnet

@@ -21,6 +21,7 @@ constexpr size_t kMaxDims = 8;  // dimensions of one tensor; AlexNet's have at m
 size_t dtype_size(const std::string& dtype) {
     if (dtype == "F32") return 4;
     if (dtype == "F16" || dtype == "BF16") return 2;
+    if (dtype == "I8") return 1;  // a quantized model's weights
     return 0;
 }
 
@@ -94,7 +95,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) {
         const auto& dtype = v["dtype"];
         if (!dtype.is_string()) throw Error(where, "dtype", "a string", json_excerpt(dtype));
         e.dtype = dtype.get<std::string>();
-        if (dtype_size(e.dtype) == 0) throw Error(where, "dtype", "F32, F16 or BF16", text_excerpt(e.dtype));
+        if (dtype_size(e.dtype) == 0) throw Error(where, "dtype", "F32, F16, BF16 or I8", text_excerpt(e.dtype));
         const auto& shape = v["shape"];
         if (!shape.is_array() || shape.size() > kMaxDims)
             throw Error(where, "shape", "an array of at most " + std::to_string(kMaxDims) + " dimensions",
@@ -152,6 +153,8 @@ Weights read_safetensors(const std::string& path) {
         std::vector<float> data(n);
         if (e.dtype == "F32") {
             if (n > 0) std::memcpy(data.data(), p, n * 4);
+        } else if (e.dtype == "I8") {
+            for (int64_t i = 0; i < n; ++i) data[i] = float(int8_t(p[i]));
         } else {
             for (int64_t i = 0; i < n; ++i) {
                 const uint16_t h = uint16_t(p[2 * i] | (p[2 * i + 1] << 8));
@@ -164,15 +167,18 @@ Weights read_safetensors(const std::string& path) {
     return w;
 }
 
-void write_safetensors(const std::string& path, const Weights& weights) {
+void write_safetensors(const std::string& path, const Weights& weights, const std::set<std::string>& as_int8) {
     nlohmann::json header = nlohmann::json::object();
     if (!weights.metadata.empty()) header["__metadata__"] = weights.metadata;
     uint64_t offset = 0;
-    const std::vector<std::string> names = weights.names();
+    std::vector<std::string> names = weights.names();
+    // F32 data first, so it stays 4-byte aligned (and is mapped in place when read).
+    std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return !as_int8.count(n); });
     for (const auto& name : names) {
         const Tensor& t = weights.at(name);
-        const uint64_t bytes = uint64_t(t.numel()) * 4;
-        header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        const bool i8 = as_int8.count(name) != 0;
+        const uint64_t bytes = uint64_t(t.numel()) * (i8 ? 1 : 4);
+        header[name] = {{"dtype", i8 ? "I8" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = header.dump();
@@ -182,9 +188,20 @@ void write_safetensors(const std::string& path, const Weights& weights) {
     AtomicFile out(path);
     out.write(len, 8);
     out.write(text);
+    std::vector<int8_t> bytes;
     for (const auto& name : names) {
         const Tensor& t = weights.at(name);
-        out.write(t.data, size_t(t.numel()) * 4);
+        if (!as_int8.count(name)) {
+            out.write(t.data, size_t(t.numel()) * 4);
+            continue;
+        }
+        bytes.resize(size_t(t.numel()));
+        for (int64_t i = 0; i < t.numel(); ++i) {
+            check(t.data[i] == float(int8_t(t.data[i])), path, name, "integers in [-128, 127] to store as I8",
+                  std::to_string(t.data[i]));
+            bytes[size_t(i)] = int8_t(t.data[i]);
+        }
+        out.write(bytes.data(), bytes.size());
     }
     out.commit();
 }

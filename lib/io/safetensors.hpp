@@ -3,6 +3,7 @@
 // Reading memory-maps the file and validates every entry before any byte of data is used.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,7 +14,7 @@ namespace alexnet {
 
 struct SafetensorsEntry {
     std::string name;
-    std::string dtype;  // F32, F16 or BF16
+    std::string dtype;  // F32, F16, BF16 or I8
     std::vector<int64_t> shape;
     uint64_t begin = 0, end = 0;  // offsets into the data section
 };
@@ -37,11 +38,12 @@ private:
 // True when the first bytes look like a safetensors header.
 bool looks_like_safetensors(const std::string& path);
 
-// All tensors as float32 (F32 data viewed in place when aligned, F16/BF16 converted).
+// All tensors as float32 (F32 data viewed in place when aligned, F16/BF16/I8 converted).
 Weights read_safetensors(const std::string& path);
 
-// Writes every tensor of `weights` as F32 with `weights.metadata`, atomically.
-void write_safetensors(const std::string& path, const Weights& weights);
+// Writes every tensor of `weights` as F32 (those named in `as_int8` as I8: integer values) with
+// `weights.metadata`, atomically.
+void write_safetensors(const std::string& path, const Weights& weights, const std::set<std::string>& as_int8 = {});
 
 float half_to_float(uint16_t h);
 float bfloat16_to_float(uint16_t b);

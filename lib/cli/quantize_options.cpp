@@ -1,0 +1,28 @@
+#include "cli/quantize_options.hpp"
+
+#include "cli/options.hpp"
+
+namespace alexnet {
+
+void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
+    add_common_options(app, o.common, false);
+    for (const char* unused : {"--crop", "--summary", "--precision"}) app.remove_option(app.get_option(unused));
+    app.add_option("--calibrate", o.calibrate,
+                   "Calibration images: a folder of images, a path-label list, an IDX file or folder, CIFAR-10 binaries")
+        ->required();
+    app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder")
+        ->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+    app.add_option("--images", o.images, "Calibration images (drawn by a seeded shuffle)")
+        ->check(CLI::Range(1, 1000000))->capture_default_str();
+    app.add_option("--check-images", o.check_images,
+                   "Further images on which each method's int8 network is compared with fp32 (0: the calibration images)")
+        ->check(CLI::Range(0, 1000000))->capture_default_str();
+    app.add_option("--method", o.method,
+                   "auto (try each, keep the best top-1 agreement) | minmax | percentile-P (e.g. percentile-99.99) | entropy")
+        ->capture_default_str();
+    app.add_option("--keep-float", o.keep_float, "conv/fc layers to leave in f32, e.g. conv1,fc8")->delimiter(',');
+    app.add_option("--seed", o.seed, "Which images are drawn")->capture_default_str();
+    app.add_option("-o,--output", o.output, "The int8 model to write (safetensors)")->required();
+}
+
+}  // namespace alexnet

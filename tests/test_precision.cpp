@@ -1,0 +1,413 @@
+// bf16 and int8 inference: the oneDNN network against its naive twin at the same precision plan,
+// the quantization arithmetic by hand, I8 safetensors, the refusal where the CPU lacks support,
+// and the accuracy of the shipped model's int8 version against fp32 on Fashion-MNIST.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <set>
+
+#include "cli_util.hpp"
+#include "core/error.hpp"
+#include "data/image.hpp"
+#include "data/inputs.hpp"
+#include "engine/inference_net.hpp"
+#include "engine/precision.hpp"
+#include "engine/reference.hpp"
+#include "io/model_file.hpp"
+#include "io/safetensors.hpp"
+#include "metrics/agreement.hpp"
+#include "metrics/topk.hpp"
+#include "model/quantization.hpp"
+#include "quantize/calibration.hpp"
+#include "test_util.hpp"
+#include "train/solver.hpp"
+
+using namespace alexnet;
+using test::random_vector;
+using test::relative_max_error;
+using test::TempDir;
+
+namespace {
+
+const std::string kData = ALEXNET_DATA_DIR;
+const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+
+// `spec` with random weights quantized: s8 weights per channel, activation steps by `method`
+// from `calibration` images.
+Weights quantized_model(const ModelSpec& spec, unsigned seed, int calibration, const std::string& method = "minmax") {
+    Weights w = random_weights(spec, seed, 0.1f);
+    const auto input = random_vector(size_t(calibration) * spec.input.size(), seed + 11);
+    const auto hists = collect_histograms(spec, w, input, calibration, calibration);
+    std::vector<std::string> int8_names;
+    Weights q = quantize_weights(spec, w, {}, int8_names);
+    for (const auto& name : w.names())  // keep the float tensors alive beside their views
+        if (!q.contains(name)) q.add(name, w.at(name).shape, std::vector<float>(w.at(name).data, w.at(name).data + w.at(name).numel()));
+    q.metadata[kQuantizationKey] = to_json(activation_scales(hists, method));
+    q.keep_alive(std::make_shared<Weights>(std::move(w)));
+    return q;
+}
+
+// The oneDNN network at `precision` against the naive twin following the same plan, at `layer`.
+double compare_planned(const ModelSpec& spec, Weights& w, int batch, const std::string& layer, Precision precision,
+                       unsigned seed = 3) {
+    const auto input = random_vector(size_t(batch) * spec.input.size(), seed);
+    const int idx = spec.index_of(layer);
+    const Quantization q = read_quantization("test", spec, w);
+    const auto plan = plan_precision(spec, idx, w, q, precision, !cpu_has_vnni());
+    const auto ref = reference::forward(spec, w, plan, input.data(), batch);
+    InferenceNet net(spec, w, batch, layer, false, precision);
+    std::vector<float> out(size_t(batch) * net.output_shape().size());
+    net.forward(input.data(), out.data());
+    REQUIRE(out.size() == ref[size_t(idx)].size());
+    return relative_max_error(out.data(), ref[size_t(idx)].data(), out.size());
+}
+
+}  // namespace
+
+TEST_CASE("rounding helpers: bf16 ties to even, int8 saturates and rounds half to even") {
+    CHECK(round_to_bf16(1.f) == 1.f);
+    CHECK(round_to_bf16(1.f + 1.f / 256) == 1.f);              // a tie: down to the even 1.0
+    CHECK(round_to_bf16(1.f + 3.f / 256) == 1.f + 4.f / 256);  // a tie: up to the even neighbour
+    CHECK(round_to_bf16(1.f + 1.5f / 256) == 1.f + 2.f / 256);
+    CHECK(saturate_round(2.5f, DType::u8) == 2.f);
+    CHECK(saturate_round(3.5f, DType::u8) == 4.f);
+    CHECK(saturate_round(-3.f, DType::u8) == 0.f);
+    CHECK(saturate_round(300.f, DType::u8) == 255.f);
+    CHECK(saturate_round(-200.f, DType::s8) == -128.f);
+    CHECK(saturate_round(-2.5f, DType::s8) == -2.f);
+}
+
+TEST_CASE("per-channel weight quantization by hand") {
+    const float w[] = {0.5f, -1.f, 0.25f, 0.f, 0.f, 0.f, 2.54f, 0.02f, -0.01f};
+    float q[9], step[3];
+    quantize_per_channel(w, 3, 3, q, step);
+    CHECK(step[0] == doctest::Approx(1.f / 127));
+    CHECK(q[0] == 64.f);  // 63.5 rounds to even
+    CHECK(q[1] == -127.f);
+    CHECK(q[2] == 32.f);  // 31.75
+    CHECK(step[1] == 1.f);  // an all-zero channel
+    CHECK(q[3] == 0.f);
+    CHECK(step[2] == doctest::Approx(0.02f));
+    CHECK(q[6] == 127.f);
+    CHECK(q[7] == 1.f);
+    CHECK(q[8] == -0.f);  // -0.5 rounds to even
+}
+
+TEST_CASE("calibration thresholds on a known histogram") {
+    TensorHistogram h;
+    h.nonnegative = true;
+    std::vector<float> x;
+    for (int i = 1; i <= 10000; ++i) x.push_back(float(i % 100) / 100.f);  // uniform on [0, 0.99]
+    x.push_back(50.f);  // one outlier
+    x.push_back(0.f);   // zeros are not counted
+    h.add_max(x.data(), x.size());
+    h.add_counts(x.data(), x.size());
+    CHECK(h.max_abs == 50.f);
+    CHECK(h.total() == 9900 + 1);
+    CHECK(clip_threshold(h, "minmax") == 50.f);
+    // 99.98% of 9901 values lie at or below 0.99: the first bin edge past 0.99 (bins 50/2048 wide);
+    // 99.99% needs the outlier too
+    CHECK(clip_threshold(h, "percentile-99.98") == doctest::Approx(41 * 50.f / 2048));
+    CHECK(clip_threshold(h, "percentile-99.99") == 50.f);
+    CHECK(clip_threshold(h, "percentile-100") == doctest::Approx(50.f));
+    const float t = clip_threshold(h, "entropy");  // clips the outlier, keeps the bulk
+    CHECK(t >= 0.99f);
+    CHECK(t < 25.f);
+    CHECK_THROWS_WITH_AS(clip_threshold(h, "median"), "calibration: method: expected minmax, percentile-P or entropy, found median",
+                         Error);
+}
+
+TEST_CASE("int8 network against its naive twin: odd shapes, groups, s8 and u8 inputs, every output layer") {
+    if (!precision_supported(Precision::int8)) {
+        CHECK_THROWS_AS(require_precision_support(Precision::int8), Error);
+        return;
+    }
+    for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv", "alexnet-28"}) {
+        const ModelSpec spec =
+            make_preset(arch, {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+        Weights w = quantized_model(spec, 5, 4);
+        for (int batch : {1, 3})
+            for (const auto& layer : spec.layers) {
+                CAPTURE(arch);
+                CAPTURE(batch);
+                CAPTURE(layer.name);
+                CHECK(compare_planned(spec, w, batch, layer.name, Precision::int8) < 2e-3);
+            }
+    }
+}
+
+TEST_CASE("int8 plan: u8 after ReLU, s8 network input, requantisation fused, fallbacks stated") {
+    const ModelSpec spec = make_preset("alexnet", {.num_classes = 5, .conv_channels = {8, 8, 8, 8, 8}, .fc_width = 16});
+    Weights w = quantized_model(spec, 2, 2);
+    const Quantization q = read_quantization("test", spec, w);
+    CHECK(describe(spec, plan_precision(spec, spec.index_of("prob"), w, q, Precision::int8, false)) ==
+          "conv1 s8->f32 (s8 weights), norm1 f32, pool1 f32, conv2 u8->f32 (s8 weights), norm2 f32, pool2 f32, "
+          "conv3 u8->u8 (s8 weights), conv4 u8->u8 (s8 weights), conv5 u8->u8 (s8 weights), pool5 u8, "
+          "fc6 u8->u8 (s8 weights), fc7 u8->u8 (s8 weights), fc8 u8->f32 (s8 weights), prob f32");
+    w.release("fc7.weight_scale");  // a layer left in float: its neighbours adapt
+    CHECK(describe(spec, plan_precision(spec, spec.index_of("fc8"), w, q, Precision::int8, true)).find(
+              "fc6 u8->f32 (s8 weights, 7-bit), fc7 f32->f32, fc8 u8->f32 (s8 weights, 7-bit) "
+              "[fc7 stays float: no int8 weights in the model]") != std::string::npos);
+    ModelSpec tanh_spec = spec;  // signed activations: convs read s8, fc layers stay float
+    set_hidden_activation(tanh_spec, Activation::tanh);
+    Weights wt = quantized_model(tanh_spec, 2, 2);
+    const std::string d = describe(tanh_spec, plan_precision(tanh_spec, tanh_spec.index_of("fc8"), wt,
+                                                             read_quantization("t", tanh_spec, wt), Precision::int8, false));
+    CHECK(d.find("conv3 s8->f32 (s8 weights)") != std::string::npos);
+    CHECK(d.find("fc6 f32->f32") != std::string::npos);
+    CHECK(d.find("fc6 stays float: signed input (int8 fc layers read u8, after ReLU)") != std::string::npos);
+    if (precision_supported(Precision::int8)) {
+        for (const auto& layer : {"conv3", "pool5", "fc6", "fc8"}) {
+            CAPTURE(layer);
+            CHECK(compare_planned(tanh_spec, wt, 2, layer, Precision::int8) < 2e-3);
+            CHECK(compare_planned(spec, w, 2, layer, Precision::int8) < 2e-3);
+        }
+    }
+}
+
+TEST_CASE("int8: large u8 inputs and weights of one sign (16-bit pair sums would saturate without VNNI)") {
+    if (!precision_supported(Precision::int8)) return;
+    ModelSpec m;
+    m.arch = "test";
+    m.input = {16, 3, 3};
+    LayerSpec a = conv_layer("a", 4, 1, 1, 0, 1, Activation::relu), b = conv_layer("b", 2, 3, 1, 0);
+    m.layers = {a, b};
+    Weights w;
+    w.add("a.weight", {4, 16, 1, 1}, std::vector<float>(64, 1.f));
+    w.add("a.bias", {4}, std::vector<float>(4, 0.f));
+    w.add("b.weight", {2, 4, 3, 3}, std::vector<float>(72, 0.5f));
+    w.add("b.bias", {2}, {0.f, 1.f});
+    std::vector<std::string> names;
+    Weights q = quantize_weights(m, w, {}, names);
+    Quantization scales;
+    scales.activation_scale = {{"input", 1.f / 127}, {"a", 16.f / 255}, {"b", 1.f}};
+    q.metadata[kQuantizationKey] = to_json(scales);
+    // a = 16 everywhere: u8 255 (saturated when 7-bit weights make it 16 * 128/127); b sums 36
+    // products 255 x 127 in pairs: 64770 per pair, beyond int16. b = 16 * 36 * 0.5 = 288 with 8-bit
+    // weights; 7-bit weights store 0.5 as 64 steps of 1/127.
+    std::vector<float> input(144, 1.f);
+    InferenceNet net(m, q, 1, "b", false, Precision::int8);
+    std::vector<float> out(2);
+    net.forward(input.data(), out.data());
+    const float expected = cpu_has_vnni() ? 288.f : 16.f * 36 * 64 / 127;
+    CHECK(out[0] == doctest::Approx(expected).epsilon(1e-5));
+    CHECK(out[1] == doctest::Approx(expected + 1).epsilon(1e-5));
+}
+
+TEST_CASE("bf16: the network against its naive twin where the CPU has AVX512-BF16; a clear refusal elsewhere") {
+    const ModelSpec spec = make_preset("alexnet", {.num_classes = 7, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+    Weights w = random_weights(spec, 4, 0.1f);
+    if (!precision_supported(Precision::bf16)) {
+        CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::bf16),
+                             ("--precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA avx512_core_bf16 or newer), "
+                              "found " + cpu_isa_name() + " on this CPU (oneDNN's effective ISA), where fp32 and int8 run").c_str(),
+                             Error);
+        return;
+    }
+    for (const auto& layer : spec.layers) {
+        CAPTURE(layer.name);
+        CHECK(compare_planned(spec, w, 3, layer.name, Precision::bf16) < 2e-2);
+    }
+}
+
+TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 content is refused") {
+    TempDir dir;
+    const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 3, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 8});
+    Weights w = random_weights(spec, 3);
+    std::vector<std::string> names;
+    Weights q = quantize_weights(spec, w, {"fc8"}, names);
+    CHECK(names.size() == 7);
+    Weights extra;
+    for (const auto& n : q.names())
+        if (n.find(".weight_scale") != std::string::npos) extra.add_view(n, q.at(n).shape, q.at(n).data);
+    Quantization scales;
+    scales.method = "minmax";
+    scales.activation_scale = {{"input", 0.5f}, {"conv1", 0.25f}};
+    extra.metadata[kQuantizationKey] = to_json(scales);
+    const std::string path = dir / "q.safetensors";
+    save_model(path, spec, q, {}, &extra, std::set<std::string>(names.begin(), names.end()));
+    SafetensorsFile file(path);
+    for (const auto& e : file.entries()) {
+        CAPTURE(e.name);
+        const bool i8 = std::find(names.begin(), names.end(), e.name) != names.end();
+        CHECK(e.dtype == (i8 ? "I8" : "F32"));
+    }
+    const LoadedModel m = load_model(path);
+    for (const auto& n : q.names()) {
+        CAPTURE(n);
+        REQUIRE(m.weights.contains(n));
+        CHECK(std::equal(q.at(n).data, q.at(n).data + q.at(n).numel(), m.weights.at(n).data));
+    }
+    const Quantization back = read_quantization(path, m.spec, m.weights);
+    CHECK(back.method == "minmax");
+    CHECK(back.activation_scale == scales.activation_scale);
+    CHECK_THROWS_WITH_AS(back.scale_of("conv2"),
+                         "__metadata__.quantization: activation_scales.conv2: expected the step of that tensor, found none", Error);
+
+    Weights bad = m.weights;  // a weight that is not an integer
+    std::vector<float> v(bad.at("conv2.weight").data, bad.at("conv2.weight").data + bad.at("conv2.weight").numel());
+    v[5] = 0.5f;
+    bad.add("conv2.weight", bad.at("conv2.weight").shape, v);
+    CHECK_THROWS_WITH_AS(read_quantization("m", m.spec, bad),
+                         "m: conv2.weight: expected int8 values in [-127, 127] (the layer has a weight_scale), found 0.500000 at flat index 5",
+                         Error);
+    CHECK_THROWS_WITH_AS(parse_quantization("m", "{\"activation_scales\": {\"input\": -1}}"),
+                         "m: __metadata__.quantization.activation_scales.input: expected a positive step, found -1", Error);
+    CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::int8),
+                         "--precision int8: weights: expected a quantized model (made by alexnet-quantize), found float weights",
+                         Error);
+}
+
+TEST_CASE("the shipped model in int8 (data/alexnet-28-fmnist-int8.safetensors) against fp32 on the Fashion-MNIST test set") {
+    if (!precision_supported(Precision::int8)) return;
+    const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
+                             "/alexnet-28-fmnist-int8.safetensors --reference " + kData +
+                             "/alexnet-28-fmnist.safetensors --compare-precision -q");
+    REQUIRE(r.status == 0);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == 2);
+    const auto& c = lines[0];
+    CHECK(c["compare_precision"] == true);
+    CHECK(c["precision"] == "int8");
+    CHECK(c["images"] == 10000);
+    CHECK(c["top1_agreement"].get<double>() >= 0.99);
+    CHECK(std::fabs(c["top1_accuracy_delta"].get<double>()) <= 0.003);
+    CHECK(c["reference_top1_accuracy"].get<double>() == doctest::Approx(0.9272));  // PyTorch's figure for the model
+    CHECK(lines[1]["summary"] == true);
+    CHECK(lines[1]["precision"] == "int8");
+    CHECK(lines[1]["top1_accuracy"] == c["top1_accuracy"]);
+    MESSAGE("int8 vs fp32: agreement " << c["top1_agreement"] << ", accuracy " << c["top1_accuracy"] << " vs "
+                                       << c["reference_top1_accuracy"] << ", max logit diff " << c["max_logit_diff"]);
+}
+
+TEST_CASE("the shipped model in bf16 against fp32 on the Fashion-MNIST test set (AVX512-BF16 CPUs)") {
+    const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
+                             "/alexnet-28-fmnist.safetensors --precision bf16 --compare-precision -q");
+    if (!precision_supported(Precision::bf16)) {
+        CHECK(r.status == 1);
+        CHECK(r.err.find("alexnet-eval: --precision: bf16: expected a CPU with AVX512-BF16") == 0);
+        return;
+    }
+    REQUIRE(r.status == 0);
+    const auto c = r.lines().at(0);
+    CHECK(c["precision"] == "bf16");
+    CHECK(c["top1_agreement"].get<double>() >= 0.995);
+    CHECK(std::fabs(c["top1_accuracy_delta"].get<double>()) <= 0.003);
+}
+
+TEST_CASE("alexnet-eval --compare-precision on an int8 model needs the fp32 one") {
+    const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
+                             "/alexnet-28-fmnist-int8.safetensors --compare-precision --limit 10");
+    CHECK(r.status == 2);
+    CHECK(r.err.find("--compare-precision: " + kData +
+                     "/alexnet-28-fmnist-int8.safetensors is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL") !=
+          std::string::npos);
+}
+
+TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8 keeps fp32's top-1 on at least 7") {
+    if (!precision_supported(Precision::int8)) return;
+    // Random weights must make the top-1 class depend on the image, else the test only measures
+    // ties. N(0, 0.01) weights shrink the signal layer by layer (nearly flat logits); He
+    // initialisation keeps its scale, but a random ReLU network maps every image to nearly the same
+    // direction, so the image-independent mean of fc7's output times each fc8 row's sum decides the
+    // class (the same few classes win every photo, by margins of 0.5% of the logits' spread). With
+    // each fc8 row centred to sum zero that common part cancels: the photos get different classes
+    // with margins of 5-40% of the spread.
+    const ModelSpec spec = make_preset("alexnet");
+    const ParamLayout layout = param_layout(spec);
+    std::vector<float> params(size_t(layout.total));
+    initialise(spec, layout, params.data(), "kaiming", 13);
+    const int fc8 = layout.index_of("fc8.weight");
+    const int64_t fc8_in = layout.numel(size_t(fc8)) / spec.num_classes();
+    for (int c = 0; c < spec.num_classes(); ++c) {
+        float* row = params.data() + layout.offset[size_t(fc8)] + c * fc8_in;
+        double sum = 0;
+        for (int64_t k = 0; k < fc8_in; ++k) sum += row[k];
+        for (int64_t k = 0; k < fc8_in; ++k) row[k] -= float(sum / double(fc8_in));
+    }
+    Weights w;
+    for (size_t i = 0; i < layout.tensors.size(); ++i)
+        w.add_view(layout.tensors[i].name, layout.tensors[i].shape, params.data() + layout.offset[i]);
+    const std::vector<std::string> photos = list_images(std::string(ALEXNET_FIXTURES) + "/photos").images;
+    REQUIRE(photos.size() == 8);
+    const size_t image = size_t(spec.input.size());
+    std::vector<float> input(photos.size() * image);
+    for (size_t i = 0; i < photos.size(); ++i)
+        preprocess(read_image(photos[i]), spec.preprocessing, CropMode::center, input.data() + i * image);
+    // Calibrated (minmax) on four of them: astronaut, camera, chelsea, coffee, the first in path order.
+    const auto hists = collect_histograms(spec, w, input, 4, 4);
+    std::vector<std::string> int8_names;
+    Weights q = quantize_weights(spec, w, {}, int8_names);
+    q.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
+    const int n = int(photos.size()), classes = spec.num_classes();
+    std::vector<float> fp(size_t(n) * classes), i8(fp.size());
+    InferenceNet(spec, w, n, "fc8").forward(input.data(), fp.data());
+    InferenceNet(spec, q, n, "fc8", false, Precision::int8).forward(input.data(), i8.data());
+    Agreement a;
+    std::set<int> fp32_classes;
+    for (int i = 0; i < n; ++i) {
+        a.add(i8.data() + size_t(i) * classes, fp.data() + size_t(i) * classes, classes);
+        fp32_classes.insert(top_classes(fp.data() + size_t(i) * classes, classes, 1)[0]);
+    }
+    double spread = 0;  // the fp32 logits' range, for scale
+    for (float v : fp) spread = std::max(spread, double(std::fabs(v)));
+    MESSAGE("int8 vs fp32 on 8 photos: " << a.same_top1 << " of 8 same top-1 (" << fp32_classes.size()
+                                         << " different fp32 classes), max logit diff " << a.max_logit_diff
+                                         << ", mean " << a.mean_logit_diff() << " (largest |logit| " << spread << ")");
+    CHECK(fp32_classes.size() >= 5);  // the class depends on the photo
+    CHECK(a.same_top1 >= 7);
+    CHECK(a.max_logit_diff < 0.1 * spread);
+}
+
+TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a model every tool runs in int8") {
+    if (!precision_supported(Precision::int8)) return;
+    TempDir dir;
+    const std::string out = dir / "q.safetensors";
+    const auto r = test::run(test::kBin + "/alexnet-quantize -w " + kData + "/alexnet-28-fmnist.safetensors --calibrate " +
+                             kFashion + " --images 64 --check-images 200 -o " + out + " -q");
+    REQUIRE(r.status == 0);
+    const auto lines = r.lines();
+    REQUIRE(lines.size() == calibration_methods().size() + 1);
+    double best = 0;
+    for (size_t i = 0; i < calibration_methods().size(); ++i) {
+        CHECK(lines[i]["method"] == calibration_methods()[i]);
+        CHECK(lines[i]["images"] == 200);
+        best = std::max(best, lines[i]["top1_agreement"].get<double>());
+    }
+    const auto& s = lines.back();
+    CHECK(s["summary"] == true);
+    CHECK(s["calibration_images"] == 64);
+    CHECK(s["held_out"] == true);
+    CHECK(s["int8_layers"] == 8);
+    CHECK(s["top1_agreement"].get<double>() == best);
+    const LoadedModel m = load_model(out);
+    CHECK(m.labels.size() == 10);  // class names travel
+    CHECK(read_quantization(out, m.spec, m.weights).method == s["method"].get<std::string>());
+
+    // classify runs it in int8 unasked, says so, and agrees with fp32 on the demo images
+    const auto q = test::run(test::kBin + "/alexnet-classify -w " + out + " -k 1 " + kData + "/demo");
+    const auto f = test::run(test::kBin + "/alexnet-classify -w " + kData + "/alexnet-28-fmnist.safetensors -k 1 -q " + kData + "/demo");
+    REQUIRE(q.status == 0);
+    REQUIRE(f.status == 0);
+    CHECK(q.err.find("alexnet-classify: int8: conv1 s8->f32 (s8 weights") != std::string::npos);
+    const auto ql = q.lines(), fl = f.lines();
+    REQUIRE(ql.size() == 20);
+    REQUIRE(fl.size() == 20);
+    int same = 0;
+    for (size_t i = 0; i < ql.size(); ++i) same += ql[i]["top"][0]["class"] == fl[i]["top"][0]["class"];
+    CHECK(same >= 19);
+    // ...and in fp32 on its dequantized weights when asked
+    const auto d = test::run(test::kBin + "/alexnet-classify -w " + out + " --precision fp32 -k 1 " + kData + "/demo");
+    CHECK(d.status == 0);
+    CHECK(d.err.find(out + ": an int8 model run in fp32 on its dequantized weights") != std::string::npos);
+}
+
+TEST_CASE("--precision int8 on a float model points to alexnet-quantize") {
+    const auto r = test::run(test::kBin + "/alexnet-classify --precision int8 -w " + kData + "/alexnet-28-fmnist.safetensors " +
+                             kData + "/demo");
+    CHECK(r.status == 1);
+    if (precision_supported(Precision::int8))
+        CHECK(r.err == "alexnet-classify: " + kData + "/alexnet-28-fmnist.safetensors: --precision int8: expected a quantized model (alexnet-quantize -w " +
+                           kData + "/alexnet-28-fmnist.safetensors --calibrate IMAGES -o MODEL-int8.safetensors), found float weights\n");
+    CHECK(r.out.empty());
+}
