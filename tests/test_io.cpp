@@ -141,7 +141,7 @@ TEST_CASE("damaged files fail with the field named") {
     write_raw(f, R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::vector<uint8_t>(8));
     CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": tensor x: byte size: expected 12 bytes for F32 [3], found 8 bytes").c_str(), Error);
     write_raw(f, R"({"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", std::vector<uint8_t>(8));
-    CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": tensor x: dtype: expected F32, F16 or BF16, found I64").c_str(), Error);
+    CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": tensor x: dtype: expected F32, F16, BF16 or I8, found I64").c_str(), Error);
     write_raw(f, R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::vector<uint8_t>(8));
     CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": tensor y: data_offsets: expected no overlap with other tensors, found overlap with x").c_str(), Error);
     write_raw(f, "", {}, 0);

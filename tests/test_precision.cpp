@@ -284,7 +284,7 @@ TEST_CASE("the shipped model in bf16 against fp32 on the Fashion-MNIST test set 
     const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
                              "/alexnet-28-fmnist.safetensors --precision bf16 --compare-precision -q");
     if (!precision_supported(Precision::bf16)) {
-        CHECK(r.status == 1);
+        CHECK(r.status == 2);  // a value of --precision this CPU cannot run: a usage error
         CHECK(r.err.find("alexnet-eval: --precision: bf16: expected a CPU with AVX512-BF16") == 0);
         return;
     }
@@ -391,11 +391,11 @@ TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a mode
     REQUIRE(f.status == 0);
     CHECK(q.err.find("alexnet-classify: int8: conv1 s8->f32 (s8 weights") != std::string::npos);
     const auto ql = q.lines(), fl = f.lines();
-    REQUIRE(ql.size() == 20);
-    REQUIRE(fl.size() == 20);
+    REQUIRE(ql.size() == 10);  // data/demo: one image per class
+    REQUIRE(fl.size() == 10);
     int same = 0;
     for (size_t i = 0; i < ql.size(); ++i) same += ql[i]["top"][0]["class"] == fl[i]["top"][0]["class"];
-    CHECK(same >= 19);
+    CHECK(same >= 9);  // all but one of the ten
     // ...and in fp32 on its dequantized weights when asked
     const auto d = test::run(test::kBin + "/alexnet-classify -w " + out + " --precision fp32 -k 1 " + kData + "/demo");
     CHECK(d.status == 0);

@@ -38,7 +38,7 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
     BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
     InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true, precision);
-    if (precision != Precision::fp32) log_info(o.quiet, net.plan());
+    if (precision != Precision::fp32) log_info(o.quiet, tool + ": " + net.plan());
     const int dim = int(net.output_shape().size());
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
     int failed = 0, done = 0;
