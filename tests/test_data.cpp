@@ -134,11 +134,11 @@ TEST_CASE("truncated JPEGs are refused; bytes after the end-of-image marker are 
     CHECK(read_image(d / "tail.jpg").cols == 30);
     std::ofstream(d / "empty.png", std::ios::binary);
     CHECK_THROWS_WITH_AS(read_image(d / "empty.png"), (d / "empty.png" + ": image: expected image data, found an empty file").c_str(), Error);
-    CHECK_THROWS_WITH_AS(read_image(d.path.string()), (d.path.string() + ": input: expected an image file, found a directory").c_str(), Error);
+    CHECK_THROWS_WITH_AS(read_image(d.path.string()), (d.path.string() + ": file type: expected a regular file, found a directory").c_str(), Error);
 }
 
 TEST_CASE("a FIFO is refused as an image instead of blocking for ever") {
     TempDir d;
     REQUIRE(mkfifo((d / "fifo.jpg").c_str(), 0600) == 0);
-    CHECK_THROWS_WITH_AS(read_image(d / "fifo.jpg"), (d / "fifo.jpg" + ": input: expected a regular image file, found a FIFO").c_str(), Error);
+    CHECK_THROWS_WITH_AS(read_image(d / "fifo.jpg"), (d / "fifo.jpg" + ": file type: expected a regular file, found a FIFO (named pipe)").c_str(), Error);
 }

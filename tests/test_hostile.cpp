@@ -322,7 +322,7 @@ TEST_CASE("11. a FIFO (or any non-regular file) is refused at once as weights, l
     REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
     const std::string msg = ": file type: expected a regular file, found a FIFO (named pipe)";
     CHECK(load_error(fifo) == fifo + msg);
-    CHECK(error_of([&] { read_image(fifo); }) == fifo + ": input: expected a regular image file, found a FIFO");  // lib/data/decode.cpp
+    CHECK(error_of([&] { read_image(fifo); }) == fifo + ": file type: expected a regular file, found a FIFO (named pipe)");  // lib/data/decode.cpp
     CHECK(error_of([&] { open_labelled_set(fifo, Split::train); }) == fifo + msg);
     const std::string bin = dir / "data_batch_1.bin";
     REQUIRE(mkfifo(bin.c_str(), 0600) == 0);

@@ -23,6 +23,7 @@
 #include <jpeglib.h>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 
 namespace alexnet {
 
@@ -42,31 +43,9 @@ void warn(const std::string& path, const std::string& message) {
 constexpr int64_t kMaxFileBytes = int64_t(1) << 30;
 const char* const kSupported = "a JPEG, PNG, WebP, BMP or TIFF image";
 
-// The whole file, if it is a regular file (a FIFO or a device would block or never end).
+// The whole file; only a regular file is read (a FIFO or a device would block or never end).
 std::vector<uint8_t> read_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) throw Error(path, std::string("cannot open: ") + std::strerror(errno));
-    std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) { ::close(*f), delete f; });
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) throw Error(path, "input", "an image file", "a directory");
-    if (!S_ISREG(st.st_mode))
-        throw Error(path, "input", "a regular image file",
-                    S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
-    if (st.st_size > kMaxFileBytes)
-        throw Error(path, "file size", "at most 1 GiB for an image", std::to_string(st.st_size) + " bytes");
-    ::fcntl(fd, F_SETFL, O_RDONLY);  // a regular file: plain blocking reads
-    std::vector<uint8_t> bytes(size_t(st.st_size));
-    size_t got = 0;
-    while (got < bytes.size()) {
-        const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
-        if (n == 0) break;  // it shrank meanwhile
-        got += size_t(n);
-    }
-    bytes.resize(got);
-    return bytes;
+    return read_regular_file(path, uint64_t(kMaxFileBytes), "an image");
 }
 
 bool starts_with(const uint8_t* d, size_t n, std::string_view magic, size_t offset = 0) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <tuple>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.hpp"
@@ -200,8 +201,9 @@ struct InferenceNet::Impl {
         dnnl::convolution_forward::primitive_desc pd(d, attr_for(l.activation, q8.output_scale), eng);
         note_kernel(l, pd);
         conform(pd.src_desc(), l.name, p.src_scale);
-        auto [weights, bias] = load_params(l, w, q8, w_dims, G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(),
-                                           pd.bias_desc(), release);
+        memory weights, bias;  // not a structured binding: clang 14 cannot capture one in the lambda below
+        std::tie(weights, bias) = load_params(l, w, q8, w_dims, G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(),
+                                              pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::convolution_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
@@ -228,8 +230,9 @@ struct InferenceNet::Impl {
         dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation, q8.output_scale), eng);
         note_kernel(l, pd);
         conform(pd.src_desc(), l.name, p.src_scale);
-        auto [weights, bias] = load_params(l, w, q8, w_dims, spatial ? tag::oihw : tag::oi, pd.weights_desc(),
-                                           pd.bias_desc(), release);
+        memory weights, bias;
+        std::tie(weights, bias) = load_params(l, w, q8, w_dims, spatial ? tag::oihw : tag::oi, pd.weights_desc(),
+                                              pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::inner_product_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
