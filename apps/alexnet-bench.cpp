@@ -7,6 +7,14 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <tuple>
+#include <unistd.h>
 
 #include "cli/options.hpp"
 #include "core/error.hpp"
@@ -182,6 +190,140 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
     write_safetensors(out_path, out);
 }
 
+// The folder of this executable: the other tools are timed from beside it.
+std::string own_dir() {
+    std::error_code ec;
+    return fs::read_symlink("/proc/self/exe", ec).parent_path().string();
+}
+
+// Wall-clock seconds of one run of `argv` (stdout and stderr to /dev/null); its exit status too.
+double time_command(const std::vector<std::string>& argv, int& status) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    const auto t0 = clock_type::now();
+    pid_t pid = 0;
+    if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
+        throw Error(argv[0], "cannot start it");
+    waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&actions);
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Start-up as users meet it: `alexnet-classify --help`, and one JPEG classified by full-size
+// alexnet from a weights file (process start, mapping and preparing 244 MB of weights, decode,
+// one forward pass), medians of `runs` calls.
+nlohmann::ordered_json time_startup(const ModelSpec& spec, const Weights& weights, const std::string& dir, int runs) {
+    fs::create_directories(dir);
+    const std::string classify = own_dir() + "/alexnet-classify", model = dir + "/weights.safetensors",
+                      jpeg = dir + "/photo_500x375.jpg";
+    save_model(model, spec, weights);
+    cv::Mat small(30, 40, CV_8UC3), img;
+    cv::RNG rng(5);
+    rng.fill(small, cv::RNG::UNIFORM, 0, 255);
+    cv::resize(small, img, cv::Size(500, 375), 0, 0, cv::INTER_CUBIC);
+    cv::imwrite(jpeg, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+    auto median_s = [&](const std::vector<std::string>& argv, int n) {
+        std::vector<double> s;
+        int status = 0;
+        time_command(argv, status);  // warm the page cache
+        for (int r = 0; r < n; ++r) {
+            s.push_back(time_command(argv, status));
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error(argv[0], "exited with an error in the start-up bench");
+        }
+        return stats(s).median;
+    };
+    const double help = median_s({classify, "--help"}, runs * 2);
+    const double one = median_s({classify, "-q", "-w", model, jpeg}, runs);
+    fs::remove_all(dir);
+    return {{"bench", "startup"}, {"arch", spec.arch},
+            {"help_ms", json_float(float(help * 1e3))}, {"help_target_ms", 20},
+            {"one_jpeg_classify_s", json_float(float(one))}, {"one_jpeg_target_s", 0.15}, {"runs", runs}};
+}
+
+// Busy processes of our own (each spins on one core), ended by PID when this goes out of scope.
+class BusyNeighbours {
+public:
+    explicit BusyNeighbours(int n) {
+        for (int i = 0; i < n; ++i) {
+            const pid_t pid = fork();
+            if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the bench
+                volatile double x = 1;
+                for (;;) x = x * 1.0000001 + 1e-9;
+            }
+            if (pid < 0) throw Error("alexnet-bench", "cannot start a busy process");
+            pids_.push_back(pid);
+        }
+    }
+    ~BusyNeighbours() {
+        for (pid_t p : pids_) kill(p, SIGKILL);
+        for (pid_t p : pids_) waitpid(p, nullptr, 0);
+    }
+    BusyNeighbours(const BusyNeighbours&) = delete;
+    BusyNeighbours& operator=(const BusyNeighbours&) = delete;
+
+private:
+    std::vector<pid_t> pids_;
+};
+
+// Throughput beside `neighbours` busy processes, as a ratio to the tool's fair share of the cores:
+// with C cores and N neighbours the share is C/(N+1) cores, measured idle with that many compute
+// threads (fewer than one core: the one-thread figure scaled down). Batch-32 forward passes with
+// the default settings (all cores, passive waiting) and the end-to-end embed path (decode threads
+// beside the compute threads) on the generated JPEGs.
+void time_under_load(JsonLines& out, const ModelSpec& spec, const Weights& weights, int neighbours, int warmup,
+                     int runs, const std::string& jpeg_dir) {
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    const double share = double(cores) / (neighbours + 1);
+    const int share_threads = std::max(1, int(share));
+    const double scale = share / share_threads;
+    auto forward_rate = [&](int threads) {
+        set_num_threads(threads);
+        Weights w = weights;
+        InferenceNet net(spec, w, 32);
+        std::mt19937 rng(7);
+        std::normal_distribution<float> normal(0.f, 50.f);
+        std::vector<float> in(size_t(32) * spec.input.size()), o(size_t(32) * net.output_shape().size());
+        for (auto& v : in) v = normal(rng);
+        return 32 * 1000.0 / stats(time_forward(net, in, o, warmup, runs)).median;
+    };
+    auto embed_rate = [&](int threads, int loader_threads) {
+        CommonOptions o;
+        o.inputs = {jpeg_dir};
+        o.batch = 32;
+        o.threads = threads;
+        o.loader_threads = loader_threads;
+        o.quiet = true;
+        LoadedModel model{"", spec, weights, {}};
+        int count = 0;
+        const auto t0 = clock_type::now();
+        run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) { ++count; });
+        return count / std::chrono::duration<double>(clock_type::now() - t0).count();
+    };
+    const double fair_forward = forward_rate(share_threads) * scale;
+    const double fair_embed = embed_rate(share_threads, 1) * scale;
+    double loaded_forward = 0, loaded_embed = 0;
+    {
+        BusyNeighbours busy(neighbours);
+        loaded_forward = forward_rate(0);
+        loaded_embed = embed_rate(0, CommonOptions{}.loader_threads);
+    }
+    set_num_threads(0);
+    for (const auto& [what, fair, loaded] : {std::tuple{"forward_batch32", fair_forward, loaded_forward},
+                                             std::tuple{"embed_end_to_end", fair_embed, loaded_embed}})
+        out.write({{"bench", "under_load"}, {"arch", spec.arch}, {"run", what}, {"busy_neighbours", neighbours},
+                   {"cores", cores}, {"fair_share_cores", json_float(float(share))},
+                   {"images_per_sec", json_float(float(loaded))},
+                   {"fair_share_images_per_sec", json_float(float(fair))},
+                   {"ratio_to_fair_share", json_float(float(loaded / fair))}, {"target_ratio", 0.95},
+                   {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : "PASSIVE (default)"}});
+}
+
 // The issue-13 targets: batch-32 speed-up over fp32, batch-1 latency (full-size alexnet).
 struct PrecisionTarget {
     double speedup, latency_ms;
@@ -291,6 +433,10 @@ int main(int argc, char** argv) {
     app.add_option("--precisions", precisions, "Precisions compared in one run at batch 32 and batch 1 (fp32 first)")
         ->delimiter(',')->check(CLI::IsMember({"fp32", "bf16", "int8"}))->capture_default_str();
     app.add_flag("--precision-only", precision_only, "Only the precision comparison");
+    int under_load = 0;
+    app.add_option("--under-load", under_load,
+                   "Only throughput beside N busy processes of its own, as a ratio to the fair share of the cores")
+        ->check(CLI::Range(1, 64));
     app.add_flag("--training", training_only, "Only time training steps (forward, backward, SGD update)");
     app.add_option("--train-batch", train_batch, "Batch size of the training timing")
         ->check(CLI::Range(1, 4096))->capture_default_str();
@@ -329,6 +475,18 @@ int main(int argc, char** argv) {
             return 0;
         }
         const Weights weights = random_weights(spec, 1);
+        if (under_load > 0) {
+            const std::string dir = (fs::temp_directory_path() / ("alexnet-bench-load-" + std::to_string(::getpid()))).string();
+            make_jpegs(dir, std::min(embed_images, 128));
+            try {
+                time_under_load(out, spec, weights, under_load, warmup, runs, dir);
+            } catch (...) {
+                fs::remove_all(dir);
+                throw;
+            }
+            fs::remove_all(dir);
+            return 0;
+        }
         if (precision_only) {
             if (precisions.empty() || precisions[0] != "fp32") precisions.insert(precisions.begin(), "fp32");
             time_precisions(out, spec, weights, precisions, 32, warmup, runs, latency_runs);
@@ -392,6 +550,7 @@ int main(int argc, char** argv) {
             out.write({{"bench", "latency"}, {"arch", arch}, {"batch", 1}, {"ms", to_json(s)}, {"runs", latency_runs}});
         }
 
+        out.write(time_startup(spec, weights, (fs::temp_directory_path() / ("alexnet-bench-startup-" + std::to_string(::getpid()))).string(), 5));
         out.write(time_decode(spec, (fs::temp_directory_path() / ("alexnet-bench-decode-" + std::to_string(::getpid()))).string(), 10));
 
         if (!skip_embed) {  // alexnet-embed's own path: decode on a thread, fc7, batch 32

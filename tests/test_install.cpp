@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
 #include "test_util.hpp"
@@ -48,4 +49,24 @@ TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/
     const Run env = run("ALEXNET_WEIGHTS=" + prefix / "nope.safetensors " + prefix / "bin/alexnet-classify -q " + img);
     CHECK(env.status == 1);  // $ALEXNET_WEIGHTS wins over the default, and a bad one is an error
     CHECK(env.err == "alexnet-classify: " + prefix / "nope.safetensors" + ": cannot open weights file\n");
+
+    // BMP and TIFF go through OpenCV's imgcodecs, loaded from PREFIX/LIBDIR/alexnet only when such a
+    // file appears; the tools themselves do not link it (it costs ~0.35 s of start-up).
+    const std::string bmp = prefix / "trouser.bmp";
+    REQUIRE(cv::imwrite(bmp, cv::imread(img)));
+    const std::string plain = "env -u ALEXNET_WEIGHTS -u ALEXNET_IMGCODECS " + prefix / "bin/";
+    const Run b = run(plain + "alexnet-classify -q " + bmp);
+    CHECK(b.status == 0);
+    CHECK(b.lines().at(0)["top"][0]["label"] == "Trouser");
+    CHECK(run("ldd " + prefix / "bin/alexnet-classify" + " | grep -c imgcodecs").out == "0\n");
+    std::string plugin;
+    for (const auto& e : fs::recursive_directory_iterator(prefix.path))
+        if (e.path().filename() == "alexnet-imgcodecs.so") plugin = e.path();
+    REQUIRE(!plugin.empty());
+    fs::remove(plugin);  // without it: BMP is an error line, PNG still works
+    const Run nob = run(plain + "alexnet-classify -q " + bmp + " " + img);
+    CHECK(nob.status == 1);
+    CHECK(nob.lines().at(0)["error"].get<std::string>().rfind(
+              bmp + ": BMP decoder: expected OpenCV's imgcodecs (alexnet-imgcodecs.so), found alexnet-imgcodecs.so not found (looked for ", 0) == 0);
+    CHECK(nob.lines().at(1)["top"][0]["label"] == "Trouser");
 }

@@ -1,8 +1,7 @@
 #include "data/decode.hpp"
 
-#include <fcntl.h>
+#include <dlfcn.h>
 #include <png.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <webp/decode.h>
 
@@ -10,11 +9,12 @@
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
@@ -281,13 +281,60 @@ void tiff_header(const uint8_t* d, size_t n, const std::string& name, int64_t& w
     }
 }
 
-cv::Mat decode_with_opencv(const uint8_t* data, size_t size, const std::string& name, const char* format) {
-    cv::Mat img;
-    try {
-        img = cv::imdecode(cv::Mat(1, int(size), CV_8UC1, const_cast<uint8_t*>(data)), cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR);
-    } catch (const cv::Exception& e) {
-        throw Error(name, std::string(format) + " data", std::string("a decodable ") + format, std::string("a decoder error (") + e.err + ")");
+// The folder of the running executable ("" if unknown).
+std::string executable_dir() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "";
+    std::string path(buf, size_t(n));
+    return path.substr(0, path.rfind('/'));
+}
+
+using ImgcodecsDecode = int (*)(const unsigned char*, size_t, void*, char*, size_t);
+
+// alexnet-imgcodecs.so (lib/data/imgcodecs_plugin.cpp), loaded once, at the first BMP or TIFF:
+// from $ALEXNET_IMGCODECS (the test programs set it), beside the executable (the build tree), or
+// PREFIX/LIBDIR/alexnet (installed).
+ImgcodecsDecode imgcodecs_decode(const std::string& name, const char* format) {
+    static std::mutex mutex;
+    static ImgcodecsDecode fn = nullptr;
+    static std::string failure;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!fn && failure.empty()) {
+        std::vector<std::string> candidates;
+        if (const char* env = std::getenv("ALEXNET_IMGCODECS")) candidates.push_back(env);
+        const std::string exe = executable_dir();
+        if (!exe.empty()) {
+            candidates.push_back(exe + "/alexnet-imgcodecs.so");
+            candidates.push_back(exe + "/../" ALEXNET_LIBDIR "/alexnet/alexnet-imgcodecs.so");
+        }
+        std::string tried;
+        for (const auto& path : candidates) {
+            if (::access(path.c_str(), R_OK) != 0) {
+                tried += (tried.empty() ? "" : ", ") + path;
+                continue;
+            }
+            void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (!handle) {
+                failure = ::dlerror();
+                break;
+            }
+            fn = reinterpret_cast<ImgcodecsDecode>(::dlsym(handle, "alexnet_imgcodecs_decode"));
+            if (!fn) failure = path + " has no alexnet_imgcodecs_decode";
+            break;
+        }
+        if (!fn && failure.empty()) failure = "alexnet-imgcodecs.so not found (looked for " + tried + ")";
     }
+    if (!fn) throw Error(name, std::string(format) + " decoder", "OpenCV's imgcodecs (alexnet-imgcodecs.so)", failure);
+    return fn;
+}
+
+cv::Mat decode_with_opencv(const uint8_t* data, size_t size, const std::string& name, const char* format) {
+    const ImgcodecsDecode decode = imgcodecs_decode(name, format);
+    cv::Mat img;
+    char message[512] = "";
+    if (decode(data, size, &img, message, sizeof message) != 0)
+        throw Error(name, std::string(format) + " data", std::string("a decodable ") + format, std::string("a decoder error (") + message + ")");
     check(!img.empty(), name, std::string(format) + " data", std::string("a decodable ") + format, "corrupt data");
     check(img.depth() == CV_8U || img.depth() == CV_16U, name, "image",
           "8- or 16-bit integer samples", img.depth() == CV_32F || img.depth() == CV_64F ? "floating-point samples (not supported)" : "another sample type");
