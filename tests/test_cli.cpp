@@ -194,8 +194,19 @@ TEST_CASE("--summary prints the model table as JSON") {
 }
 
 TEST_CASE("OpenMP threads wait passively by default (a busy machine), unless the user chose a policy") {
-    const Run quiet = run("OMP_DISPLAY_ENV=true " + kBin + "/alexnet-classify --version");
-    CHECK(quiet.err.find("OMP_WAIT_POLICY = 'PASSIVE'") != std::string::npos);
-    const Run chosen = run("OMP_DISPLAY_ENV=true OMP_WAIT_POLICY=active " + kBin + "/alexnet-eval --version");
+    // libgomp's spin count is what matters: 0 when waiting passively, its default 300000 when the
+    // policy is unset (which OMP_DISPLAY_ENV also prints as 'PASSIVE'), 30000000000 for ACTIVE.
+    const Run quiet = run("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose " + kBin +
+                          "/alexnet-classify --summary");
+    CHECK(quiet.status == 0);
+    CHECK(quiet.err.find("GOMP_SPINCOUNT = '0'") != std::string::npos);
+    const Run chosen = run("OMP_DISPLAY_ENV=verbose OMP_WAIT_POLICY=active " + kBin + "/alexnet-eval --summary");
     CHECK(chosen.err.find("OMP_WAIT_POLICY = 'ACTIVE'") != std::string::npos);
+    CHECK(chosen.err.find("GOMP_SPINCOUNT = '30000000000'") != std::string::npos);
+    const Run spin = run("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose GOMP_SPINCOUNT=1000 " + kBin + "/alexnet-eval --summary");
+    CHECK(spin.err.find("GOMP_SPINCOUNT = '1000'") != std::string::npos);
+    // Executed again under its own name (not "exe"): ps and pgrep still find it.
+    const Run name = run("sleep 2 | env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + kBin +
+                         "/alexnet-classify -q -w " + ALEXNET_DATA_DIR "/alexnet-28-fmnist.safetensors - 2>/dev/null & sleep 1; cat /proc/$!/comm; wait");
+    CHECK(name.out == "alexnet-classif\n");  // the kernel keeps 15 characters
 }

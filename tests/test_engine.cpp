@@ -4,6 +4,8 @@
 #include "core/error.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
+#include "io/model_file.hpp"
+#include "io/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;
@@ -134,4 +136,35 @@ TEST_CASE("non-finite weights are refused while the network is built, naming the
     w.add("conv3.weight", w.at("conv3.weight").shape, bad);
     CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1), "weights: conv3.weight: expected finite values, found nan at flat index 7",
                          Error);
+}
+
+TEST_CASE("fc weights in a mapped file are used in place, outlive the loaded model, and are checked") {
+    const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 16});
+    const Weights w = random_weights(spec, 9, 0.1f);
+    test::TempDir dir;
+    const std::string path = dir / "model.safetensors";
+    save_model(path, spec, w);
+    const auto input = random_vector(spec.input.size(), 4);
+    const auto ref = reference::forward(spec, w, input.data(), 1);
+    std::unique_ptr<InferenceNet> net;
+    {
+        LoadedModel m = load_model(path);
+        CHECK(m.weights.at("fc6.weight").mapped);
+        net = std::make_unique<InferenceNet>(m.spec, m.weights, 1, "fc8", /*release_weights=*/true);
+    }  // the model (and its Weights) is gone; the net keeps the mapping
+    // oneDNN's batch-1 inner product takes plain (O, I) weights on AVX2 and AVX-512 alike: fc6-fc8's
+    // weights and biases need no copy.
+    CHECK(net->weights_in_place() >= 6);
+    std::vector<float> out(net->output_shape().size());
+    net->forward(input.data(), out.data());
+    CHECK(relative_max_error(out.data(), ref[size_t(spec.index_of("fc8"))].data(), out.size()) < 1e-5);
+
+    Weights bad = w;  // a NaN in a weight used in place is refused like any other
+    std::vector<float> fc7(w.at("fc7.weight").data, w.at("fc7.weight").data + w.at("fc7.weight").numel());
+    fc7[5] = std::nanf("");
+    bad.add("fc7.weight", w.at("fc7.weight").shape, fc7);
+    save_model(path, spec, bad);
+    LoadedModel m = load_model(path);
+    CHECK_THROWS_WITH_AS(InferenceNet(m.spec, m.weights, 1, "fc8", true),
+                         "weights: fc7.weight: expected finite values, found nan at flat index 5", Error);
 }

@@ -42,6 +42,8 @@ struct InferenceNet::Impl {
     std::vector<PlannedMemory> activations;
     std::vector<memory> weight_memories;  // in oneDNN's chosen layouts
     std::vector<Buffer> weight_buffers;
+    std::vector<std::shared_ptr<void>> mappings;  // files whose weights are used in place
+    int in_place_count = 0;
     std::vector<Step> steps;
     size_t scratchpad_bytes = 0;
     std::vector<memory> scratchpad_users;  // memories to point at the shared scratchpad
@@ -105,8 +107,24 @@ struct InferenceNet::Impl {
     // output rows, each slice's source pages given back as soon as it is copied (with `release`),
     // so the file's copy and oneDNN's copy of fc6 are never both resident: the peak memory of a
     // full-size model stays near one copy of the weights.
+    //
+    // A tensor in a mapped file whose layout is already the one oneDNN wants (fc6-fc8 on many
+    // CPUs, plain rows) is used in place: no copy, no fresh pages to fault in (for a full-size
+    // model at batch 1 that copy was most of the start-up); the net then keeps the mapping
+    // (`*in_place`) and its pages are not released.
     memory load_weights(const std::string& name, const Tensor& t, const memory::dims& dims, tag user_tag,
-                        const memory::desc& want, bool release) {
+                        const memory::desc& want, bool release, bool* in_place = nullptr) {
+        if (in_place) *in_place = false;
+        if (in_place && t.mapped && want == memory::desc(dims, dt::f32, user_tag)) {
+            if (const int64_t bad = first_non_finite(t.data, t.numel()); bad >= 0)  // damaged weights
+                throw Error("weights", name, "finite values",
+                            std::to_string(t.data[bad]) + " at flat index " + std::to_string(bad));
+            memory m(want, eng, const_cast<float*>(t.data));  // oneDNN only reads weights
+            weight_memories.push_back(m);
+            *in_place = true;
+            ++in_place_count;
+            return m;
+        }
         weight_buffers.push_back(allocate(want.get_size()));
         memory m(want, eng, weight_buffers.back().get());
         const int64_t row_floats = t.numel() / dims[0];
@@ -165,8 +183,15 @@ struct InferenceNet::Impl {
             r = {load_weights(wn, tw, w_dims, w_tag, w_want, false),
                  load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
         } else {
-            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release),
-                 load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release)};
+            bool weight_in_place = false, bias_in_place = false;
+            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place),
+                 load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release, &bias_in_place)};
+            if (weight_in_place || bias_in_place) {
+                mappings.insert(mappings.end(), w.owners().begin(), w.owners().end());
+                if (release && !weight_in_place) w.release(wn);
+                if (release && !bias_in_place) w.release(bn);
+                return r;
+            }
         }
         if (release) w.release(wn), w.release(bn), w.release(l.name + ".weight_scale");
         return r;
@@ -389,6 +414,7 @@ InferenceNet::~InferenceNet() = default;
 int InferenceNet::batch() const { return impl_->batch; }
 const std::string& InferenceNet::plan() const { return impl_->plan_text; }
 const std::string& InferenceNet::kernels() const { return impl_->kernels; }
+int InferenceNet::weights_in_place() const { return impl_->in_place_count; }
 Shape InferenceNet::output_shape() const { return impl_->out_shape; }
 
 void InferenceNet::forward(const float* input, float* output) {

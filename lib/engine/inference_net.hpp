@@ -35,6 +35,8 @@ public:
     // oneDNN kernel of each conv/fc layer.
     const std::string& plan() const;
     const std::string& kernels() const;
+    // Weight tensors used in place from a mapped file (not copied into oneDNN's layout).
+    int weights_in_place() const;
     Shape output_shape() const;  // per image
     // input (batch, C, H, W) plain float; output (batch, output_shape().size()) plain float
     void forward(const float* input, float* output);

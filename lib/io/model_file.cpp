@@ -171,7 +171,7 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
         const Tensor& t = raw.at(name);
         const std::string canon = canonical_param_name(name);
         if (t.owned.empty())
-            m.weights.add_view(canon, t.shape, t.data);
+            m.weights.add_view(canon, t.shape, t.data, t.mapped);
         else
             m.weights.add(canon, t.shape, t.owned);
     }

@@ -411,7 +411,7 @@ Weights tensors_from(const std::string& path, const Value* root, StorageFn stora
         check_inside_storage(path, *name, *t, numel, s.size / elem);
         const uint8_t* p = s.data + uint64_t(t->offset) * elem;
         if (contiguous && t->storage.dtype == "F32" && s.in_place && reinterpret_cast<uintptr_t>(p) % 4 == 0)
-            w.add_view(*name, t->shape, reinterpret_cast<const float*>(p));
+            w.add_view(*name, t->shape, reinterpret_cast<const float*>(p), /*mapped=*/true);
         else
             w.add(*name, t->shape, gather(*t, s, numel));
     }

@@ -147,7 +147,7 @@ Weights read_safetensors(const std::string& path) {
         const uint8_t* p = file.data(e);
         const int64_t n = int64_t(e.end - e.begin) / int64_t(dtype_size(e.dtype));
         if (e.dtype == "F32" && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) {
-            w.add_view(e.name, e.shape, reinterpret_cast<const float*>(p));
+            w.add_view(e.name, e.shape, reinterpret_cast<const float*>(p), /*mapped=*/true);
             continue;
         }
         std::vector<float> data(n);

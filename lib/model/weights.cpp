@@ -43,13 +43,15 @@ void Weights::add(const std::string& name, std::vector<int64_t> shape, std::vect
     t.shape = std::move(shape);
     t.owned = std::move(data);
     t.data = t.owned.data();
+    t.mapped = false;
 }
 
-void Weights::add_view(const std::string& name, std::vector<int64_t> shape, const float* data) {
+void Weights::add_view(const std::string& name, std::vector<int64_t> shape, const float* data, bool mapped) {
     Tensor& t = tensors_[name];
     t.shape = std::move(shape);
     t.owned.clear();
     t.data = data;
+    t.mapped = mapped;
 }
 
 const Tensor& Weights::at(const std::string& name) const {

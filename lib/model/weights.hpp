@@ -15,6 +15,7 @@ struct Tensor {
     std::vector<int64_t> shape;
     const float* data = nullptr;
     std::vector<float> owned;       // when the floats had to be converted or copied
+    bool mapped = false;            // a view into a read-only file mapping the Weights keep alive
     int64_t numel() const;
 };
 
@@ -25,8 +26,11 @@ std::string metadata_floats(const float* v, int n);
 class Weights {
 public:
     void add(const std::string& name, std::vector<int64_t> shape, std::vector<float> data);
-    void add_view(const std::string& name, std::vector<int64_t> shape, const float* data);
+    // `mapped`: `data` lies in a read-only file mapping kept alive by keep_alive (an engine may then
+    // use it in place for as long as it holds owners()).
+    void add_view(const std::string& name, std::vector<int64_t> shape, const float* data, bool mapped = false);
     void keep_alive(std::shared_ptr<void> owner) { owners_.push_back(std::move(owner)); }
+    const std::vector<std::shared_ptr<void>>& owners() const { return owners_; }
 
     bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
     const Tensor& at(const std::string& name) const;  // throws Error naming the tensor
