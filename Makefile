@@ -60,6 +60,7 @@ bench: build
 	$(BUILD)/alexnet-bench --arch alexnet --precision-only
 	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
 	$(BUILD)/alexnet-bench --arch alexnet --training
+	$(BUILD)/alexnet-bench --arch alexnet --under-load 1
 	@scripts/install-deps.sh time
 	@scripts/measure-classify-rss.sh $(BUILD)
 
