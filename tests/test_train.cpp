@@ -135,8 +135,9 @@ TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights
 
 TEST_CASE("SIGINT and SIGTERM: the step finishes, the checkpoint is written, exit 130 / 143") {
     Data d;
-    for (const auto& [sig, code] : {std::pair<std::string, int>{"INT", 130}, {"TERM", 143}}) {
-        CAPTURE(sig);
+    for (const auto& sig_code : {std::pair<std::string, int>{"INT", 130}, {"TERM", 143}}) {
+        const auto& [sig, code] = sig_code;
+        CAPTURE(sig_code.first);  // not the binding: clang 14 cannot capture one
         TempDir out;
         const std::string log = (out.path / "log.jsonl").string();
         const Run r = run(train_cmd(d, out.path.string(), "--epochs 100000 --log-every 1") + " > " + log +
@@ -251,8 +252,9 @@ TEST_CASE("a tampered checkpoint is refused field by field before any work (issu
          "options.lighting_values: expected stddev, eigval[3] and eigvec[3][3] numbers"},
         {[](json& c) { c["lr_state"] = 7; }, "lr_state: expected an object, found 7"},
     };
-    for (const auto& [edit, message] : cases) {
-        CAPTURE(message);
+    for (const auto& edit_message : cases) {
+        const auto& [edit, message] = edit_message;
+        CAPTURE(edit_message.second);  // not the binding: clang 14 cannot capture one
         const Run r = resume_with(edit);
         CHECK(r.status == 1);
         CHECK(r.out.empty());  // nothing ran
