@@ -493,6 +493,12 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
             case LayerKind::max_pool:
                 max_pool_forward(y.v.data(), cur.v.data(), N, s, l);
                 break;
+            case LayerKind::avg_pool:
+                cur.convert(p.src, p.src_scale);
+                avg_pool_forward(y.v.data(), cur.v.data(), N, s, l);
+                y.scale = cur.scale;
+                y.round_into(p.dst);
+                break;
             case LayerKind::adaptive_avg_pool:
                 cur.convert(p.src, p.src_scale);
                 adaptive_avg_pool_forward(y.v.data(), cur.v.data(), N, s, l.out_h, l.out_w);

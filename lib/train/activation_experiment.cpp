@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <utility>
 
 #include "core/error.hpp"
 #include "data/augment.hpp"
@@ -45,6 +46,15 @@ double median_of(std::vector<double> v) {
     return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
+// The population standard deviation of every value: of the first logits, how far the initial
+// weights put the network from a uniform guess.
+double std_of(const std::vector<float>& v) {
+    double s = 0, s2 = 0;
+    for (float x : v) s += x, s2 += double(x) * x;
+    const double m = s / double(v.size());
+    return std::sqrt(std::max(0.0, s2 / double(v.size()) - m * m));
+}
+
 ojson spread(const std::vector<double>& v) {
     if (v.empty()) return nullptr;
     double mean = 0;
@@ -61,6 +71,7 @@ ojson spread(const std::vector<double>& v) {
 struct RunResult {
     std::vector<CurvePoint> curve;
     std::vector<int64_t> iters;  // per target; -1: not reached
+    double first_logit_std = 0;  // of the first batch's logits, before any update
     int64_t stopped_at = 0;
     std::string stop;            // target, budget, max_epochs, diverged
 };
@@ -127,6 +138,7 @@ struct Experiment {
             for (int b = 0; b < iters_per_epoch && keep_going(); ++b) {
                 const LoaderBatch& batch = loader.next();
                 const float loss = net.train_step(batch.data.data(), batch.labels.data(), 0, logits.data());
+                if (iter == 0) r.first_logit_std = std_of(logits);
                 if (!std::isfinite(loss)) {
                     r.stop = "diverged";
                     r.stopped_at = iter + 1;
@@ -225,7 +237,8 @@ struct Experiment {
                 for (int64_t i : r.iters) it.push_back(count_or_null(i));
                 out.write({{"event", "trial"}, {"init", init}, {"activation", name}, {"seed", seed},
                            {"lr", json_float(lr)}, {"targets", targets}, {"iterations_to_target", it},
-                           {"stopped_at", r.stopped_at}, {"stop", r.stop}});
+                           {"first_logit_std", json_float(float(r.first_logit_std))}, {"stopped_at", r.stopped_at},
+                           {"stop", r.stop}});
                 std::string msg = "alexnet-compare-activations: " + init + " " + name + " lr " + fixed(lr, 4) +
                                   " seed " + std::to_string(seed) + ":";
                 for (size_t t = 0; t < targets.size(); ++t)
@@ -270,20 +283,15 @@ double median_iterations(const std::vector<int64_t>& iters, int64_t cap) {
 
 size_t fastest_rate(const std::vector<std::vector<int64_t>>& iters_per_rate, int64_t cap) {
     size_t best = 0;
-    double best_median = std::numeric_limits<double>::infinity();
+    std::pair<double, double> best_key{std::numeric_limits<double>::infinity(), 0};  // (median, mean)
     for (size_t k = 0; k < iters_per_rate.size(); ++k) {
-        const double m = median_iterations(iters_per_rate[k], cap);
-        if (m < best_median) best_median = m, best = k;
+        double mean = 0;
+        for (int64_t i : iters_per_rate[k]) mean += double(i >= 0 ? i : cap);
+        mean /= double(std::max<size_t>(1, iters_per_rate[k].size()));
+        const std::pair<double, double> key{median_iterations(iters_per_rate[k], cap), mean};
+        if (key < best_key) best_key = key, best = k;
     }
     return best;
-}
-
-double mean_speedup(const std::vector<int64_t>& tanh_iters, const std::vector<int64_t>& iters) {
-    double sum = 0;
-    int n = 0;
-    for (size_t s = 0; s < tanh_iters.size() && s < iters.size(); ++s)
-        if (tanh_iters[s] > 0 && iters[s] > 0) sum += double(tanh_iters[s]) / double(iters[s]), ++n;
-    return n ? sum / n : -1;
 }
 
 namespace {
@@ -305,6 +313,9 @@ ojson cell_json(const Experiment& e, const std::string& init, double target, con
             {"median_iterations", med}, {"median_epochs", json_float(float(med * e.o.batch / e.set.size()))},
             {"iterations", spread(reached_iters)}, {"per_seed", per_seed}, {"reached", reached_iters.size()},
             {"seeds", iters.size()}};
+    std::vector<double> logit_std;  // the same at every rate: one seed, one init, one first batch
+    for (const auto& r : mine.runs[k]) logit_std.push_back(r.first_logit_std);
+    c["first_logit_std"] = json_float(float(median_of(logit_std)));
     int stopped_early = 0;  // by the budget of a faster rate tried before, short of max_epochs
     for (const auto& r : mine.runs[k]) stopped_early += r.iters[t] < 0 && r.stop == "budget";
     c["stopped_by_budget"] = stopped_early;

@@ -55,9 +55,4 @@ double median_iterations(const std::vector<int64_t>& iters, int64_t cap);
 // smallest; ties go to the lower mean, then to the earlier rate.
 size_t fastest_rate(const std::vector<std::vector<int64_t>>& iters_per_rate, int64_t cap);
 
-// Given the iterations each activation needed per seed (-1: not reached), the mean over seeds of
-// iterations(tanh) / iterations(activation), counting only seeds where both reached the target;
-// a negative value when there is none.
-double mean_speedup(const std::vector<int64_t>& tanh_iters, const std::vector<int64_t>& iters);
-
 }  // namespace alexnet
