@@ -269,7 +269,7 @@ TEST_CASE("alexnet-compare-activations --study: a cell per init, target and acti
                       " --plot " + plot);
     INFO(r.err);
     REQUIRE(r.status == 0);
-    const json& summary = r.lines().back();
+    const json summary = r.lines().back();
     CHECK(summary["study"] == true);
     CHECK(summary["targets"] == json::array({0.4, 0.2}));  // descending
     REQUIRE(summary["cells"].size() == 2 * 2 * 2);

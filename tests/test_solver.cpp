@@ -63,7 +63,7 @@ TEST_CASE("initialisers: the paper's biases and spreads, Caffe's fc fillers, He'
     CHECK(tensor("conv1.weight") == before);
     CHECK(stddev(tensor("fc8.weight")) == doctest::Approx(0.01).epsilon(0.05));
     CHECK_THROWS_WITH_AS(initialise(spec, L, p.data(), "xavier", 1),
-                         "--init: expected one of paper, caffe, kaiming, found 'xavier'", Error);
+                         "--init: expected one of paper, caffe, kaiming, torch, lecun, found 'xavier'", Error);
 }
 
 TEST_CASE("learning-rate policies") {
