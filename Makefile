@@ -72,6 +72,7 @@ fixtures:
 	@scripts/install-deps.sh python3-torch python3-torchvision python3-opencv python3-pil
 	/usr/bin/python3 tests/fixtures/make_fixtures.py
 	/usr/bin/python3 tests/fixtures/make_import_fixtures.py
+	/usr/bin/python3 tests/fixtures/make_convnet18pct_fixture.py
 	/usr/bin/python3 scripts/fmnist_reference.py
 
 # Retrains the embedded default with alexnet-train (about 14 minutes on 2 cores). The test set is

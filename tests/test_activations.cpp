@@ -3,8 +3,11 @@
 // synthetic set (identical starts, iterations to target, the speed ratio, the figures).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <tuple>
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
@@ -14,6 +17,8 @@
 #include "synthetic_idx.hpp"
 #include "test_util.hpp"
 #include "train/activation_experiment.hpp"
+#include "train/activation_figures.hpp"
+#include "io/json_lines.hpp"
 
 using namespace alexnet;
 using alexnet::test::kBin;
@@ -93,77 +98,128 @@ TEST_CASE("activation statistics: saturated outputs and dead units on a hand-bui
     CHECK(s[0].dead_fraction == doctest::Approx(2.0 / 3));
 }
 
-TEST_CASE("the speed-up is tanh's iterations over the other's, averaged over seeds where both got there") {
-    CHECK(mean_speedup({100, 60, -1}, {20, 10, 30}) == doctest::Approx((5.0 + 6.0) / 2));
-    CHECK(mean_speedup({-1}, {20}) < 0);
-    CHECK(mean_speedup({50, 50}, {100, 25}) == doctest::Approx((0.5 + 2.0) / 2));
+TEST_CASE("the paper's rate criterion: fewest iterations to the target, median over seeds, unreached = cap") {
+    CHECK(median_iterations({300, 100, 200}, 1000) == 200);
+    CHECK(median_iterations({300, -1, -1}, 1000) == 1000);
+    CHECK(median_iterations({300, 100}, 1000) == 200);
+    // rate 0 is fastest on seed 1 alone (a lucky seed), rate 1 on the median; rate 2 never gets there
+    CHECK(fastest_rate({{50, 900, -1}, {200, 210, 220}, {-1, -1, -1}}, 1000) == 1);
+    // two seeds in three that never reach count as the cap, however fast the third is
+    CHECK(fastest_rate({{10, -1, -1}, {600, 700, 800}}, 1000) == 1);
+    CHECK(fastest_rate({{-1, -1}, {-1, -1}}, 1000) == 0);  // ties go to the earlier rate
+    CHECK(fastest_rate({{-1, -1, -1}, {500, -1, -1}}, 1000) == 1);  // equal medians: the lower mean
+    CHECK(fastest_rate({{100, 400, 900}, {300, 400, 500}}, 1000) == 1);
+    CHECK(fastest_rate({{400, 500, 600}, {300, 500, 900}}, 1000) == 0);
 }
 
-TEST_CASE("alexnet-compare-activations: identical starts, iterations to target, ratio, figures") {
+TEST_CASE("median curve: the seeds that reached the target keep their last value, the others drop out") {
+    SeedCurves c{"relu", 0.01f, {}, {}};
+    c.curves = {{{0.1, 1, 0.9}, {0.2, 2, 0.5}}, {{0.1, 1, 0.8}, {0.2, 2, 0.6}, {0.3, 3, 0.4}, {0.4, 4, 0.35}},
+                {{0.1, 1, 0.7}, {0.2, 2, 0.2}}};
+    c.reached = {false, true, true};
+    const auto m = median_curve(c, 0.3);
+    REQUIRE(m.size() == 4);
+    CHECK(m[0].error == doctest::Approx(0.8));
+    CHECK(m[1].error == doctest::Approx(0.5));
+    CHECK(m[2].error == doctest::Approx((0.4 + 0.2) / 2));  // seed 1 dropped out, seed 3 keeps 0.2
+    CHECK(m[3].error == doctest::Approx((0.35 + 0.2) / 2));
+    CHECK(m[3].iter == 4);
+    CHECK(with_suffix("out/fig.png", "-torch") == "out/fig-torch.png");
+    CHECK(with_suffix("out.d/fig", "-torch") == "out.d/fig-torch");
+}
+
+namespace {
+int64_t median3(std::vector<int64_t> v, int64_t cap) {
+    for (auto& x : v) x = x < 0 ? cap : x;
+    std::sort(v.begin(), v.end());
+    return v[1];
+}
+}  // namespace
+
+TEST_CASE("alexnet-compare-activations: identical starts, every trial, the rate with the fewest iterations") {
     TempDir dir;
     write_quadrants(dir.path, "train", 256, 1);
     const std::string plot = (dir.path / "fig1.png").string(), curves = (dir.path / "fig23.png").string();
     const Run r = run(kBin + "/alexnet-compare-activations -q --data " + dir.path.string() +
-                      " --activations relu,tanh --seeds 2 --lr-grid 0.003,0.03 --sweep-iters 4 --target-error 0.3"
+                      " --activations relu,tanh --seeds 3 --lr-grid 0.003,0.03,0.3 --target-error 0.3"
                       " --max-epochs 4 --eval-every 2 --batch-size 32 --plot " + plot + " --curves " + curves);
     INFO(r.err);
     REQUIRE(r.status == 0);
     const auto lines = r.lines();
     const json& summary = lines.back();
     REQUIRE(summary["summary"] == true);
+    const int64_t cap = 4 * 256 / 32;
 
-    std::map<std::string, int> sweeps;
+    std::map<std::pair<std::string, double>, std::vector<int64_t>> trial_iters;  // [activation, lr] per seed
     std::map<std::string, double> chosen;
     std::map<std::pair<std::string, int>, std::string> hashes;
-    std::map<std::pair<std::string, int>, int64_t> first_hit;  // from the measurement lines
+    std::map<std::pair<std::string, int>, double> first_logit_std;
+    std::map<std::tuple<std::string, double, int>, int64_t> first_hit;  // from the measurement lines
     std::map<std::pair<std::string, int>, json> results;
     for (const auto& l : lines) {
-        if (l.value("event", "") == "sweep") ++sweeps[l["activation"]];
-        if (l.value("event", "") == "lr") chosen[l["activation"]] = l["lr"].get<double>();
-        if (l.value("event", "") == "run") hashes[{l["activation"], l["seed"].get<int>()}] = l["init_hash"];
-        if (l.value("event", "") == "result") results[{l["activation"], l["seed"].get<int>()}] = l;
-        if (l.contains("train_error") && !l.contains("event")) {
-            const auto key = std::make_pair(l["activation"].get<std::string>(), l["seed"].get<int>());
+        const std::string ev = l.value("event", "");
+        if (ev == "trial") {
+            const auto key = std::make_pair(l["activation"].get<std::string>(), l["lr"].get<double>());
+            const json& it = l["iterations_to_target"][0];
+            trial_iters[key].push_back(it.is_null() ? -1 : it.get<int64_t>());
+            CHECK(l["seed"].get<size_t>() == trial_iters[key].size());  // seeds in order
+            // the first logits come before any update: one value per activation and seed, at every rate
+            const double logit_std = l["first_logit_std"].get<double>();
+            CHECK(logit_std > 0);
+            const auto seed_key = std::make_pair(l["activation"].get<std::string>(), l["seed"].get<int>());
+            if (first_logit_std.count(seed_key)) CHECK(logit_std == first_logit_std[seed_key]);
+            first_logit_std[seed_key] = logit_std;
+        }
+        if (ev == "lr") chosen[l["activation"]] = l["lr"].get<double>();
+        if (ev == "run") hashes[{l["activation"], l["seed"].get<int>()}] = l["init_hash"];
+        if (ev == "result") results[{l["activation"], l["seed"].get<int>()}] = l;
+        if (l.contains("train_error") && ev.empty()) {
+            const auto key = std::make_tuple(l["activation"].get<std::string>(), l["lr"].get<double>(), l["seed"].get<int>());
             CHECK(l["layers"].size() == 4);  // conv1..conv3 and the classifier
             CHECK(l["layers"][0]["layer"] == "conv1");
-            CHECK(l["layers"][0]["grad_norm"].get<double>() > 0);
             CHECK(l["iter"].get<int>() % 2 == 0);
             CHECK(l["epoch"].get<double>() == doctest::Approx(l["iter"].get<double>() * 32 / 256));
             if (l["train_error"].get<double>() <= 0.3 && !first_hit.count(key)) first_hit[key] = l["iter"].get<int64_t>();
         }
     }
-    CHECK(sweeps["relu"] == 2);
-    CHECK(sweeps["tanh"] == 2);
-    CHECK(summary["lr"]["relu"].get<double>() == doctest::Approx(chosen["relu"]));
+    // Every rate was tried on every seed, and the chosen one has the smallest median (unreached = cap).
+    for (const std::string a : {"relu", "tanh"}) {
+        CAPTURE(a);
+        double best_lr = 0;
+        int64_t best = std::numeric_limits<int64_t>::max();
+        for (double lr : {0.003, 0.03, 0.3}) {
+            const auto& v = trial_iters[{a, json_float(float(lr))}];
+            REQUIRE(v.size() == 3);
+            for (int seed = 1; seed <= 3; ++seed) {
+                const auto key = std::make_tuple(a, json_float(float(lr)), seed);
+                CHECK(v[size_t(seed - 1)] == (first_hit.count(key) ? first_hit[key] : -1));
+            }
+            if (median3(v, cap) < best) best = median3(v, cap), best_lr = json_float(float(lr));
+        }
+        CHECK(chosen[a] == best_lr);
+        CHECK(summary["lr"][a].get<double>() == best_lr);
+        for (int seed = 1; seed <= 3; ++seed) {
+            const json& res = results.at({a, seed});
+            CHECK(res["lr"].get<double>() == best_lr);
+            const int64_t it = trial_iters[{a, best_lr}][size_t(seed - 1)];
+            CHECK(res["reached"] == (it > 0));
+            if (it > 0) CHECK(res["iterations_to_target"] == it);
+        }
+    }
     // Identical initial weights across activations for a seed, different ones across seeds.
     CHECK(hashes[{"relu", 1}] == hashes[{"tanh", 1}]);
     CHECK(hashes[{"relu", 2}] == hashes[{"tanh", 2}]);
     CHECK(hashes[{"relu", 1}] != hashes[{"relu", 2}]);
-    // Iterations to target: the first measurement at or below it, and the run stops there.
-    std::map<std::string, std::vector<int64_t>> iters;
-    for (const std::string a : {"relu", "tanh"})
-        for (int seed : {1, 2}) {
-            CAPTURE(a);
-            CAPTURE(seed);
-            const json& res = results.at({a, seed});
-            const bool reached = first_hit.count({a, seed}) != 0;
-            CHECK(res["reached"] == reached);
-            iters[a].push_back(reached ? first_hit[{a, seed}] : -1);
-            if (!reached) continue;
-            CHECK(res["iterations_to_target"] == first_hit[{a, seed}]);
-            CHECK(res["epochs_to_target"].get<double>() == doctest::Approx(first_hit[{a, seed}] * 32.0 / 256));
-            CHECK(summary["iterations_to_target"][a]["per_seed"][seed - 1] == first_hit[{a, seed}]);
-        }
-    REQUIRE(iters["relu"][0] > 0);  // the quadrant set is easy: ReLU gets there in 4 epochs
-    const double ratio = mean_speedup(iters["tanh"], iters["relu"]);
-    if (ratio > 0)
-        CHECK(summary["speedup_vs_tanh"]["relu"].get<double>() == doctest::Approx(ratio));
-    else
-        CHECK(summary["speedup_vs_tanh"]["relu"].is_null());
-    if (iters["tanh"][0] > 0 || iters["tanh"][1] > 0)
-        CHECK(summary["speedup_vs_tanh"]["tanh"].get<double>() == doctest::Approx(1.0));
-    CHECK(summary["seeds"] == 2);
+    // The speed-up: tanh's median over relu's, at the rates chosen for each.
+    const int64_t relu_med = median3(trial_iters[{"relu", chosen["relu"]}], cap);
+    const int64_t tanh_med = median3(trial_iters[{"tanh", chosen["tanh"]}], cap);
+    REQUIRE(relu_med < cap);  // the quadrant set is easy: ReLU gets there in 4 epochs
+    CHECK(summary["speedup_vs_tanh"]["relu"].get<double>() == doctest::Approx(double(tanh_med) / double(relu_med)));
+    CHECK(summary["speedup_vs_tanh"]["tanh"].get<double>() == doctest::Approx(1.0));
+    CHECK(summary["iterations_to_target"]["relu"]["per_seed"].size() == 3);
+    CHECK(summary["seeds"] == 3);
     CHECK(summary["target_error"] == 0.3);
+    CHECK(summary["lr_chosen_by"] == "iterations");
 
     // Figure 1 in one panel, Figures 2-3 in two, each with an SVG beside: relu blue, tanh vermillion,
     // the target grey.
@@ -175,4 +231,88 @@ TEST_CASE("alexnet-compare-activations: identical starts, iterations to target, 
     check_png_size(fig23, 1900, 2100, 800, 950);
     CHECK(count_colour(fig23.png, 0x0072b2) > 500);
     CHECK(count_colour(fig23.png, 0xd55e00) > 500);
+}
+
+TEST_CASE("alexnet-compare-activations --lr-choice error: the first criterion, one trial per rate on one seed") {
+    TempDir dir;
+    write_quadrants(dir.path, "train", 256, 1);
+    const Run r = run(kBin + "/alexnet-compare-activations -q --data " + dir.path.string() +
+                      " --activations relu --seeds 2 --lr-grid 0.003,0.03 --lr-choice error --sweep-iters 4"
+                      " --target-error 0.3 --max-epochs 2 --eval-every 2 --batch-size 32");
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const auto lines = r.lines();
+    std::map<double, double> score;
+    int trials = 0;
+    double chosen = 0;
+    for (const auto& l : lines) {
+        if (l.value("event", "") == "sweep") {
+            CHECK(l["iters"] == 4);
+            score[l["lr"].get<double>()] = l["train_error"].get<double>();
+        }
+        if (l.value("event", "") == "trial") ++trials;
+        if (l.value("event", "") == "lr") chosen = l["lr"].get<double>();
+    }
+    REQUIRE(score.size() == 2);
+    CHECK(chosen == (score.begin()->second <= score.rbegin()->second ? score.begin()->first : score.rbegin()->first));
+    CHECK(trials == 2);  // the chosen rate on both seeds
+    CHECK(lines.back()["lr_chosen_by"] == "error");
+}
+
+TEST_CASE("alexnet-compare-activations --study: a cell per init, target and activation, and its figures") {
+    TempDir dir;
+    write_quadrants(dir.path, "train", 256, 1);
+    const std::string plot = (dir.path / "study.png").string();
+    const Run r = run(kBin + "/alexnet-compare-activations -q --data " + dir.path.string() +
+                      " --study --inits torch,lecun --targets 0.2,0.4 --activations relu,tanh --seeds 2"
+                      " --lr-grid 0.03 --max-epochs 3 --eval-every 2 --batch-size 32 --last-layer-scale 0.1"
+                      " --plot " + plot);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const json summary = r.lines().back();
+    CHECK(summary["study"] == true);
+    CHECK(summary["targets"] == json::array({0.4, 0.2}));  // descending
+    REQUIRE(summary["cells"].size() == 2 * 2 * 2);
+    for (const auto& c : summary["cells"]) {
+        CAPTURE(c.dump());
+        CHECK(c["seeds"] == 2);
+        CHECK(c["lr"].get<double>() == doctest::Approx(0.03));
+        const double med = c["median_iterations"].get<double>();
+        if (c["activation"] == "tanh") CHECK(c["speedup_vs_tanh"].get<double>() == doctest::Approx(1.0));
+        if (c["activation"] == "relu") {
+            for (const auto& t : summary["cells"])
+                if (t["activation"] == "tanh" && t["init"] == c["init"] && t["target"] == c["target"])
+                    CHECK(c["speedup_vs_tanh"].get<double>() == doctest::Approx(t["median_iterations"].get<double>() / med));
+        }
+    }
+    // the speed-ups in two panels (one per init), relu blue with tanh's 1x grey; Figure 1 per init
+    const auto table = read_figure(plot);
+    check_png_size(table, 1900, 2100, 800, 1000);
+    CHECK(count_colour(table.png, 0x0072b2) > 200);
+    CHECK(count_colour(table.png, 0x6e6e6e) > 200);
+    for (const std::string init : {"torch", "lecun"}) {
+        CAPTURE(init);
+        const auto fig1 = read_figure((dir.path / ("study-" + init + ".png")).string());
+        check_png_size(fig1, 1150, 1300, 800, 1000);
+        CHECK(count_colour(fig1.png, 0x0072b2) > 200);
+        CHECK(count_colour(fig1.png, 0xd55e00) > 200);
+    }
+}
+
+TEST_CASE("--last-layer-scale: the first logits shrink by the factor (lecun: zero biases, so exactly)") {
+    TempDir dir;
+    write_quadrants(dir.path, "train", 64, 1);
+    auto first_logit_std = [&](const std::string& extra) {
+        const Run r = run(kBin + "/alexnet-compare-activations -q --data " + dir.path.string() +
+                          " --init lecun --activations relu --seeds 1 --lr 0.01 --max-epochs 1 --batch-size 32" + extra);
+        INFO(r.err);
+        REQUIRE(r.status == 0);
+        for (const auto& l : r.lines())
+            if (l.value("event", "") == "trial") return l["first_logit_std"].get<double>();
+        FAIL("no trial line");
+        return 0.0;
+    };
+    const double plain = first_logit_std(""), scaled = first_logit_std(" --last-layer-scale 0.1");
+    CHECK(plain > 0);
+    CHECK(scaled == doctest::Approx(0.1 * plain).epsilon(1e-4));
 }

@@ -1,6 +1,8 @@
 // The oneDNN network against the naive reference layers, on odd shapes and batch sizes.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "core/error.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
@@ -58,6 +60,42 @@ TEST_CASE("lrn across channels with Caffe's and the paper's constants") {
     CHECK(compare(single({4, 3, 3}, l), 1, "x") < 1e-5);
 }
 
+TEST_CASE("lrn within a map (cuda-convnet's rnorm): hand-computed values, then odd shapes") {
+    // one 2x2 map, size 3: every pixel's window holds the whole map; alpha/size^2 = 1, so
+    // out = a / (1 + 1 + 4 + 9 + 16)^1
+    LayerSpec l = lrn_layer("x", LrnParams{3, 9.f, 1.f, 1.f, true});
+    const std::vector<float> in{1, 2, 3, 4};
+    std::vector<float> out(4);
+    reference::lrn_forward(out.data(), in.data(), 1, {1, 2, 2}, l.lrn);
+    for (int i = 0; i < 4; ++i) CHECK(out[size_t(i)] == doctest::Approx(in[size_t(i)] / 31.f));
+    // a 1x3 map, size 3: the window of the first pixel is clipped to two pixels, the divisor stays 9
+    l.lrn = {3, 9.f, 0.5f, 2.f, true};
+    const std::vector<float> row{1, 2, 3};
+    std::vector<float> row_out(3);
+    reference::lrn_forward(row_out.data(), row.data(), 1, {1, 1, 3}, l.lrn);
+    CHECK(row_out[0] == doctest::Approx(1 / std::sqrt(2.0 + 1 + 4)));
+    CHECK(row_out[1] == doctest::Approx(2 / std::sqrt(2.0 + 1 + 4 + 9)));
+    CHECK(compare(single({1, 2, 2}, lrn_layer("x", LrnParams{3, 9.f, 1.f, 1.f, true})), 1, "x") < 1e-5);
+    CHECK(compare(single({7, 9, 5}, lrn_layer("x", LrnParams{3, 5e-5f, 0.75f, 1.f, true})), 3, "x") < 1e-5);
+    CHECK(compare(single({4, 6, 7}, lrn_layer("x", LrnParams{3, 4.f, 0.75f, 1.f, true})), 2, "x") < 1e-5);
+    CHECK(compare(single({3, 8, 8}, lrn_layer("x", LrnParams{5, 2.f, 0.5f, 2.f, true})), 1, "x") < 1e-5);
+}
+
+TEST_CASE("average pool 3/2: hand-computed clipped windows, then rounding up and down") {
+    // 4x4 map 1..16, rounding up: 2x2 windows, the last row and column clipped to the image
+    std::vector<float> in(16), out(4);
+    for (int i = 0; i < 16; ++i) in[size_t(i)] = float(i + 1);
+    LayerSpec l = avg_pool_layer("x", true);
+    reference::avg_pool_forward(out.data(), in.data(), 1, {1, 4, 4}, l);
+    CHECK(out == std::vector<float>{6.f, 7.5f, 12.f, 13.5f});
+    for (bool ceil_mode : {true, false}) {
+        l.ceil_mode = ceil_mode;
+        CHECK(compare(single({5, 14, 13}, l), 3, "x") < 1e-6);
+        CHECK(compare(single({2, 8, 10}, l), 1, "x") < 1e-6);
+        CHECK(compare(single({1, 4, 4}, l), 1, "x") < 1e-6);
+    }
+}
+
 TEST_CASE("max pool 3/2 rounding up (Caffe) and down (PyTorch)") {
     LayerSpec l;
     l.kind = LayerKind::max_pool;
@@ -105,6 +143,22 @@ TEST_CASE("narrow presets end to end, every output layer, batch 1 and 3") {
                 CAPTURE(layer.name);
                 CHECK(compare(spec, batch, layer.name) < 1e-5);
             }
+        }
+    }
+}
+
+TEST_CASE("convnet-18pct (cuda-convnet's layers-18pct) end to end, 32x32 colour and 28x28 grey") {
+    for (int channels : {3, 1}) {
+        PresetOptions o;
+        o.num_classes = 10;
+        o.input_channels = channels;
+        o.input_size = channels == 1 ? 28 : 0;
+        const ModelSpec spec = make_preset("convnet-18pct", o);
+        CHECK(infer_shapes(spec)[spec.index_of("pool3")] == Shape{64, channels == 1 ? 3 : 4, channels == 1 ? 3 : 4});
+        for (const auto& layer : spec.layers) {
+            CAPTURE(channels);
+            CAPTURE(layer.name);
+            CHECK(compare(spec, 2, layer.name) < 1e-5);
         }
     }
 }

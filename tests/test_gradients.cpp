@@ -116,6 +116,49 @@ TEST_CASE("lrn backward with Caffe's and large constants") {
     }
 }
 
+TEST_CASE("within-map lrn backward (cuda-convnet's rnorm) with its constants and large ones") {
+    for (const LrnParams p : {LrnParams{3, 5e-5f, 0.75f, 1.f, true}, LrnParams{3, 2.f, 0.75f, 1.f, true},
+                              LrnParams{5, 4.f, 0.5f, 2.f, true}}) {
+        CAPTURE(p.alpha);
+        CAPTURE(p.size);
+        const Shape s{3, 5, 4};
+        const int N = 2;
+        auto x = random_vector(N * s.size(), 22, 2.f);
+        const auto r = random_vector(x.size(), 23);
+        std::vector<float> y(x.size());
+        auto loss = [&] {
+            reference::lrn_forward(y.data(), x.data(), N, s, p);
+            return weighted_sum(y, r);
+        };
+        std::vector<float> dx(x.size());
+        reference::lrn_backward(dx.data(), r.data(), x.data(), N, s, p);
+        CHECK(grad_error(loss, x, dx, 1e-3f, 120) < 2e-3);
+    }
+}
+
+TEST_CASE("average pool backward: ceil-mode windows clipped at the edge, padding excluded") {
+    for (bool ceil_mode : {true, false})
+        for (int pad : {0, 1}) {
+            CAPTURE(ceil_mode);
+            CAPTURE(pad);
+            LayerSpec l = avg_pool_layer("p", ceil_mode);
+            l.pad = pad;
+            const Shape s{2, 8, 7};
+            const int N = 2;
+            auto x = random_vector(N * s.size(), 24);
+            const Shape o = output_shape(l, s);
+            const auto r = random_vector(N * o.size(), 25);
+            std::vector<float> y(r.size());
+            auto loss = [&] {
+                reference::avg_pool_forward(y.data(), x.data(), N, s, l);
+                return weighted_sum(y, r);
+            };
+            std::vector<float> dx(x.size());
+            reference::avg_pool_backward(dx.data(), r.data(), N, s, l);
+            CHECK(grad_error(loss, x, dx, 1e-2f, 200) < 1e-3);
+        }
+}
+
 TEST_CASE("max pool backward, rounding up and down") {
     for (bool ceil_mode : {true, false}) {
         LayerSpec l = max_pool_layer("p", ceil_mode);

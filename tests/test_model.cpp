@@ -57,7 +57,7 @@ TEST_CASE("torchvision input sizes other than 224 keep pool to 6x6 through adapt
 
 TEST_CASE("unknown names are refused with the known ones listed") {
     CHECK_THROWS_WITH_AS(make_preset("vgg16"),
-                         "--arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, alexnet-32, convnet-4, found 'vgg16'", Error);
+                         "--arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, alexnet-32, convnet-4, convnet-18pct, found 'vgg16'", Error);
     const ModelSpec m = make_preset("alexnet");
     CHECK_THROWS_WITH_AS(m.index_of("fc9"),
                          "layer: fc9: expected one of conv1, norm1, pool1, conv2, norm2, pool2, conv3, "

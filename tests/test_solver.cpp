@@ -1,6 +1,7 @@
 // The solver's pieces against hand-computed values.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -62,7 +63,7 @@ TEST_CASE("initialisers: the paper's biases and spreads, Caffe's fc fillers, He'
     CHECK(tensor("conv1.weight") == before);
     CHECK(stddev(tensor("fc8.weight")) == doctest::Approx(0.01).epsilon(0.05));
     CHECK_THROWS_WITH_AS(initialise(spec, L, p.data(), "xavier", 1),
-                         "--init: expected one of paper, caffe, kaiming, found 'xavier'", Error);
+                         "--init: expected one of paper, caffe, kaiming, torch, lecun, found 'xavier'", Error);
 }
 
 TEST_CASE("learning-rate policies") {
@@ -104,4 +105,52 @@ TEST_CASE("learning-rate policies") {
     p.name = "cyclic";
     CHECK_THROWS_WITH_AS(lr_start(p),
                          "--lr-policy: expected one of fixed, step, multistep, plateau, cosine, found 'cyclic'", Error);
+}
+
+TEST_CASE("initialisers: PyTorch's default (uniform, bound 1/sqrt(fan_in)), LeCun normal, a scaled classifier") {
+    ModelSpec spec = make_preset("convnet-4", {});
+    ParamLayout L = param_layout(spec);
+    std::vector<float> p(size_t(L.total));
+    auto tensor = [&](const std::string& name) {
+        const int i = L.index_of(name);
+        return std::vector<float>(p.begin() + L.offset[size_t(i)], p.begin() + L.offset[size_t(i)] + L.numel(size_t(i)));
+    };
+    auto moments = [](const std::vector<float>& v) {
+        double s = 0, s2 = 0;
+        for (float x : v) s += x, s2 += double(x) * x;
+        const double m = s / double(v.size());
+        return std::make_pair(m, std::sqrt(s2 / double(v.size()) - m * m));
+    };
+    auto max_abs = [](const std::vector<float>& v) {
+        double m = 0;
+        for (float x : v) m = std::max(m, double(std::fabs(x)));
+        return m;
+    };
+    initialise(spec, L, p.data(), "torch", 3);
+    // conv2: fan_in 32 * 5 * 5; a uniform on [-b, b] has std b / sqrt(3)
+    const double b2 = 1 / std::sqrt(800.0), b4 = 1 / std::sqrt(64.0 * 4 * 4);
+    const auto w2 = tensor("conv2.weight");
+    CHECK(max_abs(w2) <= b2);
+    CHECK(max_abs(w2) > 0.99 * b2);
+    CHECK(moments(w2).second == doctest::Approx(b2 / std::sqrt(3.0)).epsilon(0.03));
+    CHECK(std::fabs(moments(w2).first) < 0.05 * b2);
+    const auto bias2 = tensor("conv2.bias");  // biases: the same bound, from the weights' fan-in
+    CHECK(max_abs(bias2) <= b2);
+    CHECK(max_abs(bias2) > 0.5 * b2);
+    CHECK(max_abs(tensor("fc4.weight")) <= b4);  // fc4: 64 channels of 4x4 after three poolings
+    CHECK(moments(tensor("fc4.weight")).second == doctest::Approx(b4 / std::sqrt(3.0)).epsilon(0.05));
+    CHECK(max_abs(tensor("fc4.bias")) <= b4);
+    CHECK(max_abs(tensor("conv1.bias")) <= 1 / std::sqrt(3.0 * 25));
+
+    initialise(spec, L, p.data(), "lecun", 3);
+    CHECK(moments(tensor("conv2.weight")).second == doctest::Approx(std::sqrt(1.0 / 800)).epsilon(0.03));
+    CHECK(moments(tensor("conv3.weight")).second == doctest::Approx(std::sqrt(1.0 / 800)).epsilon(0.03));
+    CHECK(tensor("conv2.bias")[0] == 0.f);
+
+    const auto fc = tensor("fc4.weight"), c3 = tensor("conv3.weight");
+    scale_classifier_weights(spec, L, p.data(), 0.1f);
+    const auto scaled = tensor("fc4.weight");
+    for (size_t i = 0; i < fc.size(); ++i) CHECK(scaled[i] == doctest::Approx(0.1f * fc[i]));
+    CHECK(tensor("conv3.weight") == c3);
+    CHECK(tensor("fc4.bias")[0] == 0.f);
 }

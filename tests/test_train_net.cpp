@@ -154,6 +154,67 @@ TEST_CASE("training network loss and gradients equal PyTorch's on the narrow pre
     }
 }
 
+TEST_CASE("convnet-18pct: average pooling and within-map normalisation train as in the reference") {
+    for (Activation act : {Activation::relu, Activation::tanh}) {
+        CAPTURE(to_string(act));
+        for (int channels : {3, 1}) {
+            PresetOptions o;
+            o.num_classes = 10;
+            o.conv_channels = {6, 8, 10};
+            o.input_channels = channels;
+            o.input_size = channels == 1 ? 28 : 0;
+            ModelSpec spec = make_preset("convnet-18pct", o);
+            set_hidden_activation(spec, act);
+            // large weights, so that the normalisations' sums of squares matter
+            const Weights w = random_weights(spec, 9, 0.3f);
+            compare_with_reference(spec, w, 3, 13);
+        }
+    }
+}
+
+TEST_CASE("convnet-18pct: logits, loss and gradients equal PyTorch's") {
+    PresetOptions o;
+    o.num_classes = 10;
+    o.conv_channels = {8, 8, 16};
+    const ModelSpec spec = make_preset("convnet-18pct", o);
+    const Weights w = read_safetensors(fixture("narrow_convnet-18pct.safetensors"));
+    const Weights io = read_safetensors(fixture("narrow_convnet-18pct_io.safetensors"));
+    const Weights expected = read_safetensors(fixture("narrow_convnet-18pct_grads.safetensors"));
+    const Tensor& x = io.at("input");
+    const int N = int(x.shape[0]);
+    std::vector<int> labels;
+    for (int i = 0; i < N; ++i) labels.push_back(int(io.at("labels").data[i]));
+
+    Weights inference_weights = w;
+    InferenceNet inference(spec, inference_weights, N, "fc10");
+    std::vector<float> logits(size_t(N) * 10);
+    inference.forward(x.data, logits.data());
+    const Tensor& want_logits = io.at("logits");
+    CHECK(relative_max_error(logits.data(), want_logits.data, logits.size()) < 1e-5);
+    const auto ref = reference::forward(spec, w, x.data, N);
+    CHECK(relative_max_error(ref[size_t(spec.index_of("fc10"))].data(), want_logits.data, logits.size()) < 1e-5);
+
+    TrainNet net(spec, N, 0.f);
+    net.set_weights(w);
+    const float loss = net.train_step(x.data, labels.data(), 0, nullptr);
+    CHECK(loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
+    const ParamLayout& L = net.layout();
+    double worst = 0;
+    for (size_t i = 0; i < L.tensors.size(); ++i) {
+        const Tensor& want = expected.at(L.tensors[i].name);
+        const double err = relative_max_error(net.grads() + L.offset[i], want.data, size_t(want.numel()));
+        CAPTURE(L.tensors[i].name);
+        CHECK(err < 1e-4);
+        worst = std::max(worst, err);
+    }
+    const reference::Gradients ref_grads = reference::backward(spec, w, x.data, labels.data(), N);
+    for (const auto& [name, g] : ref_grads.params) {
+        CAPTURE(name);
+        CHECK(relative_max_error(g.data(), expected.at(name).data, g.size()) < 1e-4);
+    }
+    MESSAGE("convnet-18pct: loss " << loss << ", worst gradient relative max error against PyTorch " << worst);
+}
+
 TEST_CASE("dropout: masks follow the key, evaluation has none and equals the inference network") {
     const ModelSpec spec = narrow("alexnet-28");
     Weights w = random_weights(spec, 3, 0.1f);

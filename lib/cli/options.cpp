@@ -25,7 +25,7 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
                    "Weights: safetensors, PyTorch .pth, Caffe .caffemodel (+ prototxt beside it) or ONNX; default "
                    "$ALEXNET_WEIGHTS, else the installed default model");
     app.add_option("--arch", o.arch,
-                   "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4: settles what weights "
+                   "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4 | convnet-18pct: settles what weights "
                    "cannot tell (caffenet's pool-before-LRN order)");
     add_batch_option(app, o.batch, "Images per forward pass")->check(CLI::Range(1, 4096));
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();

@@ -74,4 +74,8 @@ void eltwise_curve(Activation act, const std::vector<float>& x, std::vector<floa
     strm.wait();
 }
 
+dnnl::algorithm lrn_algorithm(const LrnParams& p) {
+    return p.within_map ? dnnl::algorithm::lrn_within_channel : dnnl::algorithm::lrn_across_channels;
+}
+
 }  // namespace alexnet

@@ -31,6 +31,10 @@ struct EltwiseOp {
 // reads the activation's output.
 EltwiseOp eltwise_op(Activation act, bool for_backward);
 
+// lrn_within_channel for LrnParams::within_map (oneDNN divides alpha by size^2 there, as
+// cuda-convnet's rnorm does), else lrn_across_channels (alpha / size).
+dnnl::algorithm lrn_algorithm(const LrnParams& p);
+
 // The activation f(x) and its derivative f'(x) at each of `x`, computed by the training engine's
 // own eltwise primitives (forward_training, then backward from the output with a gradient of 1):
 // the curves of the book's Figure 2-3, and a check of those primitives against closed forms.

@@ -271,8 +271,8 @@ struct InferenceNet::Impl {
 
     void add_lrn(const LayerSpec& l, const LayerPlan& plan) {
         conform(with_type(cur.get_desc(), dnnl_type(plan.src)), l.name);  // LRN has no int8 kernels
-        dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels,
-                                  cur.get_desc(), l.lrn.size, l.lrn.alpha, l.lrn.beta, l.lrn.k);
+        dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference, lrn_algorithm(l.lrn), cur.get_desc(),
+                                  l.lrn.size, l.lrn.alpha, l.lrn.beta, l.lrn.k);
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         dnnl::lrn_forward::primitive_desc pd(d, attr, eng);
@@ -382,6 +382,10 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
                 case LayerKind::max_pool:
                     m.add_pool(l, in, out, dnnl::algorithm::pooling_max, l.kernel, l.kernel, l.stride,
                                l.stride, l.pad);
+                    break;
+                case LayerKind::avg_pool:
+                    m.add_pool(l, in, out, dnnl::algorithm::pooling_avg_exclude_padding, l.kernel, l.kernel,
+                               l.stride, l.stride, l.pad);
                     break;
                 case LayerKind::adaptive_avg_pool: m.add_adaptive_avg_pool(l, in, out); break;
                 case LayerKind::softmax:

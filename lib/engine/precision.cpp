@@ -138,6 +138,7 @@ std::vector<LayerPlan> plan_precision(const ModelSpec& spec, int last, const Wei
                 cur = {flt, 1.f, cur.nonneg, l.name};
                 break;
             case LayerKind::max_pool:
+            case LayerKind::avg_pool:  // in the type it is given (f32 here: only max_pool keeps u8)
                 p.src = p.dst = cur.dt;
                 p.src_scale = p.dst_scale = cur.scale;
                 cur.name = l.name;

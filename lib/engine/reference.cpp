@@ -32,7 +32,69 @@ void conv_forward(float* out, const float* in, const float* weight, const float*
         }
 }
 
+namespace {
+
+// The size x size window around (y, x) clipped to the map: rows [y0, y1), columns [x0, x1), with
+// oneDNN's offsets (-(size-1)/2 .. size/2; cuda-convnet's for odd sizes).
+struct Window {
+    int y0, y1, x0, x1;
+};
+Window map_window(const Shape& s, int size, int y, int x) {
+    const int half = (size - 1) / 2;
+    return {std::max(0, y - half), std::min(s.h, y - half + size), std::max(0, x - half), std::min(s.w, x - half + size)};
+}
+
+// S = k + alpha/size^2 * sum of squares over the window, per pixel of one map
+void within_map_scale(std::vector<double>& scale, const float* map, const Shape& s, const LrnParams& p) {
+    const double a = double(p.alpha) / (double(p.size) * p.size);
+    for (int y = 0; y < s.h; ++y)
+        for (int x = 0; x < s.w; ++x) {
+            const Window w = map_window(s, p.size, y, x);
+            double sum = 0;
+            for (int v = w.y0; v < w.y1; ++v)
+                for (int u = w.x0; u < w.x1; ++u) sum += double(map[v * s.w + u]) * map[v * s.w + u];
+            scale[size_t(y) * s.w + x] = p.k + a * sum;
+        }
+}
+
+void lrn_within_map_forward(float* out, const float* in, int N, const Shape& s, const LrnParams& p) {
+    const int64_t plane = int64_t(s.h) * s.w;
+    std::vector<double> scale(static_cast<size_t>(plane));
+    for (int64_t m = 0; m < int64_t(N) * s.c; ++m) {
+        within_map_scale(scale, in + m * plane, s, p);
+        for (int64_t i = 0; i < plane; ++i)
+            out[m * plane + i] = float(in[m * plane + i] * std::pow(scale[size_t(i)], -double(p.beta)));
+    }
+}
+
+// b_i = a_i S_i^-beta; db_i/da_j = [i == j] S_i^-beta - 2 alpha beta / size^2 a_i a_j S_i^(-beta-1)
+// for every j in the window of i
+void lrn_within_map_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s,
+                             const LrnParams& p) {
+    const int64_t plane = int64_t(s.h) * s.w;
+    const double c = 2.0 * p.alpha * p.beta / (double(p.size) * p.size);
+    std::vector<double> scale(static_cast<size_t>(plane));
+    for (int64_t m = 0; m < int64_t(N) * s.c; ++m) {
+        const float* a = inp + m * plane;
+        const float* g = dout + m * plane;
+        float* d = dinp + m * plane;
+        within_map_scale(scale, a, s, p);
+        for (int y = 0; y < s.h; ++y)
+            for (int x = 0; x < s.w; ++x) {
+                const int64_t i = int64_t(y) * s.w + x;
+                d[i] += float(g[i] * std::pow(scale[size_t(i)], -double(p.beta)));
+                const double common = g[i] * a[i] * std::pow(scale[size_t(i)], -double(p.beta) - 1) * c;
+                const Window w = map_window(s, p.size, y, x);
+                for (int v = w.y0; v < w.y1; ++v)
+                    for (int u = w.x0; u < w.x1; ++u) d[v * s.w + u] -= float(common * a[v * s.w + u]);
+            }
+    }
+}
+
+}  // namespace
+
 void lrn_forward(float* out, const float* in, int N, const Shape& s, const LrnParams& p) {
+    if (p.within_map) return lrn_within_map_forward(out, in, N, s, p);
     const int64_t plane = int64_t(s.h) * s.w;
     const int half = (p.size - 1) / 2;
     for (int n = 0; n < N; ++n)
@@ -60,6 +122,22 @@ void max_pool_forward(float* out, const float* in, int N, const Shape& s, const 
                         for (int x = std::max(0, x0); x < std::min(s.w, x0 + l.kernel); ++x)
                             m = std::max(m, in[((int64_t(n) * s.c + c) * s.h + y) * s.w + x]);
                     out[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox] = m;
+                }
+}
+
+void avg_pool_forward(float* out, const float* in, int N, const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    const int y0 = oy * l.stride - l.pad, x0 = ox * l.stride - l.pad;
+                    double sum = 0;
+                    int count = 0;
+                    for (int y = std::max(0, y0); y < std::min(s.h, y0 + l.kernel); ++y)
+                        for (int x = std::max(0, x0); x < std::min(s.w, x0 + l.kernel); ++x, ++count)
+                            sum += in[((int64_t(n) * s.c + c) * s.h + y) * s.w + x];
+                    out[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox] = float(sum / count);
                 }
 }
 
@@ -172,6 +250,7 @@ void activation_backward(float* dinp, const float* dout, const float* out, int64
 }
 
 void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LrnParams& p) {
+    if (p.within_map) return lrn_within_map_backward(dinp, dout, inp, N, s, p);
     // b_i = a_i S_i^-beta, S_i = k + alpha/size sum_{j in w(i)} a_j^2
     // db_i/da_j = [i == j] S_i^-beta - 2 alpha beta / size a_i a_j S_i^(-beta-1)   for j in w(i)
     const int64_t plane = int64_t(s.h) * s.w;
@@ -211,6 +290,21 @@ void max_pool_backward(float* dinp, const float* dout, const float* inp, int N, 
                             if (best < 0 || inp[at] > inp[best]) best = at;
                         }
                     dinp[best] += dout[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox];
+                }
+}
+
+void avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, const LayerSpec& l) {
+    const Shape o = output_shape(l, s);
+    for (int n = 0; n < N; ++n)
+        for (int c = 0; c < s.c; ++c)
+            for (int oy = 0; oy < o.h; ++oy)
+                for (int ox = 0; ox < o.w; ++ox) {
+                    const int y0 = oy * l.stride - l.pad, x0 = ox * l.stride - l.pad;
+                    const int ya = std::max(0, y0), yb = std::min(s.h, y0 + l.kernel);
+                    const int xa = std::max(0, x0), xb = std::min(s.w, x0 + l.kernel);
+                    const float g = dout[((int64_t(n) * s.c + c) * o.h + oy) * o.w + ox] / float((yb - ya) * (xb - xa));
+                    for (int y = ya; y < yb; ++y)
+                        for (int x = xa; x < xb; ++x) dinp[((int64_t(n) * s.c + c) * s.h + y) * s.w + x] += g;
                 }
 }
 
@@ -259,6 +353,7 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
                 break;
             case LayerKind::lrn: lrn_forward(y.data(), cur, N, s, l.lrn); break;
             case LayerKind::max_pool: max_pool_forward(y.data(), cur, N, s, l); break;
+            case LayerKind::avg_pool: avg_pool_forward(y.data(), cur, N, s, l); break;
             case LayerKind::adaptive_avg_pool:
                 adaptive_avg_pool_forward(y.data(), cur, N, s, l.out_h, l.out_w);
                 break;
@@ -306,6 +401,7 @@ Gradients backward(const ModelSpec& spec, const Weights& weights, const float* i
             switch (l.kind) {
                 case LayerKind::lrn: lrn_backward(dinp, dpre.data(), x, N, in, l.lrn); break;
                 case LayerKind::max_pool: max_pool_backward(dinp, dpre.data(), x, N, in, l); break;
+                case LayerKind::avg_pool: avg_pool_backward(dinp, dpre.data(), N, in, l); break;
                 case LayerKind::adaptive_avg_pool:
                     adaptive_avg_pool_backward(dinp, dpre.data(), N, in, l.out_h, l.out_w);
                     break;
@@ -396,6 +492,12 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
                 break;
             case LayerKind::max_pool:
                 max_pool_forward(y.v.data(), cur.v.data(), N, s, l);
+                break;
+            case LayerKind::avg_pool:
+                cur.convert(p.src, p.src_scale);
+                avg_pool_forward(y.v.data(), cur.v.data(), N, s, l);
+                y.scale = cur.scale;
+                y.round_into(p.dst);
                 break;
             case LayerKind::adaptive_avg_pool:
                 cur.convert(p.src, p.src_scale);

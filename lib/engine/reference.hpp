@@ -14,9 +14,12 @@ namespace alexnet::reference {
 // in (N, s.c, s.h, s.w), weight (OC, C/G, K, K), bias (OC) -> out (N, OC, OH, OW)
 void conv_forward(float* out, const float* in, const float* weight, const float* bias, int N,
                   const Shape& s, const LayerSpec& l);
-// across channels: out = in / (k + alpha/size * sum_{window} in^2)^beta
+// across channels: out = in / (k + alpha/size * sum_{window} in^2)^beta; within a map
+// (p.within_map): out = in / (k + alpha/size^2 * sum_{size x size window} in^2)^beta
 void lrn_forward(float* out, const float* in, int N, const Shape& s, const LrnParams& p);
 void max_pool_forward(float* out, const float* in, int N, const Shape& s, const LayerSpec& l);
+// the mean over the window's pixels that lie inside the image
+void avg_pool_forward(float* out, const float* in, int N, const Shape& s, const LayerSpec& l);
 // PyTorch's windows: rows [floor(i*H/OH), ceil((i+1)*H/OH)), likewise columns
 void adaptive_avg_pool_forward(float* out, const float* in, int N, const Shape& s, int oh, int ow);
 // in (N, in_features), weight (out_features, in_features) -> out (N, out_features)
@@ -37,6 +40,7 @@ void activation_backward(float* dinp, const float* dout, const float* out, int64
 void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LrnParams& p);
 // The gradient goes to the first maximum of each window, as oneDNN's and PyTorch's do.
 void max_pool_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LayerSpec& l);
+void avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, const LayerSpec& l);
 void adaptive_avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, int oh, int ow);
 // Mean cross-entropy of softmax(logits) against labels; writes dlogits = (softmax - onehot) / N.
 float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes);

@@ -291,7 +291,7 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
 }
 
 void TrainNet::Impl::add_lrn(const LayerSpec& l) {
-    const auto alg = dnnl::algorithm::lrn_across_channels;
+    const auto alg = lrn_algorithm(l.lrn);
     memory src = cur;
     const memory::desc md = src.get_desc();
     const LrnParams& p = l.lrn;
@@ -412,6 +412,10 @@ TrainNet::TrainNet(const ModelSpec& spec, int batch, float dropout) : impl_(std:
                 case LayerKind::max_pool:
                     m.add_pool(l, in, out, dnnl::algorithm::pooling_max, l.kernel, l.kernel, l.stride, l.stride,
                                l.pad);
+                    break;
+                case LayerKind::avg_pool:
+                    m.add_pool(l, in, out, dnnl::algorithm::pooling_avg_exclude_padding, l.kernel, l.kernel, l.stride,
+                               l.stride, l.pad);
                     break;
                 case LayerKind::adaptive_avg_pool: m.add_adaptive_avg_pool(l, in, out); break;
                 case LayerKind::softmax: break;

@@ -195,9 +195,10 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 
     // convnet-4 (the activation experiment's network): three convs and fc4
     if (arch.empty() && !w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4";
-    const bool convnet4 = arch == "convnet-4";
+    // convnet-18pct (the paper's Figure 1 network): the same three convs and fc10
+    const bool convnet4 = arch == "convnet-4" || arch == "convnet-18pct";
     const int convs = convnet4 ? 3 : 5;
-    const std::string classifier = convnet4 ? "fc4.weight" : "fc8.weight";
+    const std::string classifier = arch == "convnet-18pct" ? "fc10.weight" : convnet4 ? "fc4.weight" : "fc8.weight";
     PresetOptions opt;
     for (int i = 1; i <= convs; ++i) {
         const std::string name = "conv" + std::to_string(i) + ".weight";

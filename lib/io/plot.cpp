@@ -40,6 +40,7 @@ constexpr int kStyleCount = int(std::size(kStyles));
 
 // Earlier series wider, so that a later one drawn on top leaves their edges visible.
 double line_width(int style) { return std::max(1.2, 2.6 - 0.25 * style); }
+constexpr double kThinWidth = 0.7;  // Series::thin
 
 void set_dashes(Canvas& c, const Style& s) {
     cairo_set_dash(c.cr(), s.dashes.data(), int(s.dashes.size()), 0);
@@ -223,7 +224,7 @@ void write_figure(const std::string& png_path, const Figure& f) {
                 const int si = style_of(s.name);
                 const Style& st = kStyles[si];
                 set_dashes(c, st);
-                cairo_set_line_width(cr, line_width(si));
+                cairo_set_line_width(cr, s.thin ? kThinWidth : line_width(si));
                 bool pen_down = false;
                 for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
                     if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
@@ -236,7 +237,7 @@ void write_figure(const std::string& png_path, const Figure& f) {
                 c.set_colour(st.colour);
                 cairo_stroke(cr);
                 // About a dozen markers per series, staggered between series so they do not stack.
-                const size_t n = std::min(s.x.size(), s.y.size());
+                const size_t n = s.thin ? 0 : std::min(s.x.size(), s.y.size());
                 const size_t every = n <= 15 ? 1 : (n + 11) / 12;
                 for (size_t i = every > 1 ? size_t(si) * every / kStyleCount : 0; i < n; i += every)
                     if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) marker(c, st, pl.to_x(s.x[i]), pl.to_y(s.y[i]), 3.6);

@@ -16,9 +16,10 @@
 namespace alexnet {
 
 struct Series {
-    explicit Series(std::string n = {}) : name(std::move(n)) {}
+    explicit Series(std::string n = {}, bool t = false) : name(std::move(n)), thin(t) {}
     std::string name;          // its legend entry and style
     std::vector<double> x, y;  // a non-finite y leaves a gap
+    bool thin = false;         // one of several runs under a thick series of the same name: no markers
 };
 
 // A horizontal line across the panel at `y`, e.g. a target error.

@@ -9,6 +9,7 @@ const char* to_string(LayerKind kind) {
         case LayerKind::conv: return "conv";
         case LayerKind::lrn: return "lrn";
         case LayerKind::max_pool: return "max_pool";
+        case LayerKind::avg_pool: return "avg_pool";
         case LayerKind::adaptive_avg_pool: return "adaptive_avg_pool";
         case LayerKind::fc: return "fc";
         case LayerKind::softmax: return "softmax";
@@ -116,6 +117,12 @@ LayerSpec max_pool_layer(const std::string& name, bool ceil_mode, int kernel, in
     return l;
 }
 
+LayerSpec avg_pool_layer(const std::string& name, bool ceil_mode, int kernel, int stride) {
+    LayerSpec l = max_pool_layer(name, ceil_mode, kernel, stride);
+    l.kind = LayerKind::avg_pool;
+    return l;
+}
+
 LayerSpec lrn_layer(const std::string& name, LrnParams params) {
     LayerSpec l;
     l.name = name;
@@ -168,6 +175,7 @@ Shape output_shape(const LayerSpec& l, const Shape& in) {
             return {l.out_channels, (in.h + 2 * l.pad - l.kernel) / l.stride + 1,
                     (in.w + 2 * l.pad - l.kernel) / l.stride + 1};
         case LayerKind::max_pool:
+        case LayerKind::avg_pool:
             return {in.c, pooled_size(in.h, l.kernel, l.stride, l.pad, l.ceil_mode),
                     pooled_size(in.w, l.kernel, l.stride, l.pad, l.ceil_mode)};
         case LayerKind::adaptive_avg_pool: return {in.c, l.out_h, l.out_w};
@@ -247,6 +255,14 @@ const PresetRow kPresets[] = {
 // filters, each followed by 3x3 stride-2 pooling), without response normalisation and with max
 // pooling throughout. For 32x32 colour input by default; PresetOptions adapt it to other sets.
 constexpr const char* kConvnet4 = "convnet-4";
+// The network of the paper's Figure 1 as cuda-convnet's example-layers/layers-18pct.cfg and
+// layer-params-18pct.cfg define it: conv1 5x5x32 pad 2 -> max pool 3/2 -> relu -> rnorm1 (within
+// a map, size 3, scale 5e-5, pow 0.75) -> conv2 5x5x32 pad 2 + relu -> avg pool 3/2 -> rnorm2 ->
+// conv3 5x5x64 pad 2 + relu -> avg pool 3/2 -> fc10. cuda-convnet applies conv1's relu after the
+// max pool; max commutes with every monotone activation, so here it sits on conv1 as elsewhere.
+// Its pools round up (outputsX = ceil((size - 3) / 2) + 1) and its averages divide by the pixels
+// inside the image.
+constexpr const char* kConvnet18pct = "convnet-18pct";
 
 const PresetRow& find_preset(const std::string& arch) {
     for (const auto& row : kPresets)
@@ -263,6 +279,7 @@ const std::vector<std::string>& preset_names() {
         std::vector<std::string> out;
         for (const auto& row : kPresets) out.push_back(row.name);
         out.push_back(kConvnet4);
+        out.push_back(kConvnet18pct);
         return out;
     }();
     return names;
@@ -270,27 +287,37 @@ const std::vector<std::string>& preset_names() {
 
 namespace {
 
-ModelSpec make_convnet4(const PresetOptions& options) {
-    check(options.num_classes > 0, "preset convnet-4", "num_classes", "> 0", std::to_string(options.num_classes));
+// convnet-4 and convnet-18pct: for 32x32 colour input by default; PresetOptions adapt them to other
+// sets.
+ModelSpec make_convnet(const std::string& arch, const PresetOptions& options) {
+    check(options.num_classes > 0, "preset " + arch, "num_classes", "> 0", std::to_string(options.num_classes));
     std::vector<int> ch{32, 32, 64};
     if (!options.conv_channels.empty()) {
-        check(options.conv_channels.size() == 3, "preset convnet-4", "conv_channels", "3 values",
+        check(options.conv_channels.size() == 3, "preset " + arch, "conv_channels", "3 values",
               std::to_string(options.conv_channels.size()));
         ch = options.conv_channels;
     }
     ModelSpec m;
-    m.arch = kConvnet4;
+    m.arch = arch;
     const int size = options.input_size > 0 ? options.input_size : 32;
     m.preprocessing = kCifarPreprocessing;
     if (options.input_channels == 1) m.preprocessing = kFashionMnistPreprocessing;
+    const bool cuda_convnet = arch == kConvnet18pct;
+    if (cuda_convnet) {  // cuda-convnet feeds pixels minus the mean on the 0..255 scale, unscaled
+        Preprocessing& pp = m.preprocessing;
+        for (int c = 0; c < pp.channels; ++c) pp.mean[c] *= 255.f, pp.std[c] = 1.f;
+        pp.pixel_scale = 255.f;
+    }
     m.preprocessing.resize = m.preprocessing.crop = size;
     m.input = {m.preprocessing.channels, size, size};
+    const LrnParams rnorm{3, 5e-5f, 0.75f, 1.f, true};
     for (int i = 0; i < 3; ++i) {
         const std::string idx = std::to_string(i + 1);
         m.layers.push_back(conv_layer("conv" + idx, ch[size_t(i)], 5, 1, 2));
-        m.layers.push_back(max_pool_layer("pool" + idx, true));
+        m.layers.push_back(cuda_convnet && i > 0 ? avg_pool_layer("pool" + idx, true) : max_pool_layer("pool" + idx, true));
+        if (cuda_convnet && i < 2) m.layers.push_back(lrn_layer("rnorm" + idx, rnorm));
     }
-    m.layers.push_back(fc_layer("fc4", options.num_classes, Activation::none));
+    m.layers.push_back(fc_layer(cuda_convnet ? "fc10" : "fc4", options.num_classes, Activation::none));
     m.layers.push_back(softmax_layer("prob"));
     infer_shapes(m);
     return m;
@@ -301,7 +328,7 @@ ModelSpec make_convnet4(const PresetOptions& options) {
 ModelSpec make_preset(const std::string& arch, const PresetOptions& options) {
     check(options.input_channels == 0 || options.input_channels == 1 || options.input_channels == 3,
           "preset " + arch, "input_channels", "1 or 3", std::to_string(options.input_channels));
-    if (arch == kConvnet4) return make_convnet4(options);
+    if (arch == kConvnet4 || arch == kConvnet18pct) return make_convnet(arch, options);
     const PresetRow& row = find_preset(arch);
     std::vector<int> ch(row.conv, row.conv + 5);
     if (!options.conv_channels.empty()) {

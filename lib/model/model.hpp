@@ -7,7 +7,9 @@
 
 namespace alexnet {
 
-enum class LayerKind { conv, lrn, max_pool, adaptive_avg_pool, fc, softmax };
+// avg_pool: the mean over the window's pixels inside the image (cuda-convnet's and oneDNN's
+// exclude-padding average; ceil-mode windows that run over the edge are clipped).
+enum class LayerKind { conv, lrn, max_pool, avg_pool, adaptive_avg_pool, fc, softmax };
 // leaky_relu: slope 0.01 below zero (PyTorch's default); elu: alpha 1.
 enum class Activation { none, relu, tanh, sigmoid, leaky_relu, elu };
 constexpr float kLeakyReluSlope = 0.01f, kEluAlpha = 1.0f;
@@ -24,9 +26,14 @@ struct Shape {  // one image's activation, (C, H, W); fc outputs are (C, 1, 1)
 };
 std::string to_string(const Shape& s);
 
-struct LrnParams {  // b = a / (k + alpha/size * sum a^2)^beta, across channels (Caffe/oneDNN form)
+// Across channels: b = a / (k + alpha/size * sum a^2)^beta over `size` neighbouring maps at the same
+// pixel (Caffe/oneDNN form). Within a map (`within_map`): the sum runs over the size x size pixels
+// around it in the same map, and alpha is divided by size^2: cuda-convnet's `rnorm` layer (its
+// `scale` is this alpha, k = 1) and oneDNN's lrn_within_channel. Pixels outside the image add 0.
+struct LrnParams {
     int size = 5;
     float alpha = 1e-4f, beta = 0.75f, k = 1.0f;
+    bool within_map = false;
 };
 
 struct LayerSpec {
@@ -35,7 +42,7 @@ struct LayerSpec {
     int out_channels = 0;          // conv, fc
     int kernel = 0, stride = 1, pad = 0;
     int groups = 1;                // conv
-    bool ceil_mode = false;        // max_pool: Caffe rounds the output size up, PyTorch down
+    bool ceil_mode = false;        // max_pool, avg_pool: Caffe rounds the output size up, PyTorch down
     int out_h = 0, out_w = 0;      // adaptive_avg_pool
     LrnParams lrn;                 // lrn
     Activation activation = Activation::none;  // applied after conv/fc
@@ -46,6 +53,7 @@ struct LayerSpec {
 LayerSpec conv_layer(const std::string& name, int out, int kernel, int stride, int pad, int groups = 1,
                      Activation act = Activation::relu);
 LayerSpec max_pool_layer(const std::string& name, bool ceil_mode, int kernel = 3, int stride = 2);
+LayerSpec avg_pool_layer(const std::string& name, bool ceil_mode, int kernel = 3, int stride = 2);
 LayerSpec lrn_layer(const std::string& name, LrnParams params = {});
 LayerSpec adaptive_avg_pool_layer(const std::string& name, int out_h, int out_w);
 LayerSpec fc_layer(const std::string& name, int out, Activation act);
@@ -89,7 +97,7 @@ struct PresetOptions {
     std::vector<int> conv_channels;
     int fc_width = 0;
     int input_size = 0;  // 0 keeps the preset's (227 or 224)
-    int input_channels = 0;  // convnet-4 only: 1 (grey) or 3; 0 keeps the preset's
+    int input_channels = 0;  // convnet-4, convnet-18pct only: 1 (grey) or 3; 0 keeps the preset's
 };
 
 const std::vector<std::string>& preset_names();

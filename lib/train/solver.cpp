@@ -28,6 +28,22 @@ bool is_hidden_fc(const ModelSpec& spec, const std::string& layer) {
     return false;
 }
 
+// Inputs per output of layer `layer`: in/groups * kh * kw for a conv, in for an fc.
+int64_t fan_in(const ParamLayout& layout, const std::string& layer) {
+    const ParamSpec& w = layout.tensors[size_t(layout.index_of(layer + ".weight"))];
+    int64_t n = 1;
+    for (size_t d = 1; d < w.shape.size(); ++d) n *= w.shape[d];
+    return n;
+}
+
+// PyTorch's default for Conv2d and Linear, weights and biases alike: U(-b, b), b = 1 / sqrt(fan_in)
+// (kaiming_uniform_ with a = sqrt(5) gives b = sqrt(6 / ((1 + 5) fan_in)) for the weights).
+void fill_torch_default(float* t, int64_t n, int64_t fan_in, std::mt19937_64& rng) {
+    const float bound = 1.f / std::sqrt(float(fan_in));
+    std::uniform_real_distribution<float> uniform(-bound, bound);
+    for (int64_t k = 0; k < n; ++k) t[k] = uniform(rng);
+}
+
 void fill_tensor(const ModelSpec& spec, const ParamLayout& layout, size_t i, float* params, const std::string& init,
                  std::mt19937_64& rng) {
     const ParamSpec& p = layout.tensors[i];
@@ -36,16 +52,23 @@ void fill_tensor(const ModelSpec& spec, const ParamLayout& layout, size_t i, flo
     const std::string layer = layer_of(p.name);
     const bool hidden_fc = is_hidden_fc(spec, layer);
     if (is_bias(p.name)) {
+        if (init == "torch") return fill_torch_default(t, n, fan_in(layout, layer), rng);
         float v = 0;
-        const bool ones = layer == "conv2" || layer == "conv4" || layer == "conv5" || hidden_fc;
+        // cuda-convnet's layers-18pct starts every bias at 0
+        const bool ones = (layer == "conv2" || layer == "conv4" || layer == "conv5" || hidden_fc) &&
+                          spec.arch != "convnet-18pct";
         if (init == "paper" && ones) v = 1.f;
         if (init == "caffe" && ones) v = 0.1f;
         std::fill(t, t + n, v);
         return;
     }
+    const int64_t inputs = fan_in(layout, layer);
+    if (init == "torch") return fill_torch_default(t, n, inputs, rng);
     float std = 0.01f;
     if (init == "caffe" && hidden_fc) std = 0.005f;
-    if (init == "kaiming") std = std::sqrt(2.f / float(n / p.shape[0]));
+    if (init == "kaiming") std = std::sqrt(2.f / float(inputs));
+    if (init == "lecun") std = std::sqrt(1.f / float(inputs));
+    if (init == "paper" && spec.arch == "convnet-18pct") std = layer == "conv1" ? 1e-4f : 1e-2f;
     std::normal_distribution<float> normal(0.f, std);
     for (int64_t k = 0; k < n; ++k) t[k] = normal(rng);
 }
@@ -80,7 +103,7 @@ void Sgd::update(float* params, const float* grads, float lr) {
 }
 
 const std::vector<std::string>& init_names() {
-    static const std::vector<std::string> names{"paper", "caffe", "kaiming"};
+    static const std::vector<std::string> names{"paper", "caffe", "kaiming", "torch", "lecun"};
     return names;
 }
 
@@ -97,6 +120,13 @@ void initialise_layer(const ModelSpec& spec, const ParamLayout& layout, float* p
     std::mt19937_64 rng(seed);
     for (size_t i = 0; i < layout.tensors.size(); ++i)
         if (layer_of(layout.tensors[i].name) == layer) fill_tensor(spec, layout, i, params, init, rng);
+}
+
+void scale_classifier_weights(const ModelSpec& spec, const ParamLayout& layout, float* params, float factor) {
+    const int i = layout.index_of(spec.classifier() + ".weight");
+    check(i >= 0, spec.arch, "parameters", spec.classifier() + ".weight", "none");
+    float* t = params + layout.offset[size_t(i)];
+    for (int64_t k = 0; k < layout.numel(size_t(i)); ++k) t[k] *= factor;
 }
 
 const std::vector<std::string>& lr_policy_names() {

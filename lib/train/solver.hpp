@@ -32,12 +32,21 @@ private:
 // paper: weights N(0, 0.01), biases 1 in conv2, conv4, conv5 and the hidden fc layers, else 0.
 // caffe: bvlc_alexnet's fillers: N(0, 0.01), hidden fc weights N(0, 0.005), those biases 0.1.
 // kaiming: N(0, sqrt(2 / fan_in)) weights, zero biases (He et al. 2015).
+// torch: PyTorch's default for Conv2d and Linear: weights U(-b, b) with b = 1 / sqrt(fan_in)
+//   (kaiming_uniform_ with a = sqrt(5)), biases U(-b, b) with the same fan-in.
+// lecun: N(0, sqrt(1 / fan_in)) weights, zero biases (LeCun et al. 1998).
+// convnet-18pct's paper init is cuda-convnet's layers-18pct.cfg: initW 1e-4 for conv1, 1e-2 for
+// conv2, conv3 and fc10, biases 0.
 const std::vector<std::string>& init_names();
 void initialise(const ModelSpec& spec, const ParamLayout& layout, float* params, const std::string& init,
                 uint64_t seed);
 // Only the tensors of layer `layer` (fine-tuning with a new class count re-initialises fc8).
 void initialise_layer(const ModelSpec& spec, const ParamLayout& layout, float* params, const std::string& init,
                       uint64_t seed, const std::string& layer);
+
+// Multiplies the classifier's (last fc layer's) weights by `factor`, e.g. 0.1 so that the first
+// logits are small whatever the activation.
+void scale_classifier_weights(const ModelSpec& spec, const ParamLayout& layout, float* params, float factor);
 
 // Learning rate per epoch. fixed; step: x gamma every `step` epochs; multistep: x gamma at each
 // milestone epoch; plateau: x gamma when the validation error has not improved for `patience`
