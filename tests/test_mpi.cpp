@@ -60,7 +60,7 @@ struct Data {
 // piece of randomness that must follow the global position.
 std::string train_cmd(const Data& d, const std::string& out, const std::string& args) {
     return kBin + "/alexnet-train -q --data " + d.path() + " --val " + d.path() + " --arch alexnet-28 --init kaiming" +
-           " --batch-size 8 --lr 0.05 --pad 1 --dropout 0.5 --loader-threads 1 --log-every 1 --out " + out + " " + args;
+           " --batch-size 8 --lr 0.01 --pad 1 --dropout 0.5 --loader-threads 1 --log-every 1 --out " + out + " " + args;
 }
 
 // Worst relative max error (max |a - b| / max |b| per tensor) over the tensors whose name starts
@@ -157,34 +157,39 @@ TEST_CASE("mpirun: --resume with the same process count is exact, with another i
     CHECK(worst_difference(split / "last.safetensors", single / "last.safetensors", "momentum.") < 1e-4);
 }
 
-TEST_CASE("mpirun -np 3: epochs with validation split across ranks report what one process reports") {
+TEST_CASE("mpirun -np 3: validation split across ranks measures what one process measures on the same weights") {
+    // The per-rank batch changes oneDNN's rounding, which can flip an exact tie of max pooling
+    // (constant image regions) and send a gradient elsewhere: after many steps the weights of N
+    // processes may drift from one process's by more than rounding (measured: 1.7e-3 relative after
+    // 6 steps at lr 0.002 on padded Fashion-MNIST images). So the validation sums are checked on one
+    // set of weights: rank 0's model, scored by one process with alexnet-eval.
     Data d;
-    TempDir one, three;
-    const std::string args = "--limit 64 --epochs 2";  // 8 steps an epoch, 64 validation images
-    const Run r1 = run(train_cmd(d, one.path.string(), args));
-    REQUIRE(r1.status == 0);
-    const Run r3 = run(mpirun(3, train_cmd(d, three.path.string(), args)));
+    TempDir three;
+    const Run r3 = run(mpirun(3, train_cmd(d, three.path.string(), "--limit 64 --epochs 2")));  // 8 steps an epoch
     INFO(r3.err);
     REQUIRE(r3.status == 0);
-    const auto e1 = with_key(r1.lines(), "val_top1_error"), e3 = with_key(r3.lines(), "val_top1_error");
-    REQUIRE(e1.size() == 2);
-    REQUIRE(e3.size() == 2);
-    for (size_t e = 0; e < 2; ++e) {
-        CAPTURE(e);
-        CHECK(e3[e]["val_top1_error"] == e1[e]["val_top1_error"]);
-        CHECK(e3[e]["train_top1_error"] == e1[e]["train_top1_error"]);
-        CHECK(e3[e]["val_loss"].get<double>() == doctest::Approx(e1[e]["val_loss"].get<double>()).epsilon(1e-4));
-        CHECK(e3[e]["allreduce_wait_seconds"].get<double>() >= 0);
-    }
+    const auto epochs = with_key(r3.lines(), "val_top1_error");
+    REQUIRE(epochs.size() == 2);
+    for (const auto& e : epochs) CHECK(e["allreduce_wait_seconds"].get<double>() >= 0);
     CHECK(r3.lines().back()["iters"] == 16);
     for (const char* f : {"model.safetensors", "last.safetensors", "curves.png"}) CHECK(fs::exists(three.path / f));
-    CHECK(worst_difference(three / "model.safetensors", one / "model.safetensors", "") < 1e-5);
+
+    const std::string model = three / "model.safetensors";
+    const json trained = json::parse(read_safetensors(model).metadata.at("training"));
+    CHECK(trained["val_images"] == 64);
+    const Run e = run(kBin + "/alexnet-eval -q --top5 --threads 1 --weights " + model + " " + d.path());
+    INFO(e.err);
+    REQUIRE(e.status == 0);
+    const json s = e.lines().back();
+    CHECK(s["images"] == 64);
+    CHECK(s["top1_error"].get<double>() == doctest::Approx(trained["val_top1_error"].get<double>()).epsilon(1e-9));
+    CHECK(s["top5_error"].get<double>() == doctest::Approx(trained["val_top5_error"].get<double>()).epsilon(1e-9));
 }
 
 TEST_CASE("mpirun: alexnet-eval's lines, summary and confusion matrix are one process's") {
     TempDir dir;
     const std::string cmd = kBin + "/alexnet-eval -q --weights " + kModel + " " + kFashion +
-                            " --limit 500 --batch-size 32 --top5 --per-image --confusion ";
+                            " --limit 500 --batch-size 32 --threads 1 --top5 --per-image --confusion ";
     const Run r1 = run(cmd + (dir / "c1.csv"));
     REQUIRE(r1.status == 0);
     for (int np : {2, 3}) {
@@ -215,7 +220,7 @@ TEST_CASE("mpirun: alexnet-embed's JSON lines and .npy are byte for byte one pro
     TempDir dir;
     fs::copy(kData + "/demo", dir.path / "in");  // 10 PNGs, sorted by name
     std::ofstream(dir.path / "in" / "0005-broken.png") << "not a png";
-    const std::string embed = kBin + "/alexnet-embed -q --weights " + kModel + " --batch-size 4 " + (dir / "in");
+    const std::string embed = kBin + "/alexnet-embed -q --weights " + kModel + " --batch-size 4 --threads 1 " + (dir / "in");
     const Run r1 = run(embed);
     CHECK(r1.status == 1);  // the broken file
     REQUIRE(r1.lines().size() == 11);
@@ -244,11 +249,13 @@ TEST_CASE("mpirun: a killed rank ends the job within seconds, with Open MPI's me
     Data d;
     TempDir out;
     const std::string log = out / "log.jsonl";
-    // Rank processes are mpirun's children (one machine): kill the last one once a checkpoint exists.
+    // $m is timeout's process; mpirun is its child, and the ranks are mpirun's children (one
+    // machine): kill the last one (rank 1) once a checkpoint exists.
     const Run r = run(mpirun(2, train_cmd(d, out.path.string(), "--epochs 100000 --checkpoint-every 2")) + " > " + log +
                       " & m=$!; for i in $(seq 1200); do [ -f " + (out / "last.safetensors") +
                       " ] && grep -q '\"iter\":6' " + log + " && break; sleep 0.05; done; " +
-                      "k=$(cat /proc/$m/task/$m/children | tr ' ' '\\n' | grep . | tail -1); kill -9 $k; " +
+                      "p=$(cat /proc/$m/task/$m/children | tr -d ' '); k=$(cat /proc/$p/task/$p/children | tr ' ' '\\n' | grep . | tail -1); " +
+                      "kill -9 $k; " +
                       "t0=$(date +%s%N); wait $m; s=$?; echo $s $(( ($(date +%s%N) - t0) / 1000000 ))");
     INFO(r.err);
     int status = 0, ms = 0;
