@@ -1,6 +1,7 @@
 #include "cli/options.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
@@ -174,7 +175,10 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     // Every rank of a job reports its own error, tagged with its rank, and then ends the whole job:
     // the other ranks would otherwise wait for it forever.
     auto fail = [&](const std::string& message, int code) {
-        std::cerr << app.get_name() << rank_tag() << ": " << message << '\n';
+        // One write, so the lines of several ranks do not interleave on mpirun's stderr.
+        const std::string line = app.get_name() + rank_tag() + ": " + message + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+        std::fflush(stderr);
         if (in_parallel_job()) world().abort(code);
         return code;
     };
