@@ -61,6 +61,8 @@ bench: build
 	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
 	$(BUILD)/alexnet-bench --arch alexnet --training
 	$(BUILD)/alexnet-bench --arch alexnet --under-load 1
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 2 \
+	  $(BUILD)/alexnet-bench --allreduce --arch alexnet --train-batch 32 --runs 5
 	@scripts/install-deps.sh time
 	@scripts/measure-classify-rss.sh $(BUILD)
 

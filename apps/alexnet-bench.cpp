@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
@@ -20,10 +21,12 @@
 #include "core/error.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
+#include "core/communicator.hpp"
 #include "data/image.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
 #include "quantize/calibration.hpp"
+#include "train/data_parallel.hpp"
 #include "train/solver.hpp"
 #include "io/model_file.hpp"
 #include "io/safetensors.hpp"
@@ -154,6 +157,74 @@ nlohmann::ordered_json time_training(const ModelSpec& spec, int batch, int warmu
             {"images_per_sec", json_float(float(batch * 1000.0 / s.median))}, {"ms_per_step", to_json(s)},
             {"forward_backward_ms_median", json_float(float(stats(step_ms).median))},
             {"update_ms_median", json_float(float(stats(update_ms).median))}, {"runs", runs}};
+}
+
+// Data-parallel costs, under mpirun: one allreduce of every gradient of `spec`, and a training step
+// at `global_batch` (this rank's share of it) without any sum, with one sum after the backward pass,
+// and with buckets summed during it. The ranks start each timed run together; rank 0 reports.
+void time_data_parallel(const ModelSpec& spec, int global_batch, double bucket_mb, int warmup, int runs,
+                        JsonLines& out) {
+    Communicator& comm = world();
+    const int N = comm.size();
+    const Share share = share_of(global_batch, comm.rank(), N);
+    check(share.count > 0, "--train-batch", "", "at least one image per process", std::to_string(global_batch));
+    TrainNet net(spec, share.count, 0.5f);
+    net.set_share(share.offset, global_batch);
+    initialise(spec, net.layout(), net.params(), "caffe", 1);
+    comm.broadcast(net.params(), net.layout().total * int64_t(sizeof(float)));
+    Sgd sgd(net.layout(), 0.9f, 5e-4f, true);
+    auto together = [&comm] {
+        double x = 0;
+        comm.sum(&x, 1);
+    };
+    auto timed = [&](const std::function<void()>& run) {
+        std::vector<double> ms;
+        for (int r = 0; r < warmup + runs; ++r) {
+            together();
+            const auto t0 = clock_type::now();
+            run();
+            if (r >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+        }
+        return stats(ms);
+    };
+
+    const int64_t n = net.layout().total;
+    const double bytes = double(n) * sizeof(float);
+    std::vector<float> buffer(size_t(n), 1.f);
+    const Stats sum = timed([&] { comm.wait(comm.start_sum(buffer.data(), n)); });
+    out.write({{"bench", "allreduce"}, {"arch", spec.arch}, {"processes", N}, {"floats", n},
+               {"megabytes", json_float(float(bytes / 1e6))}, {"ms", to_json(sum)},
+               {"algorithm_gb_per_s", json_float(float(bytes / (sum.median * 1e6)))},
+               {"bus_gb_per_s", json_float(float(2.0 * (N - 1) / N * bytes / (sum.median * 1e6)))}, {"runs", runs}});
+
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.f, 50.f);
+    std::vector<float> in(size_t(share.count) * spec.input.size());
+    for (auto& v : in) v = normal(rng);
+    std::vector<int> labels(size_t(share.count));
+    for (int i = 0; i < share.count; ++i) labels[size_t(i)] = (share.offset + i) % spec.num_classes();
+    int64_t step = 0;
+    auto step_with = [&](GradientReducer* reducer) {
+        return timed([&] {
+            net.train_step(in.data(), labels.data(), uint64_t(step++), nullptr);
+            if (reducer) reducer->finish();
+            sgd.update(net.params(), net.grads(), 1e-6f);
+        });
+    };
+    const Stats compute = step_with(nullptr);
+    GradientReducer after(comm, net, 0);
+    const Stats sum_after = step_with(&after);
+    GradientReducer overlapped(comm, net, bucket_mb);
+    const Stats sum_during = step_with(&overlapped);
+    const double exposed_after = sum_after.median - compute.median, exposed_during = sum_during.median - compute.median;
+    out.write({{"bench", "data_parallel_step"}, {"arch", spec.arch}, {"processes", N}, {"global_batch", global_batch},
+               {"batch_per_process", share.count}, {"ms_compute_only", to_json(compute)},
+               {"ms_sum_after_backward", to_json(sum_after)}, {"ms_sum_during_backward", to_json(sum_during)},
+               {"buckets", overlapped.buckets()}, {"bucket_mb", bucket_mb},
+               {"allreduce_share_of_step", json_float(float(exposed_after / sum_after.median))},
+               {"overlap_saves_ms", json_float(float(sum_after.median - sum_during.median))},
+               {"overlap_hides", json_float(float(exposed_after > 0 ? 1 - exposed_during / exposed_after : 0))},
+               {"runs", runs}});
 }
 
 // For scripts/compare_training_with_pytorch.py: `in` holds the weights (canonical names), "input",
@@ -416,8 +487,9 @@ int main(int argc, char** argv) {
     std::string arch = "alexnet", images_dir, write_weights;
     std::vector<int> batches = {1, 8, 32, 64};
     int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32, embed_images = 256;
-    bool skip_embed = false, summary = false, training_only = false, precision_only = false;
+    bool skip_embed = false, summary = false, training_only = false, precision_only = false, allreduce = false;
     std::vector<std::string> precisions = {"fp32", "bf16", "int8"};
+    double bucket_mb = GradientReducer::kDefaultBucketMb;
     int train_batch = 32;
     app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
     app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
@@ -438,8 +510,13 @@ int main(int argc, char** argv) {
                    "Only throughput beside N busy processes of its own, as a ratio to the fair share of the cores")
         ->check(CLI::Range(1, 64));
     app.add_flag("--training", training_only, "Only time training steps (forward, backward, SGD update)");
-    app.add_option("--train-batch", train_batch, "Batch size of the training timing")
+    app.add_option("--train-batch", train_batch, "Batch size of the training timing (--allreduce: the global batch)")
         ->check(CLI::Range(1, 4096))->capture_default_str();
+    app.add_flag("--allreduce", allreduce,
+                 "Only time data-parallel training (run under mpirun): one allreduce of every gradient, and a training "
+                 "step without sums, with one sum after the backward pass, and with buckets summed during it");
+    app.add_option("--bucket-mb", bucket_mb, "--allreduce: bucket size of the overlapped sums")
+        ->check(CLI::Range(0.001, 65536.0))->capture_default_str();
     app.add_flag("--summary", summary, "Print the --arch model summary as JSON and exit");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
     std::string make_jpegs_dir;
@@ -450,7 +527,8 @@ int main(int argc, char** argv) {
 
     return run_tool(app, argc, argv, [&] {
         JsonLines out;
-        set_num_threads(threads);
+        if (allreduce) world();  // MPI first: the cores are shared among a machine's processes
+        set_num_threads(threads_per_process(threads));
         const ModelSpec spec = make_preset(arch);
         if (summary) {
             out.write(alexnet::to_json(summarize(spec)));
@@ -468,6 +546,10 @@ int main(int argc, char** argv) {
         }
         if (!golden.empty()) {
             training_golden(golden[0], golden[1]);
+            return 0;
+        }
+        if (allreduce) {
+            time_data_parallel(spec, train_batch, bucket_mb, std::max(warmup, 1), runs, out);
             return 0;
         }
         if (training_only) {

@@ -5,6 +5,7 @@
 #include "cli/options.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/model_file.hpp"
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
         const int dim = int(infer_shapes(model.spec)[model.spec.index_of_option(layer, "--layer")].size());
         std::unique_ptr<NpyWriter> npy;
         std::unique_ptr<AtomicFile> paths;
-        if (format == "npy") {
+        if (format == "npy" && lead_process()) {  // under mpirun, rank 0 alone writes
             npy = std::make_unique<NpyWriter>(output, dim);
             paths = std::make_unique<AtomicFile>(output + ".paths.txt");
         }

@@ -3,8 +3,10 @@
 
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <opencv2/imgcodecs.hpp>
 
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "data/augment.hpp"
 #include "data/labelled_set.hpp"
@@ -211,4 +213,44 @@ TEST_CASE("top-k: ties go to the lower class index, k beyond the classes always 
     CHECK(c.mean_loss() == 2.0);
     const float z[3] = {1.f, 2.f, 3.f};
     CHECK(cross_entropy(z, 3, 2) == doctest::Approx(std::log(std::exp(1.) + std::exp(2.) + std::exp(3.)) - 3.));
+}
+
+TEST_CASE("batch shares: the processes' parts of every batch are the batch one process makes, bit for bit") {
+    const LabelledSet set = synthetic(50, 12, 12, 5);
+    const Preprocessing p = grey(10);
+    Augmentation a;
+    a.pad = 1;
+    for (const bool train : {true, false}) {
+        CAPTURE(train);
+        Loader whole(set, p, a, 8, train, 3, 2);
+        std::vector<std::unique_ptr<Loader>> parts;  // 8 = 3 + 3 + 2, as for 3 processes
+        for (int r = 0; r < 3; ++r) {
+            const Share s = share_of(8, r, 3);
+            parts.push_back(std::make_unique<Loader>(set, p, a, s.count, train, 3, 1, CropMode::center,
+                                                     BatchShare{8, s.offset}));
+            CHECK(parts.back()->batches_per_epoch() == whole.batches_per_epoch());
+        }
+        CHECK(whole.batches_per_epoch() == (train ? 6 : 7));
+        for (int epoch = 0; epoch < 2; ++epoch) {
+            whole.start(epoch);
+            for (auto& part : parts) part->start(epoch);
+            for (int b = 0; b < whole.batches_per_epoch(); ++b) {
+                const LoaderBatch& w = whole.next();
+                const size_t per_item = w.data.size() / 8;
+                std::vector<int> items, labels;
+                std::vector<float> data;
+                for (auto& part : parts) {
+                    const LoaderBatch& pb = part->next();
+                    items.insert(items.end(), pb.items.begin(), pb.items.end());
+                    labels.insert(labels.end(), pb.labels.begin(), pb.labels.begin() + pb.count);
+                    data.insert(data.end(), pb.data.begin(), pb.data.begin() + std::ptrdiff_t(pb.count * per_item));
+                }
+                CAPTURE(epoch);
+                CAPTURE(b);
+                CHECK(items == w.items);
+                CHECK(labels == std::vector<int>(w.labels.begin(), w.labels.begin() + w.count));
+                CHECK(data == std::vector<float>(w.data.begin(), w.data.begin() + std::ptrdiff_t(w.count * per_item)));
+            }
+        }
+    }
 }

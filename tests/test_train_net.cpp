@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/communicator.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
 #include "engine/train_net.hpp"
@@ -293,4 +294,41 @@ TEST_CASE("three SGD steps (momentum, weight decay, Caffe's bias multipliers) en
         }
         MESSAGE(arch << ": weights after " << losses.size() << " SGD steps, worst relative max error " << worst);
     }
+}
+
+TEST_CASE("data-parallel shares: dropout keyed by the global item, gradients that sum to the whole batch's") {
+    const ModelSpec spec = narrow("alexnet-28");
+    const Weights w = random_weights(spec, 3, 0.1f);
+    const int B = 8, classes = spec.num_classes();
+    const int64_t in = spec.input.size();
+    const std::vector<float> x = random_vector(size_t(B) * in, 5, 1.f);
+    std::vector<int> labels;
+    for (int i = 0; i < B; ++i) labels.push_back((i * 5 + 1) % classes);
+    TrainNet whole(spec, B, 0.5f);
+    whole.set_weights(w);
+    std::vector<float> want(size_t(B) * classes), got(want.size());
+    whole.train_step(x.data(), labels.data(), 42, want.data());
+
+    const int64_t total = whole.layout().total;
+    std::vector<float> sum(size_t(total), 0.f);
+    for (int r = 0; r < 3; ++r) {  // 3 + 3 + 2
+        const Share s = share_of(B, r, 3);
+        TrainNet part(spec, s.count, 0.5f);
+        part.set_weights(w);
+        part.set_share(s.offset, B);
+        part.train_step(x.data() + s.offset * in, labels.data() + s.offset, 42, got.data() + s.offset * classes);
+        for (int64_t i = 0; i < total; ++i) sum[size_t(i)] += part.grads()[i];
+    }
+    CHECK(relative_max_error(got.data(), want.data(), want.size()) < 1e-5);
+    const ParamLayout& L = whole.layout();
+    for (size_t i = 0; i < L.tensors.size(); ++i) {
+        CAPTURE(L.tensors[i].name);
+        CHECK(relative_max_error(sum.data() + L.offset[i], whole.grads() + L.offset[i], size_t(L.numel(i))) < 1e-5);
+    }
+
+    // Masks keyed by the share's own positions (items 4..7 as if they were 0..3) are other masks.
+    TrainNet unkeyed(spec, 4, 0.5f);
+    unkeyed.set_weights(w);
+    unkeyed.train_step(x.data() + 4 * in, labels.data() + 4, 42, got.data());
+    CHECK(relative_max_error(got.data(), want.data() + 4 * classes, size_t(4 * classes)) > 1e-2);
 }

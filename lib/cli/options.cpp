@@ -1,12 +1,14 @@
 #include "cli/options.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <opencv2/core/version.hpp>
 
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "data/decode.hpp"
 #include "io/json_lines.hpp"
@@ -170,22 +172,31 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& b
     }
     const CLI::Option* quiet = app.get_option_no_throw("--quiet");
     configure_decoding_messages(app.get_name(), quiet && quiet->count() > 0);
+    // Every rank of a job reports its own error, tagged with its rank, and then ends the whole job:
+    // the other ranks would otherwise wait for it forever.
+    auto fail = [&](const std::string& message, int code) {
+        // One write, so the lines of several ranks do not interleave on mpirun's stderr.
+        const std::string line = app.get_name() + rank_tag() + ": " + message + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+        std::fflush(stderr);
+        if (in_parallel_job()) world().abort(code);
+        return code;
+    };
     try {
-        return body();
+        const int code = body();
+        if (in_parallel_job()) world().finish();
+        return code;
     } catch (const BrokenPipe&) {
+        if (in_parallel_job()) world().abort(0);
         return 0;
     } catch (const Error& e) {
-        std::cerr << app.get_name() << ": " << e.what() << '\n';
-        return e.is_usage() ? 2 : 1;
+        return fail(e.what(), e.is_usage() ? 2 : 1);
     } catch (const dnnl::error& e) {
-        std::cerr << app.get_name() << ": oneDNN: " << e.what() << '\n';
-        return 1;
+        return fail(std::string("oneDNN: ") + e.what(), 1);
     } catch (const std::bad_alloc&) {
-        std::cerr << app.get_name() << ": out of memory\n";
-        return 1;
+        return fail("out of memory", 1);
     } catch (const std::exception& e) {
-        std::cerr << app.get_name() << ": " << e.what() << '\n';
-        return 1;
+        return fail(e.what(), 1);
     }
 }
 

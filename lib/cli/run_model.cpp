@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <unistd.h>
 
 #include "io/json_lines.hpp"
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "data/batch_loader.hpp"
 #include "engine/inference_net.hpp"
@@ -21,8 +24,34 @@ void print_summary(const CommonOptions& o) {
     JsonLines().write(to_json(summarize(spec)));
 }
 
+namespace {
+
+// One rank's results of a batch, for rank 0 to emit: per item its path, error and (when it has no
+// error) dim floats, each string preceded by its length.
+void put_string(std::string& out, const std::string& s) {
+    const uint64_t n = s.size();
+    out.append(reinterpret_cast<const char*>(&n), sizeof n).append(s);
+}
+
+std::string take_string(const std::string& in, size_t& at) {
+    uint64_t n = 0;
+    std::memcpy(&n, in.data() + at, sizeof n);
+    at += sizeof n;
+    std::string s = in.substr(at, size_t(n));
+    at += size_t(n);
+    return s;
+}
+
+}  // namespace
+
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
-    set_num_threads(o.threads);
+    // Under mpirun rank r of N takes batches r, r + N, ... of the batches one process makes (the
+    // same batches, so the same numbers); after each round rank 0 emits every rank's results in
+    // rank order, which is input order.
+    Communicator& comm = world();
+    const int processes = comm.size();
+    const bool quiet = o.quiet || comm.rank() != 0;
+    set_num_threads(threads_per_process(o.threads));
     const auto t0 = clock_type::now();
     const CropMode mode = parse_crop_mode(o.crop);
     const int crops = crops_per_image(mode);
@@ -35,37 +64,70 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *known));
     }
     const Precision precision = resolve_precision(o, model);
+    int64_t rounds = -1;  // batches per rank (several processes)
+    if (processes > 1) {
+        if (!known)
+            throw UsageError("paths from stdin ('-') need one process; under mpirun give the files or folders");
+        rounds = int64_t((*known + size_t(images_per_batch) * processes - 1) / (size_t(images_per_batch) * processes));
+        source.keep_share(images_per_batch, comm.rank(), processes);
+    }
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
     BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
     InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true, precision);
-    if (precision != Precision::fp32) log_info(o.quiet, tool + ": " + net.plan());
+    if (precision != Precision::fp32) log_info(quiet, tool + ": " + net.plan());
     const int dim = int(net.output_shape().size());
     std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
-    int failed = 0, done = 0;
-    const bool tty = isatty(2) && !o.quiet;
+    int64_t failed = 0, done = 0;  // every rank's (rank 0 counts what it emits)
+    const bool tty = isatty(2) && !quiet;
     auto t_report = t0;
     auto rate = [&] { return done / std::max(std::chrono::duration<double>(clock_type::now() - t0).count(), 1e-9); };
-    while (std::optional<Batch> batch = loader.next()) {
-        if (batch->decoded > 0) net.forward(batch->data.data(), out.data());
-        for (const auto& item : batch->items) {
-            if (!item.error.empty()) {
-                ++failed;
-                emit(item.path, item.error, nullptr, dim);
-                continue;
-            }
+    auto count = [&](const std::string& path, const std::string& error, const float* values) {
+        ++done;
+        failed += !error.empty();
+        emit(path, error, values, dim);
+    };
+    std::string mine;  // this rank's results of a round (several processes)
+    for (int64_t round = 0; processes == 1 || round < rounds; ++round) {
+        std::optional<Batch> batch = loader.next();
+        if (!batch && processes == 1) break;
+        if (batch && batch->decoded > 0) net.forward(batch->data.data(), out.data());
+        // One item's values: its rows, or their mean over the crops.
+        auto values = [&](const Batch::Item& item) {
             const float* rows = out.data() + size_t(item.image) * crops * dim;
-            if (crops == 1) {
-                emit(item.path, "", rows, dim);
-                continue;
-            }
+            if (crops == 1) return rows;
             std::fill(mean.begin(), mean.end(), 0.f);
             for (int c = 0; c < crops; ++c)
                 for (int i = 0; i < dim; ++i) mean[i] += rows[size_t(c) * dim + i];
             for (auto& v : mean) v /= float(crops);
-            emit(item.path, "", mean.data(), dim);
+            return static_cast<const float*>(mean.data());
+        };
+        mine.clear();
+        static const std::vector<Batch::Item> none;  // a rank past the end of the inputs
+        for (const auto& item : batch ? batch->items : none) {
+            const float* v = item.error.empty() ? values(item) : nullptr;
+            if (processes == 1) {
+                count(item.path, item.error, v);
+                continue;
+            }
+            put_string(mine, item.path);
+            put_string(mine, item.error);
+            if (v) mine.append(reinterpret_cast<const char*>(v), size_t(dim) * sizeof(float));
         }
-        done += int(batch->items.size());
-        loader.recycle(std::move(*batch));
+        if (batch) loader.recycle(std::move(*batch));
+        if (processes > 1) {
+            std::vector<float> row(static_cast<size_t>(dim));
+            for (const std::string& part : comm.gather(mine))
+                for (size_t at = 0; at < part.size();) {
+                    const std::string path = take_string(part, at), error = take_string(part, at);
+                    if (!error.empty()) {
+                        count(path, error, nullptr);
+                        continue;
+                    }
+                    std::memcpy(row.data(), part.data() + at, row.size() * sizeof(float));
+                    at += row.size() * sizeof(float);
+                    count(path, error, row.data());
+                }
+        }
         if (tty && clock_type::now() - t_report > std::chrono::milliseconds(200)) {  // progress, in place
             t_report = clock_type::now();
             std::cerr << "\r" << tool << ": " << done << (known ? "/" + std::to_string(*known) : std::string())
@@ -73,12 +135,15 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         }
     }
     if (tty && t_report != t0) std::cerr << '\n';
+    int64_t totals[2] = {done, failed};  // rank 0's, so every rank returns the same
+    comm.broadcast(totals, sizeof totals);
+    done = totals[0], failed = totals[1];
     if (done == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
-    for (const std::string& note : source.notes()) log_info(o.quiet, tool + ": " + note);
+    for (const std::string& note : source.notes()) log_info(quiet, tool + ": " + note);
     const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
-    log_info(o.quiet, tool + ": " + std::to_string(done) + " images (" + std::to_string(failed) + " failed) in " +
-                          fixed(s, 2) + " s, " + fixed(rate(), 1) + " images/s");
-    return failed;
+    log_info(quiet, tool + ": " + std::to_string(done) + " images (" + std::to_string(failed) + " failed) in " +
+                        fixed(s, 2) + " s, " + fixed(rate(), 1) + " images/s");
+    return int(std::min<int64_t>(failed, INT32_MAX));
 }
 
 }  // namespace alexnet

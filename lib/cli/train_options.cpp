@@ -18,7 +18,7 @@ void add_data_options(CLI::App& app, TrainOptions& o) {
     app.add_option("--limit", o.limit, "Train on the first N items of --data only")->check(CLI::PositiveNumber);
     app.add_flag("--strict", o.strict, "Stop at the first missing or unreadable image instead of skipping it");
     app.add_option("--seed", o.seed, "Seeds initial weights, order, augmentation and dropout")->capture_default_str();
-    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))
+    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores, shared among the processes on a machine)")->check(CLI::Range(0, 1024))
         ->capture_default_str();
     add_loader_threads_option(app, o.loader_threads);
     add_max_pixels_option(app);
@@ -76,6 +76,10 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--stop-after", o.stop_after, "Checkpoint and stop after this many iterations in total")
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--bucket-mb", o.bucket_mb,
+                   "Under mpirun: sum gradients across processes in buckets of this many MB, started during the "
+                   "backward pass (0: one sum after it)")
+        ->check(CLI::Range(0.0, 65536.0))->capture_default_str();
 }
 
 }  // namespace alexnet

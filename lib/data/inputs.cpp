@@ -117,7 +117,22 @@ std::optional<std::string> PathSource::read_stdin(int timeout_ms, bool& timed_ou
     }
 }
 
+void PathSource::keep_share(int block, int index, int processes) {
+    check(block > 0 && processes > 0 && index >= 0 && index < processes, "inputs", "share",
+          "a block > 0 and a process index below the process count",
+          std::to_string(block) + ", " + std::to_string(index) + " of " + std::to_string(processes));
+    share_block_ = block, share_index_ = index, share_processes_ = processes;
+}
+
 std::optional<std::string> PathSource::next(int timeout_ms) {
+    while (std::optional<std::string> path = next_path(timeout_ms)) {
+        const size_t p = position_++;
+        if (int((p / size_t(share_block_)) % size_t(share_processes_)) == share_index_) return path;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> PathSource::next_path(int timeout_ms) {
     while (true) {
         if (pending_at_ < pending_.size()) {
             ++handed_out_;

@@ -29,6 +29,10 @@ public:
     // path within it; exhausted() tells the two apart. A NUL byte in a line-separated stdin list is
     // a UsageError (it is find -print0 output: pass -0).
     std::optional<std::string> next(int timeout_ms = -1);
+    // From now on next() hands out only one process's share of the paths: positions p (counted over
+    // all paths) with (p / block) % processes == index, so process `index` gets blocks index,
+    // index + processes, ... of `block` consecutive paths (sharded alexnet-embed under mpirun).
+    void keep_share(int block, int index, int processes);
     bool exhausted() const { return arg_ >= args_.size() && pending_at_ >= pending_.size() && !reading_stdin_; }
     // The count, when no "-" argument makes it unknowable in advance (for sizing batches).
     // Directory listings made here are kept for next().
@@ -44,10 +48,13 @@ public:
 private:
     Listing& listing(size_t arg);
     std::optional<std::string> read_stdin(int timeout_ms, bool& timed_out);
+    std::optional<std::string> next_path(int timeout_ms);  // every path, ignoring the share
     std::vector<std::string> args_;
     bool null_separated_;
     int stdin_fd_;
     size_t arg_ = 0, handed_out_ = 0;
+    int share_block_ = 1, share_index_ = 0, share_processes_ = 1;
+    size_t position_ = 0;  // paths passed so far, in or out of the share
     std::vector<Listing> listings_;  // per argument, once listed
     std::vector<bool> listed_;
     std::vector<std::string> pending_;  // a directory's listing being handed out

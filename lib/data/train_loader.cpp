@@ -31,12 +31,15 @@ std::vector<int> epoch_order(int n, uint64_t seed, int epoch) {
 }
 
 Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
-               uint64_t seed, int threads, CropMode crops)
-    : set_(set), p_(p), aug_(a), batch_(batch), train_(train), crops_(crops), seed_(seed), threads_(std::max(1, threads)) {
+               uint64_t seed, int threads, CropMode crops, BatchShare share)
+    : set_(set), p_(p), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
+      offset_(share.offset), train_(train), crops_(crops), seed_(seed), threads_(std::max(1, threads)) {
     check(!train || crops == CropMode::center, "loader", "crops", "center crops in training", "ten");
     check(batch > 0, "loader", "batch", "> 0", std::to_string(batch));
+    check(offset_ >= 0 && offset_ + batch <= global_batch_, "loader", "share",
+          "items within a global batch of " + std::to_string(global_batch_), std::to_string(offset_) + " + " + std::to_string(batch));
     check(batches_per_epoch() > 0, set.source, "size",
-          "at least one full batch of " + std::to_string(batch) + " items", std::to_string(set.size()));
+          "at least one full batch of " + std::to_string(global_batch_) + " items", std::to_string(set.size()));
     for (int w = 0; w < threads_; ++w) workers_.emplace_back([this, w] { work(w); });
 }
 
@@ -53,7 +56,7 @@ void Loader::stop() {
 }
 
 int Loader::batches_per_epoch() const {
-    return train_ ? set_.size() / batch_ : (set_.size() + batch_ - 1) / batch_;
+    return train_ ? set_.size() / global_batch_ : (set_.size() + global_batch_ - 1) / global_batch_;
 }
 
 void Loader::start(int epoch, int first) {
@@ -126,8 +129,8 @@ void Loader::work(int worker) {
 
 void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int index) {
     b.index = index;
-    const int begin = index * batch_;
-    b.count = std::min(batch_, set_.size() - begin);
+    const int begin = index * global_batch_ + offset_;  // global position of the first item
+    b.count = std::clamp(set_.size() - begin, 0, batch_);
     const int64_t stride = int64_t(crops_per_image(crops_)) * p_.channels * p_.crop * p_.crop;  // per item
     b.data.assign(size_t(batch_ * stride), 0.f);
     b.labels.assign(size_t(batch_), 0);

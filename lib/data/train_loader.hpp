@@ -31,13 +31,21 @@ struct LoaderBatch {
     std::vector<int> failed;
 };
 
+// One process's part of every batch in a data-parallel run: items offset .. offset + batch - 1 of
+// each global batch of `global_batch` items (0: the batch is the whole batch). Order and
+// augmentation stay keyed by the global position, so the processes' parts make up exactly the
+// batches one process would make.
+struct BatchShare {
+    int global_batch = 0, offset = 0;
+};
+
 class Loader {
 public:
     // train: shuffled each epoch, augmented, only full batches. Else: in order, preprocessed as
     // alexnet-classify does (`crops`: center, or ten crops per item, consecutive), and a last short
-    // batch padded to `batch`.
+    // batch padded to `batch` (a share past the end of the set is all padding: count 0).
     Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
-           uint64_t seed, int threads, CropMode crops = CropMode::center);
+           uint64_t seed, int threads, CropMode crops = CropMode::center, BatchShare share = {});
     ~Loader();
     Loader(const Loader&) = delete;
     Loader& operator=(const Loader&) = delete;
@@ -58,6 +66,7 @@ private:
     Preprocessing p_;
     Augmentation aug_;
     int batch_;
+    int global_batch_, offset_;  // BatchShare
     bool train_;
     CropMode crops_;
     uint64_t seed_;

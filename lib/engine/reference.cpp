@@ -322,7 +322,8 @@ void adaptive_avg_pool_backward(float* dinp, const float* dout, int N, const Sha
             }
 }
 
-float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes) {
+float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes, int divisor) {
+    const int D = divisor > 0 ? divisor : N;
     double loss = 0;
     for (int n = 0; n < N; ++n) {
         const float* x = logits + int64_t(n) * classes;
@@ -332,7 +333,7 @@ float softmax_cross_entropy(float* dlogits, const float* logits, const int* labe
         loss += std::log(sum) + m - x[labels[n]];
         for (int i = 0; i < classes; ++i) {
             const double p = std::exp(double(x[i]) - m) / sum;
-            dlogits[int64_t(n) * classes + i] = float((p - (i == labels[n])) / N);
+            dlogits[int64_t(n) * classes + i] = float((p - (i == labels[n])) / D);
         }
     }
     return float(loss / N);

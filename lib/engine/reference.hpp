@@ -42,8 +42,11 @@ void lrn_backward(float* dinp, const float* dout, const float* inp, int N, const
 void max_pool_backward(float* dinp, const float* dout, const float* inp, int N, const Shape& s, const LayerSpec& l);
 void avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, const LayerSpec& l);
 void adaptive_avg_pool_backward(float* dinp, const float* dout, int N, const Shape& s, int oh, int ow);
-// Mean cross-entropy of softmax(logits) against labels; writes dlogits = (softmax - onehot) / N.
-float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes);
+// Mean cross-entropy of softmax(logits) against labels; writes dlogits = (softmax - onehot) / N, or
+// / `divisor` when given (N rows that are a share of a batch of `divisor`: the shares' gradients
+// then sum to the whole batch's).
+float softmax_cross_entropy(float* dlogits, const float* logits, const int* labels, int N, int classes,
+                            int divisor = 0);
 
 // The whole network; returns each layer's output (N x layer shape) in table order.
 std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& weights,

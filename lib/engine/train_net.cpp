@@ -57,6 +57,8 @@ struct TrainNet::Impl {
     std::vector<Hidden> hidden;
     bool training = false;
     uint64_t dropout_key = 0;
+    int first_item = 0, global_batch = 0;  // set_share(); 0: the batch is the whole batch
+    std::function<void(const std::string&)> gradients_ready;
 
     memory make(const memory::desc& md) {
         buffers.push_back(allocate(md.get_size()));
@@ -115,6 +117,13 @@ struct TrainNet::Impl {
     void push_backward(const dnnl::primitive& p, std::unordered_map<int, memory> args) {
         backward_steps.push_back([this, p, args]() { p.execute(strm, args); });
     }
+    void announce_gradients(const std::string& layer) {
+        backward_steps.push_back([this, layer] {
+            if (!gradients_ready) return;
+            strm.wait();
+            gradients_ready(layer);
+        });
+    }
 
     void add_activation(const LayerSpec& l);
     void add_dropout(const LayerSpec& l);
@@ -166,8 +175,9 @@ void TrainNet::Impl::add_dropout(const LayerSpec& l) {
             return;
         }
         const uint64_t key = dropout_key ^ salt;
+        const uint64_t first = uint64_t(first_item) * uint64_t(l.out_channels);  // the global index of element 0
         for (int64_t i = 0; i < n; ++i) {
-            m[i] = dropout_keep(key, uint64_t(i), p) ? scale : 0.f;
+            m[i] = dropout_keep(key, first + uint64_t(i), p) ? scale : 0.f;
             y[i] = x[i] * m[i];
         }
     });
@@ -216,6 +226,7 @@ void TrainNet::Impl::add_conv(const LayerSpec& l, const Shape& in, const Shape& 
                       {{DNNL_ARG_SRC, wsrc}, {DNNL_ARG_DIFF_DST, wdiff}, {DNNL_ARG_DIFF_WEIGHTS, dw},
                        {DNNL_ARG_DIFF_BIAS, db}, {DNNL_ARG_SCRATCHPAD, scratch_for(wpd)}});
         backward_steps.insert(backward_steps.end(), after.begin(), after.end());
+        announce_gradients(l.name);
         if (first) return;  // no gradient for the images
         dnnl::convolution_backward_data::primitive_desc dpd({alg, src_any, w_any, dst_any, strides, pad, pad},
                                                             attr(), eng, fpd);
@@ -273,6 +284,7 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
                       {{DNNL_ARG_SRC, wsrc}, {DNNL_ARG_DIFF_DST, wdiff}, {DNNL_ARG_DIFF_WEIGHTS, dw},
                        {DNNL_ARG_DIFF_BIAS, db}, {DNNL_ARG_SCRATCHPAD, scratch_for(wpd)}});
         backward_steps.insert(backward_steps.end(), after.begin(), after.end());
+        announce_gradients(l.name);
         if (first) return;
         const memory::desc dsrc_md({batch, features}, dt::f32, tag::nc);
         dnnl::inner_product_backward_data::primitive_desc dpd({dsrc_md, w_any, dst_md}, attr(), eng, fpd);
@@ -442,6 +454,19 @@ const ModelSpec& TrainNet::spec() const { return impl_->spec; }
 const ParamLayout& TrainNet::layout() const { return impl_->layout; }
 float* TrainNet::params() { return impl_->params.data(); }
 const float* TrainNet::grads() const { return impl_->grads.data(); }
+float* TrainNet::grads() { return impl_->grads.data(); }
+
+void TrainNet::set_share(int first_item, int global_batch) {
+    check(first_item >= 0 && global_batch >= first_item + impl_->batch, "engine", "share",
+          "items within a global batch of " + std::to_string(global_batch),
+          std::to_string(first_item) + ".." + std::to_string(first_item + impl_->batch - 1));
+    impl_->first_item = first_item;
+    impl_->global_batch = global_batch;
+}
+
+void TrainNet::on_gradients_ready(std::function<void(const std::string& layer)> fn) {
+    impl_->gradients_ready = std::move(fn);
+}
 
 void TrainNet::set_weights(const Weights& w) {
     validate_weights(impl_->spec, w, "weights");
@@ -470,7 +495,7 @@ float TrainNet::train_step(const float* input, const int* labels, uint64_t dropo
     const float* z = static_cast<const float*>(m.logits.get_data_handle());
     float* dz = static_cast<float*>(m.dlogits.get_data_handle());
     std::memset(dz, 0, size_t(m.batch) * m.classes * sizeof(float));
-    const float loss = reference::softmax_cross_entropy(dz, z, labels, m.batch, m.classes);
+    const float loss = reference::softmax_cross_entropy(dz, z, labels, m.batch, m.classes, m.global_batch);
     if (logits) std::memcpy(logits, z, size_t(m.batch) * m.classes * sizeof(float));
     m.run_all(m.backward_steps);
     m.strm.wait();

@@ -7,6 +7,7 @@
 // step the engine copies the parameters into the layouts oneDNN chose; after it, the gradients
 // come back into the gradient arena, which the step OVERWRITES (one step, one batch).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ public:
     const ParamLayout& layout() const;
     float* params();  // (layout().total) read and written by the solver between steps
     const float* grads() const;
+    float* grads();  // for reductions across processes, in place
     // Copies `w` (every tensor of the spec, PyTorch layout) into the parameter arena.
     void set_weights(const Weights& w);
     // Views of the parameter arena under canonical names (valid while the net lives).
@@ -42,6 +44,15 @@ public:
     float train_step(const float* input, const int* labels, uint64_t dropout_key, float* logits);
     // Forward without dropout: logits (batch, classes).
     void evaluate(const float* input, float* logits);
+
+    // Data-parallel training: this net's batch is items first_item .. first_item + batch - 1 of a
+    // global batch of `global_batch`. Dropout masks are then keyed by the item's global position,
+    // and the gradients divided by the global batch, so the shares' gradients sum to the gradient
+    // one net of the global batch computes.
+    void set_share(int first_item, int global_batch);
+    // Called during the backward pass with a layer's name as soon as its parameter gradients are
+    // final in grads(), so their reduction can overlap with the rest of the pass.
+    void on_gradients_ready(std::function<void(const std::string& layer)> fn);
 
     // The hidden layers' activation outputs from the last train_step or evaluate, per layer: the
     // fraction of outputs where the activation is saturated (its derivative below 1% of its

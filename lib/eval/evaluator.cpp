@@ -9,7 +9,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "data/labelled_set.hpp"
 #include "data/labels.hpp"
@@ -81,7 +83,10 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     if (o.common.inputs.size() != 1)
         throw UsageError("give one data set (a path-label list, an image folder, an IDX file or folder, or CIFAR-10 "
                          "binaries); found " + std::to_string(o.common.inputs.size()) + " inputs");
-    set_num_threads(o.common.threads);
+    // Under mpirun every rank reads the same set and scores its share; rank 0 writes.
+    Communicator& comm = world();
+    const bool lead = comm.rank() == 0, quiet = o.common.quiet || !lead;
+    set_num_threads(threads_per_process(o.common.threads));
     LoadedModel model = load_tool_model(o.common);
     const bool quantized = model.weights.metadata.count(kQuantizationKey) != 0;
     const Precision precision = resolve_precision(o.common, model);
@@ -108,15 +113,18 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     if (!o.labels_file.empty() || !model.labels.empty())
         map_classes_by_name(set, names, o.labels_file.empty() ? "the model's labels (" + model.path + ")" : o.labels_file);
     const int total = set.size();
-    for (const std::string& note : set.notes) log_info(o.common.quiet, "alexnet-eval: " + note);
+    for (const std::string& note : set.notes) log_info(quiet, "alexnet-eval: " + note);
 
-    // Items the model cannot be scored on are known before any computation.
+    // Items the model cannot be scored on are known before any computation (by every rank alike).
     std::map<std::string, int> skipped;
     // `why`: the message after the item's path ("no such file", "label: expected ..., found ...").
-    auto skip = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
+    auto skip_line = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
         if (o.strict) throw Error(name, why + " (--strict)");
+        return nlohmann::ordered_json{{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}};
+    };
+    auto skip = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
+        out.write(skip_line(name, label, kind, why));
         ++skipped[kind];
-        out.write({{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}});
     };
     std::vector<int> keep;
     keep.reserve(size_t(total));
@@ -142,14 +150,19 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const std::string topk_key = "top" + std::to_string(k);
     Evaluation eval(classes, k), reference_eval(classes, k);
     Agreement agreement, rows;  // per image (top-1 of what is scored), per network row (logits)
-    const bool tty = isatty(2) && !o.common.quiet;
+    const bool tty = isatty(2) && !quiet;
+    int64_t unreadable = 0;
     if (work.size() > 0) {
+        // Rank r of N scores batches r, r + N, ... of the batches one process makes (the same
+        // batches, so the same numbers); after each round rank 0 writes every rank's lines in rank
+        // order, which is input order.
         const int per_batch = std::min(work.size(), std::max(1, o.common.batch / crops));
-        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.common.loader_threads, mode);
+        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.common.loader_threads, mode,
+                      {per_batch * comm.size(), per_batch * comm.rank()});
         // Logits, then softmax here (what the network's prob layer computes), so both can be compared.
         const std::string& logits_layer = model.spec.classifier();
         InferenceNet net(model.spec, model.weights, per_batch * crops, logits_layer, /*release_weights=*/true, precision);
-        if (precision != Precision::fp32) log_info(o.common.quiet, "alexnet-eval: " + net.plan());
+        if (precision != Precision::fp32) log_info(quiet, "alexnet-eval: " + net.plan());
         std::unique_ptr<InferenceNet> ref_net;
         if (reference_model)
             ref_net = std::make_unique<InferenceNet>(reference_model->spec, reference_model->weights, per_batch * crops,
@@ -159,12 +172,15 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
         std::vector<float> ref_logits(ref_net ? logits.size() : 0), ref_prob(ref_logits.size()), ref_mean(mean.size());
         const int shown = std::min(classes, std::max(k, 5));
         auto t_report = clock_type::now();
+        int64_t done = 0, done_top1 = 0;  // every rank's, for rank 0's progress line
         loader.start(0);
         for (int b = 0; b < loader.batches_per_epoch(); ++b) {
             const LoaderBatch& batch = loader.next();
-            net.forward(batch.data.data(), logits.data());
+            if (batch.count > 0) net.forward(batch.data.data(), logits.data());
             reference::softmax_forward(prob.data(), logits.data(), int(rows_per_batch), classes);
-            if (ref_net) {
+            const Evaluation::Counts before = eval.total();
+            std::string lines;  // this batch's output lines, in item order (JSON has no raw newline)
+            if (ref_net && batch.count > 0) {
                 ref_net->forward(batch.data.data(), ref_logits.data());
                 reference::softmax_forward(ref_prob.data(), ref_logits.data(), int(rows_per_batch), classes);
             }
@@ -174,7 +190,9 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                 if (failed != batch.failed.end()) {
                     const std::string& e = batch.errors[size_t(failed - batch.failed.begin())];
                     const std::string prefix = name_of(item) + ": ";  // errors read "path: reason"
-                    skip(name_of(item), label, "unreadable", e.rfind(prefix, 0) == 0 ? e.substr(prefix.size()) : e);
+                    lines += dump_line(skip_line(name_of(item), label, "unreadable",
+                                                 e.rfind(prefix, 0) == 0 ? e.substr(prefix.size()) : e)) + "\n";
+                    ++unreadable;
                     continue;
                 }
                 average_rows(prob.data() + size_t(j) * crops * classes, crops, classes, mean.data());
@@ -195,21 +213,59 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                 nlohmann::ordered_json line{{"path", name_of(item)}, {"label", label}, {"top", top},
                                             {"correct_top1", rank < 1}};
                 if (k > 1) line["correct_" + topk_key] = rank < k;
-                out.write(line);
+                lines += dump_line(line) + "\n";
+            }
+            // A first line "images top1" of this batch, for the progress line, then the lines.
+            const std::string part = std::to_string(eval.total().images - before.images) + " " +
+                                     std::to_string(eval.total().top1 - before.top1) + "\n" + lines;
+            for (const std::string& p : comm.gather(part)) {
+                std::istringstream in(p);
+                int64_t images = 0, top1 = 0;
+                in >> images >> top1;
+                done += images, done_top1 += top1;
+                std::string line;
+                std::getline(in, line);  // the rest of the first line
+                while (std::getline(in, line)) out.write_raw(line);
             }
             const auto now = clock_type::now();
-            if (!o.common.quiet && (now - t_report > std::chrono::milliseconds(tty ? 200 : 10000) ||
-                                    (tty && b + 1 == loader.batches_per_epoch()))) {
+            if (!quiet && (now - t_report > std::chrono::milliseconds(tty ? 200 : 10000) ||
+                           (tty && b + 1 == loader.batches_per_epoch()))) {
                 t_report = now;
-                const Evaluation::Counts& n = eval.total();
                 const double s = std::chrono::duration<double>(now - t0).count();
-                std::cerr << (tty ? "\r" : "") << "alexnet-eval: " << n.images << "/" << work.size()
-                          << " images, top-1 error " << fixed(n.images ? 1 - double(n.top1) / n.images : 0, 4)
-                          << ", " << fixed(n.images / std::max(s, 1e-9), 0) << " images/s" << (tty ? "   " : "\n")
-                          << std::flush;
+                std::cerr << (tty ? "\r" : "") << "alexnet-eval: " << done << "/" << work.size()
+                          << " images, top-1 error " << fixed(done ? 1 - double(done_top1) / done : 0, 4) << ", "
+                          << fixed(done / std::max(s, 1e-9), 0) << " images/s" << (tty ? "   " : "\n") << std::flush;
             }
         }
         if (tty) std::cerr << '\n';
+    }
+    // The ranks' counts summed (one process: its own).
+    std::vector<int64_t> counts = eval.counts();
+    counts.push_back(unreadable);
+    if (reference_model) {
+        const std::vector<int64_t> r = reference_eval.counts();
+        counts.insert(counts.end(), r.begin(), r.end());
+        counts.insert(counts.end(), {agreement.images, agreement.same_top1, agreement.logits, rows.images,
+                                     rows.same_top1, rows.logits});
+    }
+    comm.sum(counts.data(), int64_t(counts.size()));
+    const size_t eval_counts = eval.counts().size();
+    eval.set_counts({counts.begin(), counts.begin() + std::ptrdiff_t(eval_counts)});
+    unreadable = counts[eval_counts];
+    if (unreadable > 0) skipped["unreadable"] += int(unreadable);
+    if (reference_model) {
+        auto at = counts.begin() + std::ptrdiff_t(eval_counts + 1);
+        reference_eval.set_counts({at, at + std::ptrdiff_t(eval_counts)});
+        at += std::ptrdiff_t(eval_counts);
+        agreement.images = at[0], agreement.same_top1 = at[1], agreement.logits = at[2];
+        rows.images = at[3], rows.same_top1 = at[4], rows.logits = at[5];
+        // Sums in rank order; with several processes the mean may differ from one process's in the last digits.
+        double sums[] = {agreement.sum_logit_diff, rows.sum_logit_diff};
+        comm.sum(sums, 2);
+        agreement.sum_logit_diff = sums[0], rows.sum_logit_diff = sums[1];
+        double maxima[] = {agreement.max_logit_diff, rows.max_logit_diff};
+        comm.max(maxima, 2);
+        agreement.max_logit_diff = maxima[0], rows.max_logit_diff = maxima[1];
     }
 
     const Evaluation::Counts& n = eval.total();
@@ -239,9 +295,11 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
         per_class.push_back(row);
     }
     if (!o.confusion.empty()) {
-        const std::string png = write_confusion(o.confusion, eval, names,
-                                                data_name(source) + (set.in_memory() && fs::is_directory(source) ? " " + o.split : "") + ", " +
-                                                    (o.common.weights.empty() ? model.spec.arch : data_name(o.common.weights)));
+        const std::string png =
+            lead ? write_confusion(o.confusion, eval, names,
+                                   data_name(source) + (set.in_memory() && fs::is_directory(source) ? " " + o.split : "") +
+                                       ", " + (o.common.weights.empty() ? model.spec.arch : data_name(o.common.weights)))
+                 : "";
         summary["confusion"] = fs::path(o.confusion).extension() == ".png"
                                    ? fs::path(o.confusion).replace_extension(".csv").string()
                                    : o.confusion;
@@ -260,7 +318,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                    {"top1_accuracy", ratio_or_null(n.top1, n.images)},
                    {"reference_top1_accuracy", ratio_or_null(r.top1, r.images)},
                    {"top1_accuracy_delta", json_float(float(accuracy(n) - accuracy(r)))}});
-        log_info(o.common.quiet, std::string("alexnet-eval: ") + to_string(precision) + " vs fp32: top-1 agreement " +
+        log_info(quiet, std::string("alexnet-eval: ") + to_string(precision) + " vs fp32: top-1 agreement " +
                                      fixed(100 * agreement.top1_agreement(), 2) + "% (" +
                                      std::to_string(agreement.images - agreement.same_top1) + " of " +
                                      std::to_string(agreement.images) + " differ), max logit difference " +
@@ -268,7 +326,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                                      "% vs " + fixed(100 * accuracy(r), 2) + "%");
     }
     out.write(summary);
-    log_info(o.common.quiet, "alexnet-eval: " + std::to_string(n.images) + " images, top-1 error " +
+    log_info(quiet, "alexnet-eval: " + std::to_string(n.images) + " images, top-1 error " +
                                  (n.images ? fixed(1 - double(n.top1) / n.images, 4) : "n/a") +
                                  (k > 1 ? ", " + topk_key + " error " + (n.images ? fixed(1 - double(n.topk) / n.images, 4) : "n/a") : "") +
                                  (skipped_total ? ", " + std::to_string(skipped_total) + " skipped" : "") + " (" +

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/communicator.hpp"
+
 namespace alexnet {
 
 double json_float(float f) {
@@ -137,6 +139,7 @@ std::string dump_utf8(const nlohmann::ordered_json& j) {
 void JsonLines::write(const nlohmann::ordered_json& line) { write_raw(dump_line(line)); }
 
 void JsonLines::write_raw(const std::string& line) {
+    if (!lead_process()) return;  // a job's rank 0 alone writes stdout
     if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF ||
         std::fflush(stdout) != 0) {
         if (errno == EPIPE) throw BrokenPipe{};

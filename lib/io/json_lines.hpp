@@ -24,6 +24,7 @@ std::string dump_line(const nlohmann::ordered_json& j);
 std::string dump_utf8(const nlohmann::json& j);
 std::string dump_utf8(const nlohmann::ordered_json& j);
 
+// In a job of several processes (mpirun), only rank 0's lines are written; the others' are dropped.
 class JsonLines {
 public:
     void write(const nlohmann::ordered_json& line);

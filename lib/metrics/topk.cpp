@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 namespace alexnet {
 
@@ -52,6 +53,27 @@ int Evaluation::add(const float* scores, int label) {
     }
     ++confusion_[size_t(label) * classes_ + predicted];
     return rank;
+}
+
+std::vector<int64_t> Evaluation::counts() const {
+    std::vector<int64_t> c{total_.images, total_.top1, total_.topk};
+    for (const Counts& n : per_class_) c.insert(c.end(), {n.images, n.top1, n.topk});
+    c.insert(c.end(), confusion_.begin(), confusion_.end());
+    return c;
+}
+
+void Evaluation::set_counts(const std::vector<int64_t>& c) {
+    if (c.size() != 3 * (per_class_.size() + 1) + confusion_.size())
+        throw std::invalid_argument("Evaluation::set_counts: another class count");
+    size_t at = 0;
+    auto take = [&](Counts& n) {
+        n.images = c[at++];
+        n.top1 = c[at++];
+        n.topk = c[at++];
+    };
+    take(total_);
+    for (Counts& n : per_class_) take(n);
+    std::copy(c.begin() + std::ptrdiff_t(at), c.end(), confusion_.begin());
 }
 
 double cross_entropy(const float* logits, int classes, int label) {

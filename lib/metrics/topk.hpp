@@ -45,6 +45,9 @@ public:
     const Counts& total() const { return total_; }
     const std::vector<Counts>& per_class() const { return per_class_; }
     int64_t confusion(int label, int predicted) const { return confusion_[size_t(label) * classes_ + predicted]; }
+    // Every count as one array and back: the parts of a sharded evaluation are summed as arrays.
+    std::vector<int64_t> counts() const;
+    void set_counts(const std::vector<int64_t>& counts);
 
 private:
     int classes_, k_;

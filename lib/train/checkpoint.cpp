@@ -70,6 +70,7 @@ private:
 };
 
 constexpr int64_t kMaxSteps = int64_t(1) << 50;
+constexpr int64_t kMaxWorldSize = 1 << 20;  // processes; far beyond any cluster this trains on
 constexpr double kMaxLoss = 1e30;  // finite is what matters; a loss is never near this
 
 EpochRecord record_from_json(const Fields& f, int epoch) {
@@ -102,6 +103,7 @@ void save_checkpoint(const std::string& path, const ModelSpec& spec, const std::
         {"epoch", state.epoch},
         {"batch", state.batch},
         {"step", state.step},
+        {"world_size", state.world_size},
         {"lr_state", {{"lr", state.lr.lr}, {"drops", state.lr.drops}, {"best_val_error", state.lr.best_val_error},
                       {"epochs_since_best", state.lr.epochs_since_best}}},
         {"best_val_error", state.best_val_error},
@@ -120,6 +122,8 @@ TrainState parse_checkpoint_state(const std::string& text, const std::string& pa
     s.epoch = int(f.integer("epoch", 0, kMaxEpochs));
     s.batch = int(f.integer("batch", 0, INT32_MAX));  // against the data's batches per epoch: check_resume_position
     s.step = f.integer("step", 0, kMaxSteps);
+    // Absent in checkpoints written before data-parallel training: those were one process.
+    s.world_size = f.has("world_size") ? int(f.integer("world_size", 1, kMaxWorldSize)) : 1;
     const Fields lr = f.object("lr_state");
     s.lr.lr = float(lr.real("lr", 0, 1e30));
     s.lr.drops = int(lr.integer("drops", 0, s.epoch));

@@ -28,6 +28,7 @@ struct TrainState {
     double best_val_error = 2;
     std::vector<EpochRecord> history;
     TopKCounter epoch_stats;  // of the epoch in progress (training batches so far)
+    int world_size = 1;       // processes of the run (a resumed run may use another number)
 };
 
 nlohmann::json to_json(const EpochRecord& r);

@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
+#include "core/communicator.hpp"
 #include "core/error.hpp"
 #include "core/signals.hpp"
 #include "data/labels.hpp"
@@ -24,6 +27,7 @@
 #include "io/plot.hpp"
 #include "metrics/topk.hpp"
 #include "train/checkpoint.hpp"
+#include "train/data_parallel.hpp"
 
 namespace alexnet {
 
@@ -301,10 +305,25 @@ void plot_curves(const std::string& path, const std::vector<EpochRecord>& histor
     write_figure(path, f);
 }
 
+// Whether every rank holds the same items with the same labels (the same global order needs it).
+uint64_t set_hash(const LabelledSet& set) {
+    uint64_t h = hash_bytes(set.labels.data(), set.labels.size() * sizeof(int));
+    for (int i = 0; i < set.size(); ++i) {
+        const std::string name = set.name(i);
+        h = hash_bytes(name.data(), name.size(), h);
+    }
+    return h;
+}
+
 struct Run {
     Run(TrainOptions options, JsonLines& lines) : o(std::move(options)), out(lines) {}
     TrainOptions o;
     JsonLines& out;
+    // Data-parallel: this rank's share of every global batch (one process: all of it).
+    Communicator& comm = world();
+    const bool lead = comm.rank() == 0;  // writes stdout, models, checkpoints and figures
+    Share share;
+    std::unique_ptr<GradientReducer> reducer;
     ModelSpec spec;
     std::vector<std::string> labels;
     LabelledSet train_set, val_set;
@@ -316,14 +335,47 @@ struct Run {
     bool tty = false;
     // Items that could not be used, reported once each as alexnet-eval reports them and counted by
     // reason; with --strict the first one stops the run.
+    // Rank 0 reports and counts; another rank sends its items' records to rank 0 at the next
+    // sync_skips() ("name\0kind\0line\0" each).
     std::map<std::string, int64_t> skipped;
     std::set<std::string> reported;
+    std::string unsent;
+    int64_t unsent_count = 0;
 
-    void skip(const std::string& name, int label, const std::string& kind, const std::string& why) {
+    // `everywhere`: every rank finds this item (checks before training), so rank 0 alone reports it.
+    void skip(const std::string& name, int label, const std::string& kind, const std::string& why,
+              bool everywhere = false) {
         if (o.strict) throw Error(name, why + " (--strict)");
-        if (!reported.insert(name).second) return;
-        ++skipped[kind];
-        out.write({{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}});
+        if (!reported.insert(name).second || (everywhere && !lead)) return;
+        const nlohmann::ordered_json line{{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}};
+        if (lead) {
+            ++skipped[kind];
+            out.write(line);
+            return;
+        }
+        unsent.append(name).append(1, '\0').append(kind).append(1, '\0').append(dump_line(line)).append(1, '\0');
+        ++unsent_count;
+    }
+
+    // Rank 0 reports the other ranks' skipped items (a collective: call it on every rank when the
+    // ranks' unsent counts summed to more than 0).
+    void sync_skips() {
+        const std::vector<std::string> all = comm.gather(unsent);
+        unsent.clear();
+        unsent_count = 0;
+        for (size_t r = 1; r < all.size(); ++r) {
+            std::vector<std::string> fields;
+            for (size_t at = 0; at < all[r].size();) {
+                const size_t end = all[r].find('\0', at);
+                fields.push_back(all[r].substr(at, end - at));
+                at = end + 1;
+            }
+            for (size_t f = 0; f + 2 < fields.size(); f += 3) {
+                if (!reported.insert(fields[f]).second) continue;
+                ++skipped[fields[f + 1]];
+                out.write_raw(fields[f + 2]);
+            }
+        }
     }
 
     // Reports and removes the items of `set` whose file does not exist; a set none of whose files
@@ -339,7 +391,7 @@ struct Run {
         for (int i = 0, m = 0; i < set.size(); ++i) {
             if (m < int(missing.size()) && missing[size_t(m)] == i) {
                 ++m;
-                skip(set.name(i), set.labels[size_t(i)], "missing", "no such file");
+                skip(set.name(i), set.labels[size_t(i)], "missing", "no such file", /*everywhere=*/true);
             } else {
                 keep.push_back(i);
             }
@@ -347,7 +399,15 @@ struct Run {
         set = subset(set, keep);
     }
 
+    // Every rank calls it; rank 0 writes, once the ranks are known to hold the same weights.
     void checkpoint() {
+        if (comm.size() > 1) {
+            const auto bytes = size_t(net->layout().total) * sizeof(float);
+            const uint64_t h = hash_bytes(sgd->velocity().data(), bytes, hash_bytes(net->params(), bytes));
+            check(comm.same_everywhere(h), "alexnet-train", "weights", "the same weights on every process",
+                  "different ones at iteration " + std::to_string(state.step) + " (a reduction gave ranks different sums)");
+        }
+        if (!lead) return;
         nlohmann::json options = to_json(o);
         options["lighting_values"] = lighting_json(aug.lighting);
         save_checkpoint(last_path, spec, labels, net->weights(), net->layout(), sgd->velocity().data(), state, options);
@@ -357,12 +417,14 @@ struct Run {
         double loss = 0, top1 = 0, top5 = 0;  // NaN when no image could be read
         int64_t images = 0;
     };
+    // Each rank scores its share of every batch; the counts are summed.
     Validation validate() {
-        Loader loader(val_set, spec.preprocessing, aug, o.batch, false, o.seed, o.loader_threads);
+        Loader loader(val_set, spec.preprocessing, aug, share.count, false, o.seed, o.loader_threads, CropMode::center,
+                      {o.batch, share.offset});
         loader.start(0);
         TopKCounter counter;
         const int classes = spec.num_classes();
-        std::vector<float> logits(size_t(o.batch) * classes);
+        std::vector<float> logits(size_t(share.count) * classes);
         for (int b = 0; b < loader.batches_per_epoch(); ++b) {
             const LoaderBatch& batch = loader.next();
             report(batch, val_set);
@@ -373,6 +435,12 @@ struct Run {
                 counter.add(z, classes, batch.labels[size_t(k)], cross_entropy(z, classes, batch.labels[size_t(k)]));
             }
         }
+        double sums[5] = {double(counter.images), double(counter.top1), double(counter.top5), counter.loss_sum,
+                          double(unsent_count)};
+        comm.sum(sums, 5);
+        if (sums[4] > 0) sync_skips();
+        counter.images = int64_t(sums[0]), counter.top1 = int64_t(sums[1]), counter.top5 = int64_t(sums[2]);
+        counter.loss_sum = sums[3];
         return {counter.mean_loss(), counter.top1_error(), counter.top5_error(), counter.images};
     }
 
@@ -403,7 +471,15 @@ struct Run {
 int train(TrainOptions o, JsonLines& out) {
     const auto t_start = clock_type::now();
     Run r(o, out);
-    r.tty = isatty(2);
+    Communicator& comm = r.comm;
+    const int processes = comm.size();
+    if (!r.lead) o.quiet = true;  // one voice for people; every rank still reports its own errors
+    r.tty = isatty(2) && r.lead;
+    // The exit code rank 0 decided (it alone counts skipped items), the same on every rank.
+    auto agreed = [&comm](int code) {
+        comm.broadcast(&code, sizeof code);
+        return code;
+    };
     std::unique_ptr<Checkpoint> resumed;
     if (!o.resume.empty()) {
         resumed = std::make_unique<Checkpoint>(load_checkpoint(o.resume));
@@ -411,20 +487,28 @@ int train(TrainOptions o, JsonLines& out) {
         r.o = o;
     }
     check(!o.data.empty(), "--data", "", "a training set (IDX, CIFAR-10, list or image folder)", "none");
+    check(o.batch >= processes, "--batch-size", "",
+          "at least one item per process (the global batch, shared by " + std::to_string(processes) + " processes)",
+          std::to_string(o.batch));
+    r.share = share_of(o.batch, comm.rank(), processes);
     if (o.epochs == 0) o.epochs = 90;
     check_run_options(o, "");
 
     // The output folder, checked before any work; temporaries of runs killed mid-save removed.
+    // Rank 0 alone writes there (the other ranks may run on machines without that folder).
     if (o.out.empty()) o.out = o.resume.empty() ? "run" : fs::path(o.resume).parent_path().string();
     if (o.out.empty()) o.out = ".";
-    std::error_code ec;
-    fs::create_directories(o.out, ec);
-    check(!ec, o.out, "--out", "a folder that can be created", ec.message());
-    check_writable_directory(o.out);
+    if (r.lead) {
+        std::error_code ec;
+        fs::create_directories(o.out, ec);
+        check(!ec, o.out, "--out", "a folder that can be created", ec.message());
+        check_writable_directory(o.out);
+    }
     r.last_path = (fs::path(o.out) / "last.safetensors").string();
     r.model_path = (fs::path(o.out) / "model.safetensors").string();
     r.curves_path = (fs::path(o.out) / "curves.png").string();
-    for (const auto& path : {r.last_path, r.model_path, r.curves_path}) remove_stale_temporaries(path);
+    if (r.lead)
+        for (const auto& path : {r.last_path, r.model_path, r.curves_path}) remove_stale_temporaries(path);
     open_sets(o, r.train_set, r.val_set);
     for (const LabelledSet* set : {&r.train_set, &r.val_set})
         for (const std::string& note : set->notes) log_info(o.quiet, "alexnet-train: " + note);
@@ -469,6 +553,11 @@ int train(TrainOptions o, JsonLines& out) {
     // folder is found here, not reported as a perfect score after an epoch).
     r.drop_missing(r.train_set, "--data");
     r.drop_missing(r.val_set, o.val.empty() ? "--val-split" : "--val");
+    if (processes > 1)
+        for (const auto& [set, option] : {std::pair{&r.train_set, "--data"}, {&r.val_set, "--val"}})
+            check(comm.same_everywhere(set_hash(*set)), option, "",
+                  "the same items on every process (a shared folder, or the same copy on every machine)",
+                  std::to_string(set->size()) + " items here, and other items on another process");
 
     // Preprocessing and augmentation statistics from the training set (unless given or resumed).
     Preprocessing& pp = r.spec.preprocessing;
@@ -496,9 +585,15 @@ int train(TrainOptions o, JsonLines& out) {
         }
         if (o.lighting == "imagenet" && pp.channels == 3) r.aug.lighting = imagenet_lighting();
     }
+    // Rank 0's statistics, bit for bit (machines may round differently).
+    static_assert(std::is_trivially_copyable_v<Preprocessing> && std::is_trivially_copyable_v<Lighting>);
+    comm.broadcast(&pp, sizeof pp);
+    comm.broadcast(&r.aug.lighting, sizeof r.aug.lighting);
 
-    set_num_threads(o.threads);
-    r.net = std::make_unique<TrainNet>(r.spec, o.batch, o.dropout);
+    set_num_threads(threads_per_process(o.threads));
+    r.net = std::make_unique<TrainNet>(r.spec, r.share.count, o.dropout);
+    r.net->set_share(r.share.offset, o.batch);
+    r.reducer = std::make_unique<GradientReducer>(comm, *r.net, o.bucket_mb);
     const ParamLayout& layout = r.net->layout();
     r.sgd = std::make_unique<Sgd>(layout, o.momentum, o.weight_decay, o.caffe_multipliers);
     o.policy.base_lr = o.lr;
@@ -519,27 +614,37 @@ int train(TrainOptions o, JsonLines& out) {
         }
         r.state.lr = lr_start(o.policy);
     }
+    comm.broadcast(r.net->params(), layout.total * int64_t(sizeof(float)));  // every rank starts from rank 0's
+    comm.broadcast(r.sgd->velocity().data(), layout.total * int64_t(sizeof(float)));
+    if (resumed && resumed->state.world_size != processes)
+        log_info(o.quiet, "alexnet-train: resuming a run of " + std::to_string(resumed->state.world_size) +
+                              " process(es) with " + std::to_string(processes) + ": the same global batch (" +
+                              std::to_string(o.batch) + ") and order; sums are added in another order, so the "
+                              "weights follow the earlier run up to rounding");
+    r.state.world_size = processes;
     r.o = o;
 
     install_stop_signals();
 
-    Loader loader(r.train_set, pp, r.aug, o.batch, true, o.seed, o.loader_threads);
+    Loader loader(r.train_set, pp, r.aug, r.share.count, true, o.seed, o.loader_threads, CropMode::center,
+                  {o.batch, r.share.offset});
     const int batches = loader.batches_per_epoch();
     if (resumed) check_resume_position(r.state, batches, o.batch, o.resume);
     const int classes = r.spec.num_classes();
     out.write({{"event", "start"}, {"arch", r.spec.arch}, {"activation", to_string(hidden_activation(r.spec))},
                {"classes", classes}, {"train_images", r.train_set.size()}, {"val_images", r.val_set.size()},
-               {"batch", o.batch}, {"iters_per_epoch", batches}, {"epochs", o.epochs}, {"params", layout.total},
+               {"batch", o.batch}, {"processes", processes}, {"iters_per_epoch", batches}, {"epochs", o.epochs}, {"params", layout.total},
                {"seed", o.seed}, {"resumed_at_epoch", resumed ? nlohmann::json(r.state.epoch + 1) : nlohmann::json()},
                {"mean", std::vector<float>(pp.mean, pp.mean + pp.channels)},
                {"std", std::vector<float>(pp.std, pp.std + pp.channels)}});
 
-    std::vector<float> logits(size_t(o.batch) * classes);
+    std::vector<float> logits(size_t(r.share.count) * classes);
     for (; r.state.epoch < o.epochs; ++r.state.epoch, r.state.batch = 0) {
         const int epoch = r.state.epoch;
         const float epoch_lr = lr_for_epoch(o.policy, r.state.lr, epoch);
         r.state.lr.lr = epoch_lr;
         const auto t_epoch = clock_type::now();
+        const double waited_before = r.reducer->waited_seconds();
         loader.start(epoch, r.state.batch);
         TopKCounter& epoch_stats = r.state.epoch_stats;  // kept in checkpoints: a resumed epoch reports the whole
         if (r.state.batch == 0) epoch_stats = {};
@@ -548,28 +653,48 @@ int train(TrainOptions o, JsonLines& out) {
         for (; r.state.batch < batches; ++r.state.batch) {
             const LoaderBatch& b = loader.next();
             r.report(b, r.train_set);
-            if (int(b.failed.size()) == b.count) continue;  // not one readable image: no step
             const float lr = lr_for_step(o.policy, r.state.lr, epoch, r.state.step, batches);
-            const float loss = r.net->train_step(b.data.data(), b.labels.data(),
-                                                 mix_seed(o.seed, 0x44524f50, uint64_t(r.state.step)), logits.data());
-            if (!std::isfinite(loss)) {
+            // This rank's share: forward, backward, and its part of the sums of the gradients (a
+            // share without one readable image adds zeros). Then what every rank must agree on.
+            TopKCounter step;
+            float loss = 0;
+            const bool readable = int(b.failed.size()) < b.count;
+            if (readable) {
+                loss = r.net->train_step(b.data.data(), b.labels.data(),
+                                         mix_seed(o.seed, 0x44524f50, uint64_t(r.state.step)), logits.data());
+                r.reducer->finish();
+                for (int k = 0; k < r.share.count; ++k) {
+                    const float* z = logits.data() + size_t(k) * classes;
+                    step.add(z, classes, b.labels[size_t(k)], cross_entropy(z, classes, b.labels[size_t(k)]));
+                }
+            } else {
+                r.reducer->reduce_zero();
+            }
+            const int own_signal = stop_signal();
+            double agree[9] = {double(step.images), double(step.top1), double(step.top5), step.loss_sum,
+                               double(loss) * r.share.count, double(readable), double(own_signal == SIGINT),
+                               double(own_signal == SIGTERM), double(r.unsent_count)};
+            comm.sum(agree, 9);
+            if (agree[8] > 0) r.sync_skips();
+            if (agree[5] == 0) continue;  // not one readable image in the whole batch: no step
+            const double batch_loss = agree[4] / o.batch;
+            if (!std::isfinite(batch_loss)) {
                 if (r.tty && !o.quiet) std::cerr << '\n';
-                std::cerr << "alexnet-train: the loss became " << loss << " at epoch " << epoch + 1 << ", iteration "
-                          << r.state.step + 1 << " (lr " << lr << "); stopped. "
-                          << (fs::exists(r.last_path) ? "The last good checkpoint is " + r.last_path + "."
-                                                      : std::string("No checkpoint was written yet."))
-                          << " Try a lower --lr.\n";
+                if (r.lead)
+                    std::cerr << "alexnet-train: the loss became " << float(batch_loss) << " at epoch " << epoch + 1
+                              << ", iteration " << r.state.step + 1 << " (lr " << lr << "); stopped. "
+                              << (fs::exists(r.last_path) ? "The last good checkpoint is " + r.last_path + "."
+                                                          : std::string("No checkpoint was written yet."))
+                              << " Try a lower --lr.\n";
                 out.write({{"summary", true}, {"stopped", "non-finite loss"}, {"epoch", epoch + 1},
                            {"iter", r.state.step + 1}});
                 return 1;
             }
             r.sgd->update(r.net->params(), r.net->grads(), lr);
             ++r.state.step;
-            for (int k = 0; k < o.batch; ++k) {
-                const float* z = logits.data() + size_t(k) * classes;
-                const double l = cross_entropy(z, classes, b.labels[size_t(k)]);
-                epoch_stats.add(z, classes, b.labels[size_t(k)], l);
-                interval.add(z, classes, b.labels[size_t(k)], l);
+            for (TopKCounter* c : {&epoch_stats, &interval}) {
+                c->images += int64_t(agree[0]), c->top1 += int64_t(agree[1]), c->top5 += int64_t(agree[2]);
+                c->loss_sum += agree[3];
             }
             const double elapsed = std::chrono::duration<double>(clock_type::now() - t_interval).count();
             r.progress(epoch, r.state.batch + 1, batches, interval.mean_loss(), interval.top1_error(),
@@ -581,7 +706,7 @@ int train(TrainOptions o, JsonLines& out) {
                 interval = {};
                 t_interval = clock_type::now();
             }
-            const int sig = stop_signal();
+            const int sig = agree[7] > 0 ? SIGTERM : agree[6] > 0 ? SIGINT : 0;
             const bool stop_now = sig != 0 || (o.stop_after > 0 && r.state.step >= o.stop_after);
             if (stop_now || (o.checkpoint_every > 0 && r.state.step % o.checkpoint_every == 0)) {
                 ++r.state.batch;  // resume after this batch
@@ -595,7 +720,7 @@ int train(TrainOptions o, JsonLines& out) {
                                       " (continue with --resume " + r.last_path + ")");
                 out.write({{"summary", true}, {"stopped", sig ? (sig == 2 ? "SIGINT" : "SIGTERM") : "stop-after"},
                            {"epoch", epoch + 1}, {"iter", r.state.step}, {"checkpoint", r.last_path}});
-                return sig ? 128 + sig : (r.skipped.empty() ? 0 : 1);
+                return agreed(sig ? 128 + sig : (r.skipped.empty() ? 0 : 1));
             }
         }
         if (r.tty && !o.quiet) std::cerr << '\n';
@@ -615,7 +740,7 @@ int train(TrainOptions o, JsonLines& out) {
             rec.val_loss = v.loss, rec.val_top1_error = v.top1, rec.val_top5_error = v.top5;
             best = v.images > 0 && v.top1 < r.state.best_val_error;
             if (best) r.state.best_val_error = v.top1;
-            if (v.images == 0)
+            if (v.images == 0 && r.lead)
                 std::cerr << "alexnet-train: epoch " << epoch + 1 << ": no validation image could be read; "
                           << "its errors are null, and the model is not chosen by them\n";
             lr_after_validation(o.policy, r.state.lr, v.top1);
@@ -625,6 +750,8 @@ int train(TrainOptions o, JsonLines& out) {
         }
         rec.seconds = std::chrono::duration<double>(clock_type::now() - t_epoch).count();
         line["seconds"] = json_float(float(rec.seconds));
+        if (processes > 1)  // the part of the gradient sums the backward pass did not hide
+            line["allreduce_wait_seconds"] = json_float(float(r.reducer->waited_seconds() - waited_before));
         line["best"] = best;
         r.state.history.push_back(rec);
         if (best || o.keep == "last" || r.state.best_val_error > 1) {  // > 1: no validation has measured yet
@@ -638,7 +765,7 @@ int train(TrainOptions o, JsonLines& out) {
                 for (const char* key : {"val_loss", "val_top1_error", "val_top5_error"}) trained[key] = line[key];
             }
             provenance.metadata["training"] = dump_utf8(trained);
-            save_model(r.model_path, r.spec, r.net->weights(), r.labels, &provenance);
+            if (r.lead) save_model(r.model_path, r.spec, r.net->weights(), r.labels, &provenance);
         }
         {  // the checkpoint resumes at the next epoch's start
             const TrainState saved = r.state;
@@ -648,7 +775,7 @@ int train(TrainOptions o, JsonLines& out) {
             r.checkpoint();
             r.state = saved;
         }
-        plot_curves(r.curves_path, r.state.history, r.o, r.spec.arch);
+        if (r.lead) plot_curves(r.curves_path, r.state.history, r.o, r.spec.arch);
         out.write(line);
         log_info(o.quiet || r.tty, "alexnet-train: epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) +
                                        " train loss " + fixed(rec.train_loss, 4) + " error " + fixed(rec.train_error, 4) +
@@ -669,7 +796,7 @@ int train(TrainOptions o, JsonLines& out) {
     summary["skipped"] = skipped_total;
     summary["skipped_reasons"] = reasons;
     out.write(summary);
-    return skipped_total ? 1 : 0;
+    return agreed(skipped_total ? 1 : 0);
 }
 
 }  // namespace alexnet

@@ -39,6 +39,7 @@ struct TrainOptions {
     int threads = 0, loader_threads = 2, checkpoint_every = 0, log_every = 20;
     int64_t stop_after = 0;  // stop (with a checkpoint) after this many steps in total; 0: never
     bool strict = false;     // a missing or unreadable image stops the run (else it is skipped and counted)
+    double bucket_mb = 25;   // under mpirun: gradients summed in buckets of this size during backward (0: after it)
     bool quiet = false;
 };
 

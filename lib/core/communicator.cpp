@@ -1,0 +1,94 @@
+#include "core/communicator.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace alexnet {
+
+namespace {
+
+// One process: every collective is the identity.
+class SingleProcess final : public Communicator {
+public:
+    int rank() const override { return 0; }
+    int size() const override { return 1; }
+    int local_size() const override { return 1; }
+    Ticket start_sum(float*, int64_t) override { return 0; }
+    void wait(Ticket) override {}
+    void sum(double*, int64_t) override {}
+    void sum(int64_t*, int64_t) override {}
+    void max(double*, int64_t) override {}
+    void broadcast(void*, int64_t) override {}
+    std::vector<std::string> gather(const std::string& mine) override { return {mine}; }
+    bool same_everywhere(uint64_t) override { return true; }
+    [[noreturn]] void abort(int code) override { std::exit(code); }
+};
+
+std::once_flag g_once;
+std::unique_ptr<Communicator> g_world;
+
+}  // namespace
+
+bool launched_by_mpi() {
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+        if (std::getenv(v)) return true;
+    return false;
+}
+
+bool lead_process() {
+    if (g_world) return g_world->rank() == 0;
+    for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+        if (const char* rank = std::getenv(v)) return std::string(rank) == "0";
+    return true;
+}
+
+Communicator& world() {
+    std::call_once(g_once, [] {
+        g_world = launched_by_mpi() ? make_mpi_communicator() : std::make_unique<SingleProcess>();
+    });
+    return *g_world;
+}
+
+bool in_parallel_job() { return g_world && g_world->size() > 1; }
+
+std::string rank_tag() {
+    if (!in_parallel_job()) return "";
+    return " (rank " + std::to_string(g_world->rank()) + " of " + std::to_string(g_world->size()) + ")";
+}
+
+int threads_per_process(int requested) {
+    if (requested > 0 || !in_parallel_job() || g_world->local_size() <= 1) return requested;
+    const int cores = int(std::thread::hardware_concurrency());
+    return std::max(1, cores / g_world->local_size());
+}
+
+Share share_of(int total, int rank, int size) {
+    check(size > 0 && rank >= 0 && rank < size, "share", "rank", "0.." + std::to_string(size - 1), std::to_string(rank));
+    const int base = total / size, extra = total % size;
+    return {rank * base + std::min(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    auto mix = [&h](uint64_t w) {
+        h ^= w * 0x9E3779B97F4A7C15ull;
+        h = ((h << 31) | (h >> 33)) * 0xBF58476D1CE4E5B9ull;
+    };
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        mix(w);
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, p + i, bytes - i);
+    mix(tail);
+    mix(uint64_t(bytes));  // so "" and "\0" differ
+    return h;
+}
+
+}  // namespace alexnet
