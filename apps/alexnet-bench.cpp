@@ -19,6 +19,7 @@
 
 #include "cli/options.hpp"
 #include "core/error.hpp"
+#include "core/executable.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "core/communicator.hpp"
@@ -261,12 +262,6 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
     write_safetensors(out_path, out);
 }
 
-// The folder of this executable: the other tools are timed from beside it.
-std::string own_dir() {
-    std::error_code ec;
-    return fs::read_symlink("/proc/self/exe", ec).parent_path().string();
-}
-
 // Wall-clock seconds of one run of `argv` (stdout and stderr to /dev/null); its exit status too.
 double time_command(const std::vector<std::string>& argv, int& status) {
     std::vector<char*> args;
@@ -290,7 +285,7 @@ double time_command(const std::vector<std::string>& argv, int& status) {
 // one forward pass), medians of `runs` calls.
 nlohmann::ordered_json time_startup(const ModelSpec& spec, const Weights& weights, const std::string& dir, int runs) {
     fs::create_directories(dir);
-    const std::string classify = own_dir() + "/alexnet-classify", model = dir + "/weights.safetensors",
+    const std::string classify = executable_dir() + "/alexnet-classify", model = dir + "/weights.safetensors",
                       jpeg = dir + "/photo_500x375.jpg";
     save_model(model, spec, weights);
     cv::Mat small(30, 40, CV_8UC3), img;

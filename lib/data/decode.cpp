@@ -23,6 +23,7 @@
 #include <jpeglib.h>
 
 #include "core/error.hpp"
+#include "core/executable.hpp"
 #include "core/regular_file.hpp"
 
 namespace alexnet {
@@ -279,15 +280,6 @@ void tiff_header(const uint8_t* d, size_t n, const std::string& name, int64_t& w
         if (tag == 258) bits = int(value);  // for several samples, an offset: the first only matters as a hint
         if (tag == 339) format = int(value);
     }
-}
-
-// The folder of the running executable ("" if unknown).
-std::string executable_dir() {
-    char buf[4096];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return "";
-    std::string path(buf, size_t(n));
-    return path.substr(0, path.rfind('/'));
 }
 
 using ImgcodecsDecode = int (*)(const unsigned char*, size_t, void*, char*, size_t);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/executable.hpp"
 #include "io/json_lines.hpp"
 
 namespace alexnet {
@@ -40,10 +41,10 @@ void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
 }
 
 std::string installed_default_model() {
+    const std::string exe_dir = executable_dir();
+    if (exe_dir.empty()) return "";
     std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return "";
-    const fs::path model = exe.parent_path().parent_path() / "share" / "alexnet" / "alexnet-28-fmnist.safetensors";
+    const fs::path model = fs::path(exe_dir).parent_path() / "share" / "alexnet" / "alexnet-28-fmnist.safetensors";
     return fs::is_regular_file(model, ec) ? model.string() : "";
 }
 
