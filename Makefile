@@ -33,7 +33,7 @@ test: build
 $(SANITIZE_BUILD)/CMakeCache.txt: | deps
 	@scripts/install-deps.sh $(SANITIZE_DEPS)
 	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-	  -DALEXNET_SANITIZE=ON -DALEXNET_FUZZ=ON
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DALEXNET_SANITIZE=ON -DALEXNET_FUZZ=ON
 
 sanitize-build: deps $(SANITIZE_BUILD)/CMakeCache.txt
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
