@@ -9,12 +9,13 @@ FMNIST_RECIPE ?= --init kaiming --epochs 20 --batch-size 64 --lr 0.025 --warmup-
   --lr-policy cosine --pad 1
 
 # make sanitize / make fuzz: one clang build with AddressSanitizer + UndefinedBehaviorSanitizer and
-# the libFuzzer harnesses (tests/fuzz), in its own folder.
+# the libFuzzer harnesses (tests/fuzz), in its own folder. make check (what CI runs) = make test,
+# then make sanitize, whose CTest run also fuzzes each harness for FUZZ_SECONDS.
 SANITIZE_BUILD ?= build-sanitize
 FUZZ_SECONDS ?= 30
 SANITIZE_DEPS = clang libclang-rt-14-dev llvm-14
 
-.PHONY: all deps build test demo bench install fixtures model clean model-int8 sanitize-build sanitize fuzz
+.PHONY: all deps build test check demo bench install fixtures model clean model-int8 sanitize-build sanitize fuzz
 
 all: build
 
@@ -33,15 +34,20 @@ test: build
 $(SANITIZE_BUILD)/CMakeCache.txt: | deps
 	@scripts/install-deps.sh $(SANITIZE_DEPS)
 	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DALEXNET_SANITIZE=ON -DALEXNET_FUZZ=ON
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DALEXNET_SANITIZE=ON -DALEXNET_FUZZ=ON \
+	  -DALEXNET_FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 sanitize-build: deps $(SANITIZE_BUILD)/CMakeCache.txt
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 
-# The whole test suite under ASan + UBSan (a report fails the test).
+# The whole test suite under ASan + UBSan + LSan (a report fails the test), and each libFuzzer
+# harness for FUZZ_SECONDS (as set when the build was configured) as the CTest tests fuzz_*.
 sanitize: sanitize-build
 	cd $(SANITIZE_BUILD) && ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14 ASAN_OPTIONS=detect_leaks=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp ctest --output-on-failure -j $(JOBS)
+
+# What CI runs (.ci/run): the Release suite, then the sanitizer suite with the fuzzers.
+check: test sanitize
 
 # Each libFuzzer harness for FUZZ_SECONDS (JOBS at a time), seeded from the committed fixtures;
 # findings go to $(SANITIZE_BUILD)/fuzz-findings.

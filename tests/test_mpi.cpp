@@ -37,8 +37,12 @@ const bool kRootAllowed = [] {
     return true;
 }();
 
+// Under make sanitize the ranks skip LeakSanitizer's exit check: Open MPI dlopens its components
+// and dlcloses the ones it does not select during MPI_Init, and the few blocks those keep (~50
+// bytes a rank) are then reported with no module to suppress them by. The same tools' leaks are
+// checked in every single-process run of the suite.
 std::string mpirun(int np, const std::string& command) {
-    return "timeout -k 5 300 mpirun --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none -np " +
+    return "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" timeout -k 5 300 mpirun --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none -np " +
            std::to_string(np) + " " + command;
 }
 
@@ -312,6 +316,7 @@ TEST_CASE("mpirun: an error on one rank ends the job, reported by that rank") {
     list.close();
     const Run r = run(mpirun(2, kBin + "/alexnet-train -q --data " + (dir / "list.txt") + " --arch alexnet-28 --batch-size 16 " +
                                     "--epochs 1 --strict --mean 0.5 --std 0.25 --out " + (dir / "out")));
+    INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("img11.png") != std::string::npos);
     CHECK(r.err.find("(--strict)") != std::string::npos);

@@ -85,7 +85,7 @@ uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h) {
         mix(w);
     }
     uint64_t tail = 0;
-    std::memcpy(&tail, p + i, bytes - i);
+    if (bytes > i) std::memcpy(&tail, p + i, bytes - i);  // never from a null pointer (empty input)
     mix(tail);
     mix(uint64_t(bytes));  // so "" and "\0" differ
     return h;
