@@ -85,6 +85,11 @@ void BatchLoader::decode(Batch& b) {
         ++job_generation_;
     }
     job_cv_.notify_all();
+    {
+        std::lock_guard lock(mutex_);
+        open_generation_ = job_generation_;  // only this thread changes it
+    }
+    cv_.notify_all();
     decode_items(b);
     std::unique_lock lock(job_mutex_);
     job_done_cv_.wait(lock, [&] { return job_busy_helpers_ == 0; });
@@ -129,14 +134,37 @@ void BatchLoader::run() {
     cv_.notify_all();
 }
 
+void BatchLoader::help(uint64_t generation) {
+    Batch* b = nullptr;
+    {
+        std::lock_guard lock(job_mutex_);
+        if (job_ == nullptr || job_generation_ != generation) return;  // finished meanwhile
+        b = job_;
+        ++job_busy_helpers_;  // decode() waits for this share too
+    }
+    decode_items(*b);
+    std::lock_guard lock(job_mutex_);
+    if (--job_busy_helpers_ == 0) job_done_cv_.notify_all();
+}
+
 std::optional<Batch> BatchLoader::next() {
     std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return !ready_.empty() || done_; });
-    if (!ready_.empty()) {
-        Batch b = std::move(ready_.front());
-        ready_.pop_front();
-        cv_.notify_all();
-        return b;
+    while (true) {
+        if (!ready_.empty()) {
+            Batch b = std::move(ready_.front());
+            ready_.pop_front();
+            cv_.notify_all();
+            return b;
+        }
+        if (done_) break;
+        if (open_generation_ != helped_generation_) {  // the batch we wait for is being decoded: help
+            const uint64_t generation = helped_generation_ = open_generation_;
+            lock.unlock();
+            help(generation);
+            lock.lock();
+            continue;
+        }
+        cv_.wait(lock);
     }
     if (error_) std::rethrow_exception(error_);
     return std::nullopt;
