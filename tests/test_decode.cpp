@@ -136,6 +136,46 @@ TEST_CASE("an extreme aspect ratio cannot blow up the shorter-side resize") {
     CHECK(resize_for(wide, p).cols == 768);  // ordinary ratios keep torchvision's long side
 }
 
+TEST_CASE("resize_area is cv::resize with INTER_AREA bit for bit: the tools' sizes, random sizes, 1 to 4 channels") {
+    cv::RNG rng(2026);
+    struct Case {
+        int cols, rows, width, height, channels;
+    };
+    std::vector<Case> cases = {{500, 375, 256, 256, 3}, {500, 375, 341, 256, 3}, {375, 500, 256, 341, 3},
+                               {500, 375, 256, 256, 1}, {4000, 3000, 256, 256, 3}, {513, 300, 256, 256, 3},
+                               {512, 512, 256, 256, 3},  // whole ratios: OpenCV's own fast path
+                               {256, 300, 256, 256, 3},  // one axis unchanged
+                               {301, 299, 1, 1, 2},     {7, 5, 3, 2, 4}};
+    for (int i = 0; i < 40; ++i) {
+        const int cols = rng.uniform(1, 700), rows = rng.uniform(1, 700);
+        cases.push_back({cols, rows, rng.uniform(1, cols + 1), rng.uniform(1, rows + 1), rng.uniform(1, 5)});
+    }
+    for (const Case& c : cases) {
+        CAPTURE(c.cols);
+        CAPTURE(c.rows);
+        CAPTURE(c.width);
+        CAPTURE(c.height);
+        CAPTURE(c.channels);
+        cv::Mat src(c.rows, c.cols, CV_8UC(c.channels));
+        rng.fill(src, cv::RNG::UNIFORM, 0, 256);
+        cv::Mat want;
+        cv::resize(src, want, cv::Size(c.width, c.height), 0, 0, cv::INTER_AREA);
+        const cv::Mat got = resize_area(src, c.width, c.height);
+        REQUIRE(got.size() == want.size());
+        REQUIRE(got.type() == want.type());
+        CHECK(cv::norm(got, want, cv::NORM_INF) == 0);
+        // A region alone (preprocess's center crop) is that region of the whole.
+        const int x0 = rng.uniform(0, c.width), y0 = rng.uniform(0, c.height);
+        const cv::Rect roi(x0, y0, rng.uniform(1, c.width - x0 + 1), rng.uniform(1, c.height - y0 + 1));
+        CAPTURE(roi);
+        const cv::Mat part = resize_area(src, c.width, c.height, roi);
+        REQUIRE(part.size() == roi.size());
+        CHECK(cv::norm(part, want(roi), cv::NORM_INF) == 0);
+    }
+    CHECK_THROWS_WITH_AS(resize_area(cv::Mat(4, 4, CV_8UC3), 5, 4), "resize: size: expected at most 4x4, found 5x4", Error);
+    CHECK_THROWS_WITH_AS(resize_area(cv::Mat(4, 4, CV_8UC3), 3, 3, cv::Rect(1, 1, 3, 1)), "resize: region: expected inside 3x3, found 3x1 at 1,1", Error);
+}
+
 TEST_CASE("decoder warnings reach the handler (the tool prints or silences them), never stderr directly") {
     auto jpeg = encode(photo_like(32, 32), ".jpg");
     REQUIRE(jpeg[3] == 0xE0);  // JFIF APP0 first: stray bytes after it, before the next marker

@@ -20,8 +20,17 @@ constexpr int kMaxResizedAspect = 64;
 // What resize_for will do with a decoded image, for decoding JPEGs no larger than it needs.
 inline SizeHint size_hint(const Preprocessing& p) { return {p.resize, p.resize_shorter}; }
 
+// The size resize_for makes: `p.resize` square, or the shorter side `p.resize` (long side capped).
+cv::Size resized_size(const cv::Mat& bgr, const Preprocessing& p);
 // Resizes per `p` (warp or shorter side, INTER_AREA when shrinking, INTER_LINEAR when enlarging).
 cv::Mat resize_for(const cv::Mat& bgr, const Preprocessing& p);
+// cv::resize with INTER_AREA to a size no larger on either side, bit for bit (same weights, same
+// float sums in the same order, same rounding), about 3x faster for ratios that are not whole
+// numbers: each source row is filtered horizontally once, where OpenCV 4.6 filters it again for
+// every output row it touches. 8-bit images of 1 to 4 channels; whole ratios go to OpenCV's own
+// fast path.
+// With `roi`, only those output pixels (a crop of the result, computed alone).
+cv::Mat resize_area(const cv::Mat& src, int width, int height, cv::Rect roi = {});
 // Top-left offset of the centered crop of `crop` in `size`: Caffe floors, torchvision rounds.
 int center_offset(int size, int crop, bool torchvision_rounding);
 
