@@ -52,8 +52,6 @@ AreaTaps area_taps(int source_size, int size, double scale) {
     return t;
 }
 
-// One source row filtered horizontally: out[d * cn + c] = sum over d's taps of weight * pixel,
-// accumulated from 0 in tap order, as OpenCV's buf[].
 // Source row `row` filtered horizontally for output columns [x0, x0 + width): out[d * cn + c] is
 // the sum over column x0 + d's taps of weight * pixel, accumulated from 0 in tap order, as
 // OpenCV's buf[]. `pixels` is scratch for the row converted to float once.
