@@ -40,6 +40,22 @@ double weighted_sum(const std::vector<float>& out, const std::vector<float>& r) 
     return l;
 }
 
+// Finite-difference error of reference::lrn_backward for `p` on a random batch of 2 of shape `s`
+// (input seed `seed`, loss weights seed + 1).
+double lrn_grad_error(const LrnParams& p, const Shape& s, unsigned seed, int samples) {
+    const int N = 2;
+    auto x = random_vector(N * s.size(), seed, 2.f);
+    const auto r = random_vector(x.size(), seed + 1);
+    std::vector<float> y(x.size());
+    auto loss = [&] {
+        reference::lrn_forward(y.data(), x.data(), N, s, p);
+        return weighted_sum(y, r);
+    };
+    std::vector<float> dx(x.size());
+    reference::lrn_backward(dx.data(), r.data(), x.data(), N, s, p);
+    return grad_error(loss, x, dx, 1e-3f, samples);
+}
+
 }  // namespace
 
 TEST_CASE("conv backward: input, weight and bias gradients, groups, stride, padding") {
@@ -101,18 +117,7 @@ TEST_CASE("activation backward from the outputs: relu and leaky-relu (off their 
 TEST_CASE("lrn backward with Caffe's and large constants") {
     for (const LrnParams p : {LrnParams{5, 1e-4f, 0.75f, 1.f}, LrnParams{5, 0.5f, 0.75f, 2.f}, LrnParams{3, 1.f, 0.5f, 1.f}}) {
         CAPTURE(p.alpha);
-        const Shape s{7, 3, 2};
-        const int N = 2;
-        auto x = random_vector(N * s.size(), 12, 2.f);
-        const auto r = random_vector(x.size(), 13);
-        std::vector<float> y(x.size());
-        auto loss = [&] {
-            reference::lrn_forward(y.data(), x.data(), N, s, p);
-            return weighted_sum(y, r);
-        };
-        std::vector<float> dx(x.size());
-        reference::lrn_backward(dx.data(), r.data(), x.data(), N, s, p);
-        CHECK(grad_error(loss, x, dx, 1e-3f) < 2e-3);
+        CHECK(lrn_grad_error(p, Shape{7, 3, 2}, 12, 60) < 2e-3);
     }
 }
 
@@ -121,18 +126,7 @@ TEST_CASE("within-map lrn backward (cuda-convnet's rnorm) with its constants and
                               LrnParams{5, 4.f, 0.5f, 2.f, true}}) {
         CAPTURE(p.alpha);
         CAPTURE(p.size);
-        const Shape s{3, 5, 4};
-        const int N = 2;
-        auto x = random_vector(N * s.size(), 22, 2.f);
-        const auto r = random_vector(x.size(), 23);
-        std::vector<float> y(x.size());
-        auto loss = [&] {
-            reference::lrn_forward(y.data(), x.data(), N, s, p);
-            return weighted_sum(y, r);
-        };
-        std::vector<float> dx(x.size());
-        reference::lrn_backward(dx.data(), r.data(), x.data(), N, s, p);
-        CHECK(grad_error(loss, x, dx, 1e-3f, 120) < 2e-3);
+        CHECK(lrn_grad_error(p, Shape{3, 5, 4}, 22, 120) < 2e-3);
     }
 }
 

@@ -126,7 +126,7 @@ cv::Mat resize_area(const cv::Mat& src, int width, int height, cv::Rect roi) {
     cv::Mat dst;
     if (whole) {
         cv::resize(src, dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
-        return roi.size() == dst.size() ? dst : dst(roi);
+        return dst(roi);
     }
     dst.create(roi.height, roi.width, src.type());
     const AreaTaps x = area_taps(src.cols, width, scale_x), y = area_taps(src.rows, height, scale_y);
