@@ -192,6 +192,30 @@ TEST_CASE("non-finite weights are refused while the network is built, naming the
                          Error);
 }
 
+TEST_CASE("fc weights the caller lets go are taken over, not copied, at any batch") {
+    // At batch 8 oneDNN's gemm inner product asks for transposed fc weights on AVX2; the engine
+    // takes the stored layout instead (as fast or faster), so the floats are used as they are.
+    const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 16});
+    const Weights w = random_weights(spec, 11, 0.1f);
+    const int batch = 8;
+    const auto input = random_vector(size_t(batch) * spec.input.size(), 6);
+    const auto ref = reference::forward(spec, w, input.data(), batch);
+    const float* fc6 = w.at("fc6.weight").data;
+    Weights kept = w, given = w;
+    InferenceNet copied(spec, kept, batch, "prob", /*release_weights=*/false);
+    InferenceNet taking(spec, given, batch, "prob", /*release_weights=*/true);
+    CHECK(copied.weights_in_place() == 0);
+    CHECK(kept.contains("fc6.weight"));  // the caller's copy is left alone
+    CHECK(taking.weights_in_place() >= 6);
+    CHECK_FALSE(given.contains("fc6.weight"));
+    CHECK(w.at("fc6.weight").data == fc6);
+    for (InferenceNet* net : {&copied, &taking}) {
+        std::vector<float> out(size_t(batch) * net->output_shape().size());
+        net->forward(input.data(), out.data());
+        CHECK(relative_max_error(out.data(), ref.back().data(), out.size()) < 1e-5);
+    }
+}
+
 TEST_CASE("fc weights in a mapped file are used in place, outlive the loaded model, and are checked") {
     const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 16});
     const Weights w = random_weights(spec, 9, 0.1f);

@@ -105,6 +105,23 @@ TEST_CASE("the architecture is detected from the weights") {
     CHECK(a.spec.arch == "alexnet");
 }
 
+TEST_CASE("a copy of Weights owns its floats; take() hands owned floats over") {
+    Weights copy;
+    {
+        Weights w;
+        w.add("a", {3}, {1.f, 2.f, 3.f});
+        copy = w;
+        Weights again(w);
+        CHECK(again.at("a").data != w.at("a").data);
+    }  // the original is gone: the copy must not point into it (ASan catches a read after free)
+    CHECK(copy.at("a").data == copy.at("a").owned.data());
+    CHECK(copy.at("a").data[2] == 3.f);
+    const std::vector<float> taken = copy.take("a");
+    CHECK(taken == std::vector<float>{1.f, 2.f, 3.f});
+    CHECK_FALSE(copy.contains("a"));
+    CHECK(copy.take("missing").empty());
+}
+
 TEST_CASE("F16 and BF16 tensors are converted exactly") {
     CHECK(half_to_float(0x3c00) == 1.0f);
     CHECK(half_to_float(0xc000) == -2.0f);

@@ -42,6 +42,7 @@ struct InferenceNet::Impl {
     std::vector<PlannedMemory> activations;
     std::vector<memory> weight_memories;  // in oneDNN's chosen layouts
     std::vector<Buffer> weight_buffers;
+    std::vector<std::vector<float>> taken;  // weights taken over from the caller's Weights
     std::vector<std::shared_ptr<void>> mappings;  // files whose weights are used in place
     int in_place_count = 0;
     std::vector<Step> steps;
@@ -108,20 +109,27 @@ struct InferenceNet::Impl {
     // so the file's copy and oneDNN's copy of fc6 are never both resident: the peak memory of a
     // full-size model stays near one copy of the weights.
     //
-    // A tensor in a mapped file whose layout is already the one oneDNN wants (fc6-fc8 on many
-    // CPUs, plain rows) is used in place: no copy, no fresh pages to fault in (for a full-size
-    // model at batch 1 that copy was most of the start-up); the net then keeps the mapping
-    // (`*in_place`) and its pages are not released.
+    // A tensor whose layout is already the one oneDNN wants (fc6-fc8, plain rows) is used where it
+    // lies: no copy, no fresh pages to fault in (for a full-size model that copy was most of the
+    // network's build time). In a mapped file, the net then keeps the mapping (`*in_place`) and its
+    // pages are not released; floats the Weights own are taken over from `owner` (given only when
+    // the caller lets the net release its weights).
     memory load_weights(const std::string& name, const Tensor& t, const memory::dims& dims, tag user_tag,
-                        const memory::desc& want, bool release, bool* in_place = nullptr) {
+                        const memory::desc& want, bool release, bool* in_place = nullptr, Weights* owner = nullptr) {
         if (in_place) *in_place = false;
-        if (in_place && t.mapped && want == memory::desc(dims, dt::f32, user_tag)) {
+        const bool as_stored = want == memory::desc(dims, dt::f32, user_tag), mapped = t.mapped;
+        if (in_place && as_stored && (mapped || (owner && !t.owned.empty()))) {
             if (const int64_t bad = first_non_finite(t.data, t.numel()); bad >= 0)  // damaged weights
                 throw Error("weights", name, "finite values",
                             std::to_string(t.data[bad]) + " at flat index " + std::to_string(bad));
-            memory m(want, eng, const_cast<float*>(t.data));  // oneDNN only reads weights
+            const float* data = t.data;
+            if (!mapped) {  // floats the Weights own, handed over rather than copied
+                taken.push_back(owner->take(name));
+                data = taken.back().data();
+            }
+            memory m(want, eng, const_cast<float*>(data));  // oneDNN only reads weights
             weight_memories.push_back(m);
-            *in_place = true;
+            *in_place = mapped;  // (`t` is gone once taken)
             ++in_place_count;
             return m;
         }
@@ -184,8 +192,9 @@ struct InferenceNet::Impl {
                  load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
         } else {
             bool weight_in_place = false, bias_in_place = false;
-            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place),
-                 load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release, &bias_in_place)};
+            Weights* owner = release ? &w : nullptr;
+            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place, owner),
+                 load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release, &bias_in_place, owner)};
             if (weight_in_place || bias_in_place) {
                 mappings.insert(mappings.end(), w.owners().begin(), w.owners().end());
                 if (release && !weight_in_place) w.release(wn);
@@ -248,11 +257,29 @@ struct InferenceNet::Impl {
         const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
                                             : memory::dims{l.out_channels, in.c};
         const Int8Layer q8 = int8_params(l, p, w);
-        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference,
-                                            {src_dims, dnnl_type(p.src), tag::any}, {w_dims, weights_type(p), tag::any},
-                                            {{l.out_channels}, dt::f32, tag::x},
-                                            {{batch, l.out_channels}, dnnl_type(p.dst), tag::any});
-        dnnl::inner_product_forward::primitive_desc pd(d, attr_for(l.activation, q8.output_scale), eng);
+        const tag stored = spatial ? tag::oihw : tag::oi;
+        auto make_pd = [&](tag weights_tag) {
+            dnnl::inner_product_forward::desc d(
+                dnnl::prop_kind::forward_inference, {src_dims, dnnl_type(p.src), tag::any},
+                {w_dims, weights_type(p), weights_tag}, {{l.out_channels}, dt::f32, tag::x},
+                {{batch, l.out_channels}, dnnl_type(p.dst), tag::any});
+            return dnnl::inner_product_forward::primitive_desc(d, attr_for(l.activation, q8.output_scale), eng);
+        };
+        dnnl::inner_product_forward::primitive_desc pd = make_pd(tag::any);
+        // oneDNN's gemm-based inner product reads f32 weights as stored at least as fast as the
+        // transposed copy it asks for on AVX2 (batch 8-32: fc6 20 vs 30 ms, 32 vs 45 ms): take the
+        // stored layout then, so fc6-fc8 need no copy (used in place from a mapped file, or taken
+        // over). A blocked-weights kernel (brgemm) keeps its own layout.
+        const auto gemm = [](const dnnl::primitive_desc_base& x) {  // "x64:gemm:jit", not "brgemm:..."
+            const std::string impl = x.impl_info_str();
+            return impl.find("gemm:") != std::string::npos && impl.find("brgemm") == std::string::npos;
+        };
+        if (weights_type(p) == dt::f32 && gemm(pd) && pd.weights_desc() != memory::desc(w_dims, dt::f32, stored)) {
+            try {
+                if (auto plain = make_pd(stored); gemm(plain)) pd = plain;
+            } catch (const dnnl::error&) {  // no implementation for the stored layout: keep oneDNN's
+            }
+        }
         note_kernel(l, pd);
         conform(pd.src_desc(), l.name, p.src_scale);
         memory weights, bias;

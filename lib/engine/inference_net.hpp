@@ -20,7 +20,8 @@ struct LayerTime {
 class InferenceNet {
 public:
     // Runs the network up to and including `output_layer`. With `release_weights`, each tensor of
-    // `weights` is released as soon as the engine holds its own copy (keeps peak memory low).
+    // `weights` is released as soon as the engine holds its own copy, or taken over when it is
+    // used as stored (keeps peak memory low).
     // `precision` (engine/precision.hpp): int8 needs a quantized model, fp32 and bf16 float weights;
     // throws Error when this CPU lacks what it needs.
     InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
@@ -35,7 +36,8 @@ public:
     // oneDNN kernel of each conv/fc layer.
     const std::string& plan() const;
     const std::string& kernels() const;
-    // Weight tensors used in place from a mapped file (not copied into oneDNN's layout).
+    // Weight tensors used where they lie, not copied into oneDNN's layout: views into a mapped file,
+    // or (with `release_weights`) floats taken over from the caller's Weights.
     int weights_in_place() const;
     Shape output_shape() const;  // per image
     // input (batch, C, H, W) plain float; output (batch, output_shape().size()) plain float

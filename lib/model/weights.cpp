@@ -78,6 +78,14 @@ void Weights::release(const std::string& name) {
     tensors_.erase(it);
 }
 
+std::vector<float> Weights::take(const std::string& name) {
+    auto it = tensors_.find(name);
+    if (it == tensors_.end() || it->second.owned.empty()) return {};
+    std::vector<float> data = std::move(it->second.owned);
+    tensors_.erase(it);
+    return data;
+}
+
 void release_pages(const void* data, size_t bytes) {
     const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
     const uintptr_t begin = (uintptr_t(data) + page - 1) & ~(page - 1);

@@ -17,6 +17,18 @@ struct Tensor {
     std::vector<float> owned;       // when the floats had to be converted or copied
     bool mapped = false;            // a view into a read-only file mapping the Weights keep alive
     int64_t numel() const;
+
+    Tensor() = default;
+    // A copy that owns its floats points at its own copy of them, not at the original's.
+    Tensor(const Tensor& o) : shape(o.shape), data(o.data), owned(o.owned), mapped(o.mapped) {
+        if (!owned.empty()) data = owned.data();
+    }
+    Tensor& operator=(const Tensor& o) {
+        if (this != &o) *this = Tensor(o);
+        return *this;
+    }
+    Tensor(Tensor&&) = default;  // a moved vector keeps its buffer, so `data` stays valid
+    Tensor& operator=(Tensor&&) = default;
 };
 
 std::string shape_string(const std::vector<int64_t>& shape);
@@ -37,6 +49,9 @@ public:
     std::vector<std::string> names() const;
     // Gives the memory of a tensor back to the system once the engine holds its own copy.
     void release(const std::string& name);
+    // Removes a tensor that owns its floats and hands them over (an engine that uses them as they
+    // are); empty, and nothing removed, for a view into a mapping or a missing name.
+    std::vector<float> take(const std::string& name);
 
     std::map<std::string, std::string> metadata;  // safetensors __metadata__
 
