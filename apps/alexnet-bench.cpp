@@ -400,6 +400,74 @@ PrecisionTarget target_for(Precision p) {
     return {1.0, 20.0};
 }
 
+// int8 needs a quantized model: the random weights, calibrated (minmax) on random inputs.
+Weights quantized(const ModelSpec& spec, const Weights& weights) {
+    Weights fp = weights;
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.f, 50.f);
+    std::vector<float> calib(size_t(4) * spec.input.size());
+    for (auto& v : calib) v = normal(rng);
+    const auto hists = collect_histograms(spec, fp, calib, 4, 4);
+    std::vector<std::string> int8_names;
+    Weights q8 = quantize_weights(spec, fp, {}, int8_names);
+    q8.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
+    for (const auto& name : q8.names())  // the biases are views into `fp`, which ends here
+        if (const Tensor& t = q8.at(name); t.owned.empty())
+            q8.add(name, t.shape, std::vector<float>(t.data, t.data + t.numel()));
+    return q8;
+}
+
+// alexnet-embed's own path (decode on threads beside the network, fc7, batch 32) over the JPEGs in
+// `dir`, as a ratio to `forward_rate` (images/s of batch-32 forward passes alone in `precision`);
+// for fp32 also the time to load a safetensors file (in the page cache) and build the batch-32
+// network from it, weight reorders included, as a tool does before its first batch.
+nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights, Precision precision,
+                                  const std::string& dir, int threads, double forward_rate) {
+    CommonOptions o;
+    o.inputs = {dir};
+    o.batch = 32;
+    o.threads = threads;
+    o.quiet = true;
+    o.precision = to_string(precision);
+    LoadedModel model{"", spec, weights, {}};
+    int count = 0, first_batch = 0;
+    clock_type::time_point first;
+    const auto t0 = clock_type::now();
+    run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) {
+        if (count++ == 0) first = clock_type::now();
+        if (first == clock_type::now() || clock_type::now() - first < std::chrono::milliseconds(1)) ++first_batch;
+    });
+    const auto t1 = clock_type::now();
+    const double s = std::chrono::duration<double>(t1 - t0).count();
+    const double startup = std::chrono::duration<double>(first - t0).count();
+    const double steady = std::chrono::duration<double>(t1 - first).count();
+    const double rate = count / s, steady_rate = (count - first_batch) / steady;
+    nlohmann::ordered_json line{{"bench", "embed_end_to_end"}, {"arch", spec.arch}, {"precision", to_string(precision)},
+                                {"images", count}, {"batch", 32}, {"seconds", json_float(float(s))},
+                                {"first_batch_seconds", json_float(float(startup))}};
+    if (precision == Precision::fp32) {
+        const std::string file = (fs::temp_directory_path() / ("alexnet-bench-build-" + std::to_string(::getpid()) + ".safetensors")).string();
+        save_model(file, spec, weights);
+        std::vector<double> build_ms;
+        for (int r = 0; r < 5; ++r) {
+            const auto b0 = clock_type::now();
+            LoadedModel m = load_model(file);
+            InferenceNet net(m.spec, m.weights, 32, "fc7", /*release_weights=*/true);
+            build_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - b0).count());
+        }
+        fs::remove(file);
+        line["network_build_seconds"] = json_float(float(stats(build_ms).median / 1000));
+        line["network_build_target_seconds"] = 0.2;
+    }
+    line["images_per_sec"] = json_float(float(rate));
+    line["steady_images_per_sec"] = json_float(float(steady_rate));
+    line["forward_only_images_per_sec"] = json_float(float(forward_rate));
+    line["ratio"] = json_float(float(rate / forward_rate));
+    line["ratio_target"] = 0.85;
+    line["steady_ratio"] = json_float(float(steady_rate / forward_rate));
+    return line;
+}
+
 // fp32, bf16 and int8 in one run, their timed passes interleaved (a busy machine slows all alike):
 // images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets.
 void time_precisions(JsonLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
@@ -419,18 +487,8 @@ void time_precisions(JsonLines& out, const ModelSpec& spec, const Weights& weigh
         }
         precisions.push_back(p);
     }
-    // int8 needs a quantized model: the random weights, calibrated (minmax) on random inputs.
     Weights fp = weights, q8;
-    if (std::find(precisions.begin(), precisions.end(), Precision::int8) != precisions.end()) {
-        std::mt19937 rng(11);
-        std::normal_distribution<float> normal(0.f, 50.f);
-        std::vector<float> calib(size_t(4) * spec.input.size());
-        for (auto& v : calib) v = normal(rng);
-        const auto hists = collect_histograms(spec, fp, calib, 4, 4);
-        std::vector<std::string> int8_names;
-        q8 = quantize_weights(spec, fp, {}, int8_names);
-        q8.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
-    }
+    if (std::find(precisions.begin(), precisions.end(), Precision::int8) != precisions.end()) q8 = quantized(spec, fp);
     for (int b : {batch, 1}) {
         std::vector<std::unique_ptr<InferenceNet>> nets;
         for (Precision p : precisions) {
@@ -638,53 +696,25 @@ int main(int argc, char** argv) {
                 make_jpegs(generated, embed_images);
                 dir = generated;
             }
-            if (forward_rate_at_32 == 0) {
-                auto net = net_for(32);
-                auto in = input_for(32);
-                std::vector<float> o(size_t(32) * net->output_shape().size());
-                forward_rate_at_32 = 32 * 1000.0 / stats(time_forward(*net, in, o, warmup, runs)).median;
+            // fp32 first, then each other precision this CPU runs (bf16, int8): each against its
+            // own forward-only rate at batch 32.
+            std::vector<Precision> embed_precisions{Precision::fp32};
+            for (const auto& n : precisions)
+                if (const Precision p = parse_precision("--precisions", n); p != Precision::fp32 && precision_supported(p))
+                    embed_precisions.push_back(p);
+            for (Precision p : embed_precisions) {
+                const Weights w = p == Precision::int8 ? quantized(spec, weights) : weights;
+                double rate = p == Precision::fp32 ? forward_rate_at_32 : 0;
+                if (rate == 0) {
+                    Weights copy = w;  // the net may not release the shared copy
+                    InferenceNet net(spec, copy, 32, "prob", false, p);
+                    auto in = input_for(32);
+                    std::vector<float> o(size_t(32) * net.output_shape().size());
+                    rate = 32 * 1000.0 / stats(time_forward(net, in, o, warmup, runs)).median;
+                }
+                out.write(time_embed(spec, w, p, dir, threads, rate));
             }
-            CommonOptions o;
-            o.inputs = {dir};
-            o.batch = 32;
-            o.threads = threads;
-            o.quiet = true;
-            LoadedModel model{"", spec, weights, {}};
-            int count = 0, first_batch = 0;
-            clock_type::time_point first;
-            const auto t0 = clock_type::now();
-            run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) {
-                if (count++ == 0) first = clock_type::now();
-                if (first == clock_type::now() || clock_type::now() - first < std::chrono::milliseconds(1)) ++first_batch;
-            });
-            const auto t1 = clock_type::now();
-            const double s = std::chrono::duration<double>(t1 - t0).count();
-            const double startup = std::chrono::duration<double>(first - t0).count();
-            const double steady = std::chrono::duration<double>(t1 - first).count();
             if (!generated.empty()) fs::remove_all(generated);
-            const double rate = count / s, steady_rate = (count - first_batch) / steady;
-            // What a tool does before its first batch: load a safetensors file (in the page cache)
-            // and build the batch-32 network, weight reorders included.
-            const std::string weights_file = (fs::temp_directory_path() / ("alexnet-bench-build-" + std::to_string(::getpid()) + ".safetensors")).string();
-            save_model(weights_file, spec, weights);
-            std::vector<double> build_ms;
-            for (int r = 0; r < 5; ++r) {
-                const auto b0 = clock_type::now();
-                LoadedModel m = load_model(weights_file);
-                InferenceNet net(m.spec, m.weights, 32, "fc7", /*release_weights=*/true);
-                build_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - b0).count());
-            }
-            fs::remove(weights_file);
-            out.write({{"bench", "embed_end_to_end"}, {"arch", arch}, {"images", count}, {"batch", 32},
-                       {"seconds", json_float(float(s))},
-                       {"first_batch_seconds", json_float(float(startup))},
-                       {"network_build_seconds", json_float(float(stats(build_ms).median / 1000))},
-                       {"network_build_target_seconds", 0.2},
-                       {"images_per_sec", json_float(float(rate))},
-                       {"steady_images_per_sec", json_float(float(steady_rate))},
-                       {"forward_only_images_per_sec", json_float(float(forward_rate_at_32))},
-                       {"ratio", json_float(float(rate / forward_rate_at_32))},
-                       {"steady_ratio", json_float(float(steady_rate / forward_rate_at_32))}});
         }
         return 0;
     });

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "cli_util.hpp"
@@ -75,6 +76,37 @@ TEST_CASE("rounding helpers: bf16 ties to even, int8 saturates and rounds half t
     CHECK(saturate_round(300.f, DType::u8) == 255.f);
     CHECK(saturate_round(-200.f, DType::s8) == -128.f);
     CHECK(saturate_round(-2.5f, DType::s8) == -2.f);
+}
+
+TEST_CASE("int8_layer: s8 weights, halved with ties to even where the plan says so, bias in accumulator units") {
+    LayerSpec l;
+    l.name = "c";
+    l.kind = LayerKind::fc;
+    l.out_channels = 1;
+    Weights w;
+    std::vector<float> values;
+    for (int v = -127; v <= 127; ++v) values.push_back(float(v));
+    w.add("c.weight", {1, int64_t(values.size())}, values);
+    w.add("c.weight_scale", {1}, {0.5f});
+    w.add("c.bias", {1}, {3.f});
+    LayerPlan plan;
+    plan.int8_weights = true;
+    plan.src_scale = 0.25f;
+    plan.dst_scale = 2.f;
+    const Int8Layer whole = int8_layer(l, w, plan);
+    plan.halve_weights = true;
+    const Int8Layer half = int8_layer(l, w, plan);
+    for (size_t i = 0; i < values.size(); ++i) {
+        CAPTURE(values[i]);
+        CHECK(whole.weight[i] == int8_t(values[i]));
+        CHECK(half.weight[i] == int8_t(std::nearbyint(values[i] / 2)));
+    }
+    CHECK(half.weight[size_t(127 + 3)] == 2);   // 1.5 -> 2
+    CHECK(half.weight[size_t(127 + 5)] == 2);   // 2.5 -> 2
+    CHECK(half.weight[size_t(127 - 3)] == -2);  // -1.5 -> -2
+    CHECK(whole.bias[0] == 3.f / (0.25f * 0.5f));
+    CHECK(whole.output_scale[0] == 0.25f * 0.5f / 2.f);
+    CHECK(half.bias[0] == 3.f / (0.25f * 0.5f * 2.f));
 }
 
 TEST_CASE("per-channel weight quantization by hand") {
@@ -251,6 +283,15 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
     CHECK_THROWS_WITH_AS(read_quantization("m", m.spec, bad),
                          "m: conv2.weight: expected int8 values in [-127, 127] (the layer has a weight_scale), found 0.500000 at flat index 5",
                          Error);
+    // The check runs a chunk at a time: values past the first chunk, at the range's edges, and NaN.
+    std::vector<float> big(10000, -127.f);
+    big[9000] = 127.f;
+    CHECK(first_non_int8(big.data(), int64_t(big.size())) == -1);
+    for (const float odd : {128.f, -127.5f, 3.25f, std::nanf(""), 1e30f, -std::numeric_limits<float>::infinity()}) {
+        CAPTURE(odd);
+        big[9001] = odd;
+        CHECK(first_non_int8(big.data(), int64_t(big.size())) == 9001);
+    }
     CHECK_THROWS_WITH_AS(parse_quantization("m", "{\"activation_scales\": {\"input\": -1}}"),
                          "m: __metadata__.quantization.activation_scales.input: expected a positive step, found -1", Error);
     CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::int8),

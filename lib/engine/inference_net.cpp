@@ -183,13 +183,16 @@ struct InferenceNet::Impl {
         const std::string wn = l.name + ".weight", bn = l.name + ".bias";
         std::pair<memory, memory> r;
         if (!q8.weight.empty()) {
-            Tensor tw, tb;  // views of the int8 layer's own copies
-            tw.shape = w.at(wn).shape;
-            tw.data = q8.weight.data();
+            Tensor tb;  // a view of the int8 layer's bias in accumulator units
             tb.shape = {l.out_channels};
             tb.data = q8.bias.data();
-            r = {load_weights(wn, tw, w_dims, w_tag, w_want, false),
-                 load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
+            weight_buffers.push_back(allocate(w_want.get_size()));
+            memory weights(w_want, eng, weight_buffers.back().get());
+            memory user({w_dims, dt::s8, w_tag}, eng, const_cast<int8_t*>(q8.weight.data()));
+            dnnl::reorder(user, weights).execute(strm, user, weights);
+            strm.wait();
+            weight_memories.push_back(weights);
+            r = {weights, load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
         } else {
             bool weight_in_place = false, bias_in_place = false;
             Weights* owner = release ? &w : nullptr;

@@ -1,6 +1,7 @@
 #include "engine/precision.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -185,9 +186,17 @@ Int8Layer int8_layer(const LayerSpec& l, const Weights& w, const LayerPlan& plan
     const int64_t oc = l.out_channels;
     const float factor = plan.halve_weights ? 2.f : 1.f;
     Int8Layer r;
-    r.weight.assign(t.data, t.data + t.numel());
-    if (plan.halve_weights)
-        for (auto& v : r.weight) v = std::nearbyint(v * 0.5f);
+    r.weight.resize(size_t(t.numel()));
+    // Halving rounds half to even, as oneDNN does when it halves an s8-input layer's weights.
+    static const std::array<int8_t, 256> halved = [] {
+        std::array<int8_t, 256> h{};
+        for (int v = -128; v < 128; ++v) h[uint8_t(v)] = int8_t(std::nearbyint(float(v) * 0.5f));
+        return h;
+    }();
+    for (size_t i = 0; i < r.weight.size(); ++i) {
+        const auto v = int8_t(int(t.data[i]));
+        r.weight[i] = plan.halve_weights ? halved[uint8_t(v)] : v;
+    }
     r.bias.resize(size_t(oc));
     r.output_scale.resize(size_t(oc));
     for (int64_t o = 0; o < oc; ++o) {

@@ -57,10 +57,11 @@ std::string describe(const ModelSpec& spec, const std::vector<LayerPlan>& plan);
 // An int8 conv/fc layer's effective weights (halved when asked), the f32 bias in accumulator units
 // (bias / (src_scale * step)) and the output scales (src_scale * step / dst_scale) per channel.
 struct Int8Layer {
-    std::vector<float> weight;  // integer-valued, PyTorch layout
+    std::vector<int8_t> weight;  // PyTorch layout (halved where the plan says so)
     std::vector<float> bias;
     std::vector<float> output_scale;
 };
+// `w` has passed read_quantization (its int8 layers' weights are integers in [-127, 127]).
 Int8Layer int8_layer(const LayerSpec& l, const Weights& w, const LayerPlan& plan);
 
 // The number with which a tensor stored with scale `from` is multiplied to be stored with scale

@@ -467,7 +467,8 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
                 };
                 if (p.int8_weights) {
                     const Int8Layer q = int8_layer(l, weights, p);
-                    run(q.weight.data(), nullptr);  // exact integer sums, rounded to float as oneDNN does
+                    const std::vector<float> w(q.weight.begin(), q.weight.end());
+                    run(w.data(), nullptr);  // exact integer sums, rounded to float as oneDNN does
                     for (size_t k = 0; k < y.v.size(); ++k) {
                         const size_t c = size_t(int64_t(k) / plane % l.out_channels);
                         y.v[k] = (y.v[k] + q.bias[c]) * q.output_scale[c];

@@ -34,6 +34,8 @@ Quantization parse_quantization(const std::string& where, const std::string& jso
 // The model's quantization (empty for a float model); checks every X.weight_scale against its
 // layer and every quantized weight for integer values in [-127, 127].
 Quantization read_quantization(const std::string& where, const ModelSpec& spec, const Weights& w);
+// The index of the first value that is not an integer in [-127, 127] (NaN included), or -1.
+int64_t first_non_int8(const float* x, int64_t n);
 
 // Per output channel: step = max|w| / 127 over the channel's weights, q = round(w / step).
 // Writes integer-valued floats into `q` and the steps into `scale` (1 for an all-zero channel).
