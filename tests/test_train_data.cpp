@@ -99,6 +99,7 @@ TEST_CASE("the loader is deterministic per seed, whatever its thread count, and 
     const auto one = epoch_batches(1, 5, 2, 0);
     CHECK(one.size() == 5);
     CHECK(epoch_batches(3, 5, 2, 0) == one);
+    CHECK(epoch_batches(0, 5, 2, 0) == one);  // no threads: next() makes every item itself
     const auto tail = epoch_batches(2, 5, 2, 3);
     REQUIRE(tail.size() == 2);
     CHECK(tail[0] == one[3]);
@@ -116,16 +117,19 @@ TEST_CASE("the loader is deterministic per seed, whatever its thread count, and 
 
 TEST_CASE("evaluation batches: in order, center crops, a short last batch padded") {
     const LabelledSet set = synthetic(10, 4, 4, 3);
-    Loader loader(set, grey(4), Augmentation{}, 4, false, 1, 2);
-    CHECK(loader.batches_per_epoch() == 3);
-    loader.start(0);
-    loader.next();
-    loader.next();
-    const LoaderBatch& last = loader.next();
-    CHECK(last.count == 2);
-    CHECK(last.items == std::vector<int>{8, 9});
-    CHECK(last.labels[0] == 8 % 3);
-    CHECK(last.data[0] == doctest::Approx(float(set.image(8).at<uint8_t>(0, 0)) / 255.f));
+    for (const int threads : {0, 2}) {  // 0: next() makes every batch itself
+        CAPTURE(threads);
+        Loader loader(set, grey(4), Augmentation{}, 4, false, 1, threads);
+        CHECK(loader.batches_per_epoch() == 3);
+        loader.start(0);
+        loader.next();
+        loader.next();
+        const LoaderBatch& last = loader.next();
+        CHECK(last.count == 2);
+        CHECK(last.items == std::vector<int>{8, 9});
+        CHECK(last.labels[0] == 8 % 3);
+        CHECK(last.data[0] == doctest::Approx(float(set.image(8).at<uint8_t>(0, 0)) / 255.f));
+    }
 }
 
 TEST_CASE("augmentation: crops from the padded image, mirrors, and PCA lighting shifts colours") {

@@ -33,14 +33,14 @@ std::vector<int> epoch_order(int n, uint64_t seed, int epoch) {
 Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
                uint64_t seed, int threads, CropMode crops, BatchShare share)
     : set_(set), p_(p), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
-      offset_(share.offset), train_(train), crops_(crops), seed_(seed), threads_(std::max(1, threads)) {
+      offset_(share.offset), train_(train), crops_(crops), seed_(seed), threads_(std::max(0, threads)) {
     check(!train || crops == CropMode::center, "loader", "crops", "center crops in training", "ten");
     check(batch > 0, "loader", "batch", "> 0", std::to_string(batch));
     check(offset_ >= 0 && offset_ + batch <= global_batch_, "loader", "share",
           "items within a global batch of " + std::to_string(global_batch_), std::to_string(offset_) + " + " + std::to_string(batch));
     check(batches_per_epoch() > 0, set.source, "size",
           "at least one full batch of " + std::to_string(global_batch_) + " items", std::to_string(set.size()));
-    for (int w = 0; w < threads_; ++w) workers_.emplace_back([this, w] { work(w); });
+    for (int w = 0; w < threads_; ++w) workers_.emplace_back([this] { work(); });
 }
 
 Loader::~Loader() { stop(); }
@@ -67,6 +67,7 @@ void Loader::start(int epoch, int first) {
     next_index_ = first;
     consumed_ = first;
     ready_.clear();
+    jobs_.clear();  // threads still making an old job drop it when they finish
     std::vector<int> order(size_t(set_.size()));
     if (train_) {
         order = epoch_order(set_.size(), seed_, epoch);
@@ -77,92 +78,154 @@ void Loader::start(int epoch, int first) {
     cv_.notify_all();
 }
 
+struct Loader::Job {
+    LoaderBatch b;
+    std::shared_ptr<const std::vector<int>> order;
+    int epoch = 0, generation = 0, begin = 0;  // begin: global position of the first item
+    int64_t stride = 0;                        // floats per item
+    int taken = 0, done = 0;                   // items started, items finished
+    std::vector<std::string> errors;           // per item: "" when it was read
+};
+
 const LoaderBatch& Loader::next() {
     std::unique_lock<std::mutex> lock(mutex_);
     check(epoch_ >= 0 && consumed_ < batches_per_epoch(), "loader", "next()", "a started epoch with batches left",
           "none");
     const int want = consumed_;
-    cv_.wait(lock, [&] {
-        return failure_ || std::any_of(ready_.begin(), ready_.end(), [&](const LoaderBatch& b) { return b.index == want; });
-    });
-    if (failure_) std::rethrow_exception(failure_);
-    auto it = std::find_if(ready_.begin(), ready_.end(), [&](const LoaderBatch& b) { return b.index == want; });
-    current_ = std::move(*it);
-    ready_.erase(it);
-    ++consumed_;
-    cv_.notify_all();
-    return current_;
+    for (;;) {
+        if (failure_) std::rethrow_exception(failure_);
+        auto it = std::find_if(ready_.begin(), ready_.end(), [&](const LoaderBatch& b) { return b.index == want; });
+        if (it != ready_.end()) {
+            current_ = std::move(*it);
+            ready_.erase(it);
+            ++consumed_;
+            cv_.notify_all();
+            return current_;
+        }
+        if (next_index_ <= want) {  // nobody has started it
+            claim(lock);
+            continue;
+        }
+        auto job = std::find_if(jobs_.begin(), jobs_.end(), [&](const auto& j) { return j->b.index == want; });
+        if (job != jobs_.end() && (*job)->taken < (*job)->b.count) {
+            make_item(lock, *job);
+            continue;
+        }
+        cv_.wait(lock);  // its last items are being made
+    }
 }
 
-void Loader::work(int worker) {
+bool Loader::can_claim() const {
+    return epoch_ >= 0 && next_index_ < batches_per_epoch() && next_index_ < consumed_ + kDepth;
+}
+
+std::shared_ptr<Loader::Job> Loader::open_job() const {
+    std::shared_ptr<Job> best;
+    for (const auto& j : jobs_)
+        if (j->taken < j->b.count && (!best || j->b.index < best->b.index)) best = j;
+    return best;
+}
+
+void Loader::work() {
     // Decoding yields to the compute threads (measured for alexnet-embed: nice 19 is best).
     setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), 19);
     cv::setNumThreads(1);
-    (void)worker;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        cv_.wait(lock, [&] {
-            return stopping_ || (epoch_ >= 0 && next_index_ < batches_per_epoch() && next_index_ < consumed_ + kDepth);
-        });
+        cv_.wait(lock, [&] { return stopping_ || open_job() || can_claim(); });
         if (stopping_) return;
-        const int index = next_index_++, epoch = epoch_, generation = generation_;
-        const auto order = order_;
-        lock.unlock();
-        LoaderBatch b;
-        std::exception_ptr failure;
-        try {
-            fill(b, *order, epoch, index);
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        lock.lock();
-        if (failure) {
-            failure_ = failure;
-            cv_.notify_all();
-            continue;
-        }
-        if (generation != generation_) continue;  // restarted meanwhile: drop it
-        ready_.push_back(std::move(b));
-        cv_.notify_all();
+        if (auto job = open_job())  // the earliest batch first
+            make_item(lock, job);
+        else
+            claim(lock);
     }
 }
 
-void Loader::fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int index) {
-    b.index = index;
-    const int begin = index * global_batch_ + offset_;  // global position of the first item
-    b.count = std::clamp(set_.size() - begin, 0, batch_);
-    const int64_t stride = int64_t(crops_per_image(crops_)) * p_.channels * p_.crop * p_.crop;  // per item
-    b.data.assign(size_t(batch_ * stride), 0.f);
+void Loader::claim(std::unique_lock<std::mutex>& lock) {
+    auto job = std::make_shared<Job>();
+    LoaderBatch& b = job->b;
+    b.index = next_index_++;
+    job->order = order_;
+    job->epoch = epoch_;
+    job->generation = generation_;
+    lock.unlock();
+    job->begin = b.index * global_batch_ + offset_;
+    b.count = std::clamp(set_.size() - job->begin, 0, batch_);
+    job->stride = int64_t(crops_per_image(crops_)) * p_.channels * p_.crop * p_.crop;
+    b.data.assign(size_t(batch_ * job->stride), 0.f);
     b.labels.assign(size_t(batch_), 0);
     for (int k = 0; k < b.count; ++k) {
-        const int item = order[size_t(begin + k)];
+        const int item = (*job->order)[size_t(job->begin + k)];
         b.items.push_back(item);
         b.labels[size_t(k)] = set_.labels[size_t(item)];
-        std::mt19937_64 rng(mix_seed(seed_, uint64_t(epoch), uint64_t(begin + k)));
-        try {
-            const cv::Mat img = set_.image(item, size_hint(p_));
-            if (train_)
-                make_example(img, p_, aug_, true, rng, b.data.data() + k * stride);
-            else
-                preprocess(img, p_, crops_, b.data.data() + k * stride);
-        } catch (const Error& e) {
-            b.errors.push_back(e.what());
+    }
+    job->errors.resize(size_t(b.count));
+    lock.lock();
+    if (job->generation != generation_) return;  // restarted meanwhile: drop it
+    jobs_.push_back(job);
+    cv_.notify_all();
+    if (b.count == 0) finish(lock, job);  // a share past the end of the set: all padding
+}
+
+void Loader::make_item(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job) {
+    const int k = job->taken++;
+    lock.unlock();
+    std::exception_ptr failure;
+    try {
+        fill_item(*job, k);
+    } catch (const Error& e) {
+        job->errors[size_t(k)] = e.what();  // each item's slot is written by one thread only
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    lock.lock();
+    if (failure) {
+        failure_ = failure;
+        cv_.notify_all();
+        return;
+    }
+    if (++job->done == job->b.count) finish(lock, job);
+}
+
+void Loader::fill_item(Job& job, int k) const {
+    LoaderBatch& b = job.b;
+    std::mt19937_64 rng(mix_seed(seed_, uint64_t(job.epoch), uint64_t(job.begin + k)));
+    const cv::Mat img = set_.image(b.items[size_t(k)], size_hint(p_));
+    float* out = b.data.data() + k * job.stride;
+    if (train_)
+        make_example(img, p_, aug_, true, rng, out);
+    else
+        preprocess(img, p_, crops_, out);
+}
+
+void Loader::finish(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job) {
+    jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
+    lock.unlock();
+    LoaderBatch& b = job->b;
+    const int64_t stride = job->stride;
+    for (int k = 0; k < b.count; ++k)
+        if (!job->errors[size_t(k)].empty()) {
+            b.errors.push_back(job->errors[size_t(k)]);
             b.failed.push_back(k);
         }
-    }
     int good = -1;
     for (int k = 0; k < b.count && good < 0; ++k)
-        if (std::find(b.failed.begin(), b.failed.end(), k) == b.failed.end()) good = k;
-    if (good < 0) return;  // every item failed: the caller skips them all (training: no step)
-    if (train_)  // unreadable items: copies of a readable one keep the batch full
-        for (int k : b.failed) {
+        if (job->errors[size_t(k)].empty()) good = k;
+    if (good >= 0) {  // else every item failed: the caller skips them all (training: no step)
+        if (train_)  // unreadable items: copies of a readable one keep the batch full
+            for (int k : b.failed) {
+                std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
+                b.labels[size_t(k)] = b.labels[size_t(good)];
+            }
+        for (int k = b.count; k < batch_; ++k) {  // evaluation padding: copies of the last readable item
             std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
             b.labels[size_t(k)] = b.labels[size_t(good)];
         }
-    for (int k = b.count; k < batch_; ++k) {  // evaluation padding: copies of the last readable item
-        std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
-        b.labels[size_t(k)] = b.labels[size_t(good)];
     }
+    lock.lock();
+    if (job->generation != generation_) return;  // restarted meanwhile: drop it
+    ready_.push_back(std::move(b));
+    cv_.notify_all();
 }
 
 }  // namespace alexnet

@@ -44,6 +44,7 @@ public:
     // train: shuffled each epoch, augmented, only full batches. Else: in order, preprocessed as
     // alexnet-classify does (`crops`: center, or ten crops per item, consecutive), and a last short
     // batch padded to `batch` (a share past the end of the set is all padding: count 0).
+    // `threads` background threads (0: next() makes every batch itself).
     Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
            uint64_t seed, int threads, CropMode crops = CropMode::center, BatchShare share = {});
     ~Loader();
@@ -53,14 +54,23 @@ public:
     int batches_per_epoch() const;
     // Starts producing epoch `epoch` from batch `first` (a resumed run starts mid-epoch).
     void start(int epoch, int first = 0);
-    // The next batch of the started epoch, in order; blocks until it is ready. The reference
-    // stays valid until the following next() or start().
+    // The next batch of the started epoch, in order; blocks until it is ready, making the batch's
+    // items that no thread has started itself meanwhile (the threads run at nice 19, so busy
+    // neighbours can starve them, never the caller). The reference stays valid until the
+    // following next() or start().
     const LoaderBatch& next();
     void stop();
 
 private:
-    void work(int worker);
-    void fill(LoaderBatch& b, const std::vector<int>& order, int epoch, int index);
+    struct Job;  // a batch being made; its items are taken one at a time by threads and next()
+    void work();
+    bool can_claim() const;
+    std::shared_ptr<Job> open_job() const;  // the lowest batch with items nobody has taken
+    // These three are called with `lock` held and release it while they decode or copy.
+    void claim(std::unique_lock<std::mutex>& lock);  // the next batch index, as a new job
+    void make_item(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job);  // by value: jobs_ changes meanwhile
+    void finish(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job);
+    void fill_item(Job& job, int k) const;
 
     const LabelledSet& set_;
     Preprocessing p_;
@@ -80,6 +90,7 @@ private:
     bool stopping_ = false;
     std::exception_ptr failure_;  // a worker's error, rethrown by next()
     std::deque<LoaderBatch> ready_;  // finished batches, any order
+    std::vector<std::shared_ptr<Job>> jobs_;  // batches being made
     LoaderBatch current_;
     static constexpr int kDepth = 3;  // batches made ahead
 };
