@@ -311,6 +311,12 @@ nlohmann::ordered_json time_startup(const ModelSpec& spec, const Weights& weight
             {"one_jpeg_classify_s", json_float(float(one))}, {"one_jpeg_target_s", 0.15}, {"runs", runs}};
 }
 
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + t.tv_nsec * 1e-9;
+}
+
 // Busy processes of our own (each spins on one core), ended by PID when this goes out of scope.
 class BusyNeighbours {
 public:
@@ -338,10 +344,12 @@ private:
 };
 
 // Throughput beside `neighbours` busy processes, as a ratio to the tool's fair share of the cores:
-// with C cores and N neighbours the share is C/(N+1) cores, measured idle with that many compute
-// threads (fewer than one core: the one-thread figure scaled down). Batch-32 forward passes with
-// the default settings (all cores, passive waiting) and the end-to-end embed path (decode threads
-// beside the compute threads) on the generated JPEGs.
+// with C cores and N neighbours the share is C/(N+1) cores. Batch-32 forward passes with the
+// default settings (all cores, passive waiting), against the idle rate with that many compute
+// threads (fewer than one core: the one-thread figure scaled down); and the end-to-end embed path
+// (decode threads beside the compute threads) on the generated JPEGs, against the share divided by
+// the CPU time per image the same path takes idle (decoding too must come out of the share: an
+// idle run with a whole free core for its decode thread would overstate it).
 void time_under_load(JsonLines& out, const ModelSpec& spec, const Weights& weights, int neighbours, int warmup,
                      int runs, const std::string& jpeg_dir) {
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -368,22 +376,25 @@ void time_under_load(JsonLines& out, const ModelSpec& spec, const Weights& weigh
         LoadedModel model{"", spec, weights, {}};
         int count = 0;
         const auto t0 = clock_type::now();
+        const double cpu0 = process_cpu_seconds();
         run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) { ++count; });
-        return count / std::chrono::duration<double>(clock_type::now() - t0).count();
+        const double cpu = process_cpu_seconds() - cpu0;
+        return std::pair{count / std::chrono::duration<double>(clock_type::now() - t0).count(), cpu / count};
     };
     const double fair_forward = forward_rate(share_threads) * scale;
-    const double fair_embed = embed_rate(share_threads, 1) * scale;
+    const double fair_embed = share / embed_rate(share_threads, 1).second;
     double loaded_forward = 0, loaded_embed = 0;
     {
         BusyNeighbours busy(neighbours);
         loaded_forward = forward_rate(0);
-        loaded_embed = embed_rate(0, CommonOptions{}.loader_threads);
+        loaded_embed = embed_rate(0, CommonOptions{}.loader_threads).first;
     }
     set_num_threads(0);
-    for (const auto& [what, fair, loaded] : {std::tuple{"forward_batch32", fair_forward, loaded_forward},
-                                             std::tuple{"embed_end_to_end", fair_embed, loaded_embed}})
+    for (const auto& [what, fair, loaded, basis] :
+         {std::tuple{"forward_batch32", fair_forward, loaded_forward, "idle rate with the share's threads"},
+          std::tuple{"embed_end_to_end", fair_embed, loaded_embed, "share / idle CPU seconds per image"}})
         out.write({{"bench", "under_load"}, {"arch", spec.arch}, {"run", what}, {"busy_neighbours", neighbours},
-                   {"cores", cores}, {"fair_share_cores", json_float(float(share))},
+                   {"cores", cores}, {"fair_share_cores", json_float(float(share))}, {"fair_share_basis", basis},
                    {"images_per_sec", json_float(float(loaded))},
                    {"fair_share_images_per_sec", json_float(float(fair))},
                    {"ratio_to_fair_share", json_float(float(loaded / fair))}, {"target_ratio", 0.95},
