@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.hpp"
+#include "data/batch_loader.hpp"
 #include "data/decode.hpp"
 #include "data/image.hpp"
 #include "test_util.hpp"
@@ -245,4 +246,37 @@ TEST_CASE("JPEGs decode at the largest DCT reduction that stays at least as larg
     double ab = 0, aa = 0, bb = 0;
     for (size_t i = 0; i < a.size(); ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
     CHECK(ab / std::sqrt(aa * bb) > 0.999);
+}
+
+TEST_CASE("BatchLoader: the consumer alone completes every batch (decode threads that never run), the same as with threads") {
+    TempDir dir;
+    std::vector<std::string> paths;
+    for (int i = 0; i < 7; ++i) {
+        cv::Mat img(30 + i, 40, CV_8UC3, cv::Scalar(10 * i, 50, 200 - 20 * i));
+        paths.push_back(dir / ("img" + std::to_string(i) + ".png"));
+        cv::imwrite(paths.back(), img);
+    }
+    paths.insert(paths.begin() + 3, dir / "missing.png");
+    Preprocessing p;
+    p.resize = 32;
+    p.crop = 28;
+    auto run = [&](int threads) {
+        PathSource source(paths);
+        BatchLoader loader(source, p, CropMode::center, 3, threads);
+        std::vector<std::string> out;
+        while (auto b = loader.next()) {
+            for (const auto& item : b->items) {
+                const float* row = b->data.data() + size_t(std::max(item.image, 0)) * 3 * 28 * 28;
+                out.push_back(item.path + " " + (item.error.empty() ? std::to_string(row[100]) : item.error));
+            }
+            loader.recycle(std::move(*b));
+        }
+        return out;
+    };
+    const auto alone = run(0);
+    REQUIRE(alone.size() == 8);
+    CHECK(alone[3].find("missing.png") != std::string::npos);
+    CHECK(alone[3].find("cannot") != std::string::npos);
+    CHECK(run(2) == alone);
+    CHECK(run(1) == alone);
 }

@@ -4,7 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
+#include <chrono>
 #include <opencv2/core.hpp>
 
 #include "core/error.hpp"
@@ -23,9 +24,9 @@ void lower_thread_priority() { setpriority(PRIO_PROCESS, id_t(syscall(SYS_gettid
 BatchLoader::BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
                          int decode_threads, int queue_depth)
     : source_(source), preprocessing_(p), mode_(mode), images_per_batch_(images_per_batch),
-      decode_threads_(std::max(1, decode_threads)), queue_depth_(size_t(queue_depth)),
+      decode_threads_(std::max(0, decode_threads)), queue_depth_(size_t(queue_depth)),
       image_floats_(size_t(crops_per_image(mode)) * p.channels * p.crop * p.crop) {
-    for (int t = 1; t < decode_threads_; ++t) helpers_.emplace_back([this] { helper(); });
+    for (int t = 0; t < decode_threads_; ++t) helpers_.emplace_back([this] { helper(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -35,7 +36,7 @@ BatchLoader::~BatchLoader() {
         stop_ = true;
     }
     cv_.notify_all();
-    thread_.join();  // run() returns only between batches, so no helper is mid-job now
+    thread_.join();  // run() returns only between batches: no batch is open now
     {
         std::lock_guard lock(job_mutex_);
         stop_helpers_ = true;
@@ -44,18 +45,37 @@ BatchLoader::~BatchLoader() {
     for (auto& h : helpers_) h.join();
 }
 
-void BatchLoader::decode_items(Batch& b) {
-    for (size_t i = job_next_++; i < b.items.size(); i = job_next_++) {
-        Batch::Item& item = b.items[i];
+void BatchLoader::decode_items(uint64_t generation, bool redo) {
+    std::vector<float> own(image_floats_);
+    std::unique_lock lock(job_mutex_);
+    while (job_ != nullptr && job_generation_ == generation) {
+        auto it = std::find(job_state_.begin(), job_state_.end(), ItemState::open);
+        if (it == job_state_.end() && redo) it = std::find(job_state_.begin(), job_state_.end(), ItemState::taken);
+        if (it == job_state_.end()) return;
+        const size_t i = size_t(it - job_state_.begin());
+        *it = ItemState::taken;
+        const std::string path = job_->items[i].path;
+        lock.unlock();
+        std::string error;
         try {
-            const cv::Mat img = read_image(item.path, size_hint(preprocessing_));
-            preprocess(img, preprocessing_, mode_, b.data.data() + image_floats_ * i);
-            item.image = int(i);
+            const cv::Mat img = read_image(path, size_hint(preprocessing_));
+            preprocess(img, preprocessing_, mode_, own.data());
         } catch (const Error& e) {
-            item.error = e.what();
+            error = e.what();
         } catch (const std::exception& e) {
-            item.error = item.path + ": " + e.what();
+            error = path + ": " + e.what();
         }
+        lock.lock();
+        if (job_ == nullptr || job_generation_ != generation) return;  // the batch was done without us
+        if (job_state_[i] == ItemState::done) continue;                // another thread's result came first
+        job_state_[i] = ItemState::done;
+        Batch::Item& item = job_->items[i];
+        item.error = error;
+        if (error.empty()) {
+            std::copy(own.begin(), own.end(), job_->data.begin() + std::ptrdiff_t(image_floats_ * i));
+            item.image = int(i);
+        }
+        if (++job_done_ == job_state_.size()) job_done_cv_.notify_all();
     }
 }
 
@@ -65,41 +85,38 @@ void BatchLoader::helper() {
     uint64_t seen = 0;
     std::unique_lock lock(job_mutex_);
     while (true) {
-        job_cv_.wait(lock, [&] { return stop_helpers_ || job_generation_ != seen; });
+        job_cv_.wait(lock, [&] { return stop_helpers_ || (job_ != nullptr && job_generation_ != seen); });
         if (stop_helpers_) return;
         seen = job_generation_;
-        Batch* b = job_;
         lock.unlock();
-        decode_items(*b);
+        decode_items(seen, false);
         lock.lock();
-        if (--job_busy_helpers_ == 0) job_done_cv_.notify_all();
     }
 }
 
 void BatchLoader::decode(Batch& b) {
+    uint64_t generation = 0;
     {
         std::lock_guard lock(job_mutex_);
         job_ = &b;
-        job_next_ = 0;
-        job_busy_helpers_ = int(helpers_.size());
-        ++job_generation_;
+        job_state_.assign(b.items.size(), ItemState::open);
+        job_done_ = 0;
+        generation = ++job_generation_;
     }
     job_cv_.notify_all();
     {
         std::lock_guard lock(mutex_);
-        open_generation_ = job_generation_;  // only this thread changes it
+        open_generation_ = generation;  // only this thread changes it
     }
     cv_.notify_all();
-    decode_items(b);
     std::unique_lock lock(job_mutex_);
-    job_done_cv_.wait(lock, [&] { return job_busy_helpers_ == 0; });
-    job_ = nullptr;
+    job_done_cv_.wait(lock, [&] { return job_done_ == job_state_.size(); });
+    job_ = nullptr;  // decoders still busy with an item of it will drop their result
 }
 
 void BatchLoader::run() {
-    // OpenCV's own thread pool (TBB) would fight the compute threads for the same cores.
-    cv::setNumThreads(1);
-    lower_thread_priority();
+    // This thread only gathers paths, hands batches out and waits: at the process's own priority,
+    // so a batch the consumer has finished decoding is never held up behind busy neighbours.
     try {
         while (true) {
             Batch b;
@@ -134,19 +151,6 @@ void BatchLoader::run() {
     cv_.notify_all();
 }
 
-void BatchLoader::help(uint64_t generation) {
-    Batch* b = nullptr;
-    {
-        std::lock_guard lock(job_mutex_);
-        if (job_ == nullptr || job_generation_ != generation) return;  // finished meanwhile
-        b = job_;
-        ++job_busy_helpers_;  // decode() waits for this share too
-    }
-    decode_items(*b);
-    std::lock_guard lock(job_mutex_);
-    if (--job_busy_helpers_ == 0) job_done_cv_.notify_all();
-}
-
 std::optional<Batch> BatchLoader::next() {
     std::unique_lock lock(mutex_);
     while (true) {
@@ -160,8 +164,16 @@ std::optional<Batch> BatchLoader::next() {
         if (open_generation_ != helped_generation_) {  // the batch we wait for is being decoded: help
             const uint64_t generation = helped_generation_ = open_generation_;
             lock.unlock();
-            help(generation);
+            decode_items(generation, false);
             lock.lock();
+            // What is left is in the decode threads' hands; should busy neighbours starve them,
+            // decode their items again here (an item takes a few ms, a 50 MP photo ~0.15 s).
+            const auto arrived = [&] { return !ready_.empty() || done_; };
+            if (!cv_.wait_for(lock, std::chrono::milliseconds(kRedoAfterMs), arrived)) {
+                lock.unlock();
+                decode_items(generation, true);
+                lock.lock();
+            }
             continue;
         }
         cv_.wait(lock);

@@ -1,9 +1,9 @@
 #pragma once
-// Decodes and preprocesses images on a background thread while the network computes. Batches come
+// Decodes and preprocesses images on background threads while the network computes. Batches come
 // out in input order; an image that fails carries its error instead of a row of data. The decode
 // threads run at nice 19, filling the cores' idle time; a consumer that finds no batch ready
-// decodes the waiting batch's remaining images itself, at its own priority.
-#include <atomic>
+// decodes the waiting batch's remaining images itself, at its own priority, and the thread that
+// gathers paths and hands batches out keeps the process's priority (it mostly sleeps).
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,8 +35,12 @@ public:
     // A batch is run before it is full when stdin gives no new path for this long, so
     // `tail -f paths | alexnet-classify -` answers each image promptly.
     static constexpr int kStreamWaitMs = 100;
+    // A consumer that has decoded every untaken item of the batch it waits for and still has no
+    // batch after this long decodes the items the decode threads hold again itself.
+    static constexpr int kRedoAfterMs = 50;
 
-    // `decode_threads` decode one batch together (at a lower priority than the compute threads).
+    // `decode_threads` decode one batch together (at a lower priority than the compute threads;
+    // 0: the consumer decodes every image itself, in next()).
     BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
                 int decode_threads = 2, int queue_depth = 2);
     ~BatchLoader();
@@ -48,10 +52,12 @@ public:
 
 private:
     void run();
-    void decode(Batch& b);              // all decode threads together, back when done
-    void decode_items(Batch& b);        // one thread's share: items by a shared counter
-    void helper();                      // a persistent decode thread besides run()'s own
-    void help(uint64_t generation);     // the consumer's share of a batch it is waiting for
+    void decode(Batch& b);  // hands `b` to the decode threads, back when every item is done
+    void helper();          // a persistent decode thread (nice 19)
+    // Decodes items of the batch of `generation` until none is left to take; `redo`: also items
+    // another thread has taken but not finished (the consumer's, so that an item held by a
+    // starved nice-19 thread does not hold up the batch; the first result in wins).
+    void decode_items(uint64_t generation, bool redo);
 
     PathSource& source_;
     Preprocessing preprocessing_;
@@ -72,15 +78,18 @@ private:
     std::thread thread_;
 
     size_t image_floats_ = 0;
-    // The batch being decoded: run() publishes it (generation++), helpers join in, and run()
-    // waits until none is still working on it.
+    // The batch being decoded: run() publishes it (generation++); decoders take items, decode
+    // them into buffers of their own and copy a result in under job_mutex_ only while the
+    // generation is unchanged and the item is not done yet, so a thread that wakes up late never
+    // touches a batch that has moved on.
+    enum class ItemState : uint8_t { open, taken, done };
     std::mutex job_mutex_;
     std::condition_variable job_cv_, job_done_cv_;
     Batch* job_ = nullptr;
     uint64_t job_generation_ = 0;
-    int job_busy_helpers_ = 0;
+    std::vector<ItemState> job_state_;
+    size_t job_done_ = 0;
     bool stop_helpers_ = false;
-    std::atomic<size_t> job_next_{0};
     std::vector<std::thread> helpers_;
 };
 
