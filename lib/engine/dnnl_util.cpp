@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/first_bad.hpp"
 
 namespace alexnet {
 
@@ -24,20 +25,11 @@ Buffer allocate(size_t bytes) {
 // The exponent test on the raw bits vectorises, so the scan costs little next to the reorder
 // that reads the same bytes.
 int64_t first_non_finite(const float* x, int64_t n) {
-    constexpr int64_t kChunk = 4096;
-    for (int64_t c = 0; c < n; c += kChunk) {
-        const int64_t end = std::min(n, c + kChunk);
-        uint32_t any = 0;
-        for (int64_t i = c; i < end; ++i) {
-            uint32_t bits;
-            std::memcpy(&bits, x + i, 4);
-            any |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
-        }
-        if (any)
-            for (int64_t i = c; i < end; ++i)
-                if (!std::isfinite(x[i])) return i;
-    }
-    return -1;
+    return first_bad(x, n, [](float v) {
+        uint32_t bits;
+        std::memcpy(&bits, &v, 4);
+        return (bits & 0x7f800000u) == 0x7f800000u;
+    });
 }
 
 EltwiseOp eltwise_op(Activation act, bool for_backward) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/first_bad.hpp"
 
 namespace alexnet {
 
@@ -45,23 +46,14 @@ Quantization parse_quantization(const std::string& where, const std::string& jso
     return q;
 }
 
-// A chunk at a time without a branch per value (the compiler vectorises it; a full-size model
-// has 61 M weights to check on every load): NaN fails the range test, a fraction the truncation.
+// A full-size model has 61 M weights to check on every load. NaN fails the range test, a
+// fraction the truncation (the conversion to int only sees values in range, so it stays defined).
 int64_t first_non_int8(const float* x, int64_t n) {
-    constexpr int64_t kChunk = 4096;
-    for (int64_t c = 0; c < n; c += kChunk) {
-        const int64_t end = std::min(n, c + kChunk);
-        int bad = 0;
-        for (int64_t i = c; i < end; ++i) {
-            const bool in_range = std::fabs(x[i]) <= kWeightLevels;
-            const float v = in_range ? x[i] : 0.f;  // so the conversion to int stays defined
-            bad |= int(!in_range) | int(float(int(v)) != v);
-        }
-        if (bad)
-            for (int64_t i = c; i < end; ++i)
-                if (!(std::fabs(x[i]) <= kWeightLevels) || std::trunc(x[i]) != x[i]) return i;
-    }
-    return -1;
+    return first_bad(x, n, [](float v) -> bool {
+        const bool in_range = std::fabs(v) <= kWeightLevels;
+        const float r = in_range ? v : 0.f;
+        return !in_range | (float(int(r)) != r);
+    });
 }
 
 Quantization read_quantization(const std::string& where, const ModelSpec& spec, const Weights& w) {
