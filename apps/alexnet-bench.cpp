@@ -20,6 +20,7 @@
 #include "cli/options.hpp"
 #include "core/error.hpp"
 #include "core/executable.hpp"
+#include "core/temp_dir.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
 #include "core/communicator.hpp"
@@ -433,7 +434,7 @@ Weights quantized(const ModelSpec& spec, const Weights& weights) {
 // for fp32 also the time to load a safetensors file (in the page cache) and build the batch-32
 // network from it, weight reorders included, as a tool does before its first batch.
 nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights, Precision precision,
-                                  const std::string& dir, int threads, double forward_rate) {
+                                  const std::string& dir, int threads, double forward_rate, const TempDir& scratch) {
     CommonOptions o;
     o.inputs = {dir};
     o.batch = 32;
@@ -444,11 +445,16 @@ nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights,
     int count = 0, first_batch = 0;
     clock_type::time_point first;
     const auto t0 = clock_type::now();
-    run_images(o, model, "fc7", [&](const std::string&, const std::string&, const float*, int) {
+    std::string first_error;
+    const int failed = run_images(o, model, "fc7", [&](const std::string&, const std::string& error, const float*, int) {
+        if (!error.empty() && first_error.empty()) first_error = error;
         if (count++ == 0) first = clock_type::now();
         if (first == clock_type::now() || clock_type::now() - first < std::chrono::milliseconds(1)) ++first_batch;
     });
     const auto t1 = clock_type::now();
+    // A rate over inputs that failed to decode would time error lines, not images.
+    check(failed == 0, dir, "images", "every image decoded",
+          std::to_string(failed) + " of " + std::to_string(count) + " failed, the first: " + first_error);
     const double s = std::chrono::duration<double>(t1 - t0).count();
     const double startup = std::chrono::duration<double>(first - t0).count();
     const double steady = std::chrono::duration<double>(t1 - first).count();
@@ -457,7 +463,7 @@ nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights,
                                 {"images", count}, {"batch", 32}, {"seconds", json_float(float(s))},
                                 {"first_batch_seconds", json_float(float(startup))}};
     if (precision == Precision::fp32) {
-        const std::string file = (fs::temp_directory_path() / ("alexnet-bench-build-" + std::to_string(::getpid()) + ".safetensors")).string();
+        const std::string file = scratch / "build.safetensors";
         save_model(file, spec, weights);
         std::vector<double> build_ms;
         for (int r = 0; r < 5; ++r) {
@@ -622,15 +628,9 @@ int main(int argc, char** argv) {
         }
         const Weights weights = random_weights(spec, 1);
         if (under_load > 0) {
-            const std::string dir = (fs::temp_directory_path() / ("alexnet-bench-load-" + std::to_string(::getpid()))).string();
-            make_jpegs(dir, std::min(embed_images, 128));
-            try {
-                time_under_load(out, spec, weights, under_load, warmup, runs, dir);
-            } catch (...) {
-                fs::remove_all(dir);
-                throw;
-            }
-            fs::remove_all(dir);
+            const TempDir scratch("alexnet-bench-load");
+            make_jpegs(scratch.path, std::min(embed_images, 128));
+            time_under_load(out, spec, weights, under_load, warmup, runs, scratch.path);
             return 0;
         }
         if (precision_only) {
@@ -696,16 +696,16 @@ int main(int argc, char** argv) {
             out.write({{"bench", "latency"}, {"arch", arch}, {"batch", 1}, {"ms", to_json(s)}, {"runs", latency_runs}});
         }
 
-        out.write(time_startup(spec, weights, (fs::temp_directory_path() / ("alexnet-bench-startup-" + std::to_string(::getpid()))).string(), 5));
-        out.write(time_decode(spec, (fs::temp_directory_path() / ("alexnet-bench-decode-" + std::to_string(::getpid()))).string(), 10));
+        // Every file the bench writes goes into one folder of its own, removed however the run ends.
+        const TempDir scratch("alexnet-bench");
+        out.write(time_startup(spec, weights, scratch / "startup", 5));
+        out.write(time_decode(spec, scratch / "decode", 10));
 
         if (!skip_embed) {  // alexnet-embed's own path: decode on a thread, fc7, batch 32
             std::string dir = images_dir;
-            std::string generated;
             if (dir.empty()) {
-                generated = (fs::temp_directory_path() / ("alexnet-bench-" + std::to_string(::getpid()))).string();
-                make_jpegs(generated, embed_images);
-                dir = generated;
+                dir = scratch / "images";
+                make_jpegs(dir, embed_images);
             }
             // fp32 first, then each other precision this CPU runs (bf16, int8): each against its
             // own forward-only rate at batch 32.
@@ -723,9 +723,8 @@ int main(int argc, char** argv) {
                     std::vector<float> o(size_t(32) * net.output_shape().size());
                     rate = 32 * 1000.0 / stats(time_forward(net, in, o, warmup, runs)).median;
                 }
-                out.write(time_embed(spec, w, p, dir, threads, rate));
+                out.write(time_embed(spec, w, p, dir, threads, rate, scratch));
             }
-            if (!generated.empty()) fs::remove_all(generated);
         }
         return 0;
     });

@@ -361,3 +361,22 @@ TEST_CASE("embed --format npy: a newline in a file name keeps rows and path line
     for (std::string line; std::getline(paths, line);) lines.push_back(line);
     CHECK(lines == std::vector<std::string>{d / "in/a\\nb.png", d / "in/c\\\\d.png"});
 }
+
+TEST_CASE("alexnet-bench leaves nothing behind in $TMPDIR, and refuses an end-to-end rate over failed images") {
+    TempDir tmp;
+    const std::string base = "TMPDIR=" + tmp.path.string() + " " + kBin +
+                             "/alexnet-bench --arch alexnet-28 --batches 1 --warmup 0 --runs 1 --latency-runs 1 "
+                             "--layer-batch 1 --precisions fp32 ";
+    // A whole run: the start-up, decode and end-to-end benches each write files first.
+    const Run ok = run(base + "--embed-images 2");
+    CHECK(ok.status == 0);
+    CHECK(with_key(ok.lines(), "bench").size() == 6);
+    CHECK(fs::is_empty(tmp.path));
+    // The end-to-end run fails after the others wrote their files: still nothing left.
+    const std::string missing = tmp / "no-such-folder";
+    const Run bad = run(base + "--images " + missing);
+    CHECK(bad.status == 1);
+    CHECK(bad.err == "alexnet-bench: " + missing + ": images: expected every image decoded, found 1 of 1 failed, the first: " +
+                         missing + ": cannot open: No such file or directory\n");
+    CHECK(fs::is_empty(tmp.path));
+}

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/temp_dir.hpp"
 #include "io/model_file.hpp"
 
 namespace alexnet::test {
@@ -42,17 +43,6 @@ inline double relative_max_error(const float* a, const float* b, size_t n) {
 }
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string t = (std::filesystem::temp_directory_path() / "alexnet-test-XXXXXX").string();
-        path = mkdtemp(t.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using alexnet::TempDir;
 
 }  // namespace alexnet::test
