@@ -316,3 +316,26 @@ TEST_CASE("--last-layer-scale: the first logits shrink by the factor (lecun: zer
     CHECK(plain > 0);
     CHECK(scaled == doctest::Approx(0.1 * plain).epsilon(1e-4));
 }
+
+TEST_CASE("the study figure draws a speed-up whose median sits at the budget as a bound, not on the measured line") {
+    TempDir dir;
+    auto cell = [](double target, double speedup, json bound) {
+        return nlohmann::ordered_json{{"target", target}, {"speedup_vs_tanh", speedup}, {"speedup_bound", bound},
+                                      {"speedup_per_seed", nullptr}};
+    };
+    const int kVermilion = 0xd55e00;  // the second style: the first name after relu's
+    for (const bool with_bound : {false, true}) {
+        CAPTURE(with_bound);
+        StudyPanel panel{"paper", {0.25, 0.15, 0.1}, {}};
+        panel.speedups["relu"] = {cell(0.25, 0.29, nullptr), cell(0.15, 0.45, nullptr),
+                                  cell(0.1, 0.76, with_bound ? json("at most") : json(nullptr))};
+        const std::string path = dir / (with_bound ? "bound.png" : "measured.png");
+        write_study_figure(path, {panel}, "study", "subtitle");
+        const auto fig = read_figure(path);
+        CHECK(count_colour(fig.png, 0x0072b2) > 200);
+        if (with_bound)
+            CHECK(count_colour(fig.png, kVermilion) > 40);  // its marker and legend entry
+        else
+            CHECK(count_colour(fig.png, kVermilion) == 0);
+    }
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/dnnl_util.hpp"
 #include "io/json_lines.hpp"
@@ -59,16 +60,21 @@ void write_study_figure(const std::string& path, const std::vector<StudyPanel>& 
     for (const StudyPanel& sp : panels) {
         Panel p{sp.init + " init", "target training error", "speed-up over tanh (x)"};
         for (const auto& [act, cells] : sp.speedups) {
-            Series med(act), lo(act, true), hi(act, true);
+            // A median at the budget gives only a bound ("at most", "at least"): a point of its
+            // own in the legend, not a measured point on the line.
+            Series med(act), lo(act, true), hi(act, true), bound(act + ": a bound (a median at the budget)");
             for (const auto& c : cells) {
-                const double x = c["target"].get<double>();
-                med.x.push_back(x), med.y.push_back(c["speedup_vs_tanh"].get<double>());
+                const double x = c["target"].get<double>(), y = c["speedup_vs_tanh"].get<double>();
+                const bool is_bound = c.contains("speedup_bound") && !c["speedup_bound"].is_null();
+                med.x.push_back(x), med.y.push_back(is_bound ? std::numeric_limits<double>::quiet_NaN() : y);
+                if (is_bound) bound.x.push_back(x), bound.y.push_back(y);
                 const auto& per_seed = c["speedup_per_seed"];
                 if (per_seed.is_null()) continue;
                 lo.x.push_back(x), lo.y.push_back(per_seed["min"].get<double>());
                 hi.x.push_back(x), hi.y.push_back(per_seed["max"].get<double>());
             }
             p.series.push_back(lo), p.series.push_back(hi), p.series.push_back(med);
+            if (!bound.x.empty()) p.series.push_back(bound);
         }
         p.references.push_back({"tanh (1x)", 1.0});
         out.push_back(std::move(p));
