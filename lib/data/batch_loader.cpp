@@ -9,6 +9,7 @@
 #include <opencv2/core.hpp>
 
 #include "core/error.hpp"
+#include "data/decode.hpp"
 
 namespace alexnet {
 
@@ -26,6 +27,7 @@ BatchLoader::BatchLoader(PathSource& source, const Preprocessing& p, CropMode mo
     : source_(source), preprocessing_(p), mode_(mode), images_per_batch_(images_per_batch),
       decode_threads_(std::max(0, decode_threads)), queue_depth_(size_t(queue_depth)),
       image_floats_(size_t(crops_per_image(mode)) * p.channels * p.crop * p.crop) {
+    use_opencv_serially();
     for (int t = 0; t < decode_threads_; ++t) helpers_.emplace_back([this] { helper(); });
     thread_ = std::thread([this] { run(); });
 }
@@ -80,7 +82,6 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
 }
 
 void BatchLoader::helper() {
-    cv::setNumThreads(1);
     lower_thread_priority();
     uint64_t seen = 0;
     std::unique_lock lock(job_mutex_);

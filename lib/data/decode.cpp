@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -57,9 +58,13 @@ void check_pixels(const std::string& name, const char* format, int64_t width, in
     check(width > 0 && height > 0, name, std::string(format) + " header", "a positive width and height",
           std::to_string(width) + "x" + std::to_string(height));
     const int64_t max = settings().max_pixels;
-    check(width <= max / height, name, "image size",
-          "at most " + std::to_string(max) + " pixels (--max-pixels)",
-          std::to_string(width) + "x" + std::to_string(height) + " = " + std::to_string(width * height) + " pixels");
+    if (width <= max / height) return;
+    // The message only now: a header's sizes (32 bits each in TIFF) can multiply past 63 bits.
+    const std::string pixels = width <= std::numeric_limits<int64_t>::max() / height
+                                   ? std::to_string(width * height)
+                                   : "more than " + std::to_string(std::numeric_limits<int64_t>::max());
+    throw Error(name, "image size", "at most " + std::to_string(max) + " pixels (--max-pixels)",
+                std::to_string(width) + "x" + std::to_string(height) + " = " + pixels + " pixels");
 }
 
 // ---- JPEG (libjpeg-turbo) ----
@@ -352,7 +357,13 @@ std::string unsupported_kind(const uint8_t* d, size_t n) {
 
 }  // namespace
 
+void use_opencv_serially() {
+    static std::once_flag once;
+    std::call_once(once, [] { cv::setNumThreads(0); });  // 0: no TBB arena is made at all
+}
+
 void configure_decoding(const DecodeSettings& s) {
+    use_opencv_serially();
     settings() = s;
     cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);  // imgcodecs' [ WARN:0@...] lines
 }

@@ -23,8 +23,17 @@ struct DecodeSettings {
     // call per message with the file's path; default: dropped. Called from decoding threads.
     std::function<void(const std::string& path, const std::string& message)> on_warning;
 };
-// Set once by the tool before anything is decoded.
+// Set once by the tool before anything is decoded (and before any thread starts: it also calls
+// use_opencv_serially).
 void configure_decoding(const DecodeSettings& settings);
+
+// OpenCV's own parallel loops (resize, cvtColor) run serially, settled once for the process:
+// Debian's OpenCV runs them on TBB, and cv::setNumThreads, process-wide, tears down and rebuilds
+// TBB's arena; called from several decode threads at once it freed the arena under the others
+// (crashes in tbb::terminate, heap corruption). Our decoding is parallel across images instead.
+// Call it before the threads that decode start (the loaders' constructors do); later calls do
+// nothing.
+void use_opencv_serially();
 const DecodeSettings& decoding();
 
 // What the decoded image is for: it will be resized so that its shorter side (`shorter_side`) or

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <opencv2/core.hpp>
 
+#include "data/decode.hpp"
 #include "core/error.hpp"
 
 namespace alexnet {
@@ -40,6 +41,7 @@ Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentatio
           "items within a global batch of " + std::to_string(global_batch_), std::to_string(offset_) + " + " + std::to_string(batch));
     check(batches_per_epoch() > 0, set.source, "size",
           "at least one full batch of " + std::to_string(global_batch_) + " items", std::to_string(set.size()));
+    use_opencv_serially();
     for (int w = 0; w < threads_; ++w) workers_.emplace_back([this] { work(); });
 }
 
@@ -129,7 +131,6 @@ std::shared_ptr<Loader::Job> Loader::open_job() const {
 void Loader::work() {
     // Decoding yields to the compute threads (measured for alexnet-embed: nice 19 is best).
     setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), 19);
-    cv::setNumThreads(1);
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         cv_.wait(lock, [&] { return stopping_ || open_job() || can_claim(); });
