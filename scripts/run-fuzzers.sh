@@ -4,14 +4,14 @@
 # BUILD/fuzz-corpus/NAME. Prints one line per harness (executions, corpus, findings); a finding
 # (crash, sanitizer report, uncaught exception, timeout, memory over the limit) is saved to
 # BUILD/fuzz-findings/ and makes the script exit 1 after the remaining harnesses ran.
-# Usage: [FUZZ_JOBS=N] scripts/run-fuzzers.sh BUILD SECONDS [HARNESS...]   (default: all ten;
+# Usage: [FUZZ_JOBS=N] scripts/run-fuzzers.sh BUILD SECONDS [HARNESS...]   (default: all eleven;
 # FUZZ_JOBS harnesses at a time, default 1)
 set -uo pipefail
 build=$(cd "$1" && pwd)
 seconds=$2
 shift 2
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint image)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fx=$root/tests/fixtures
 seeds() {  # the committed files each harness starts from
@@ -21,6 +21,7 @@ seeds() {  # the committed files each harness starts from
         onnx) ls "$fx"/*.onnx ;;
         caffemodel) ls "$fx"/*.caffemodel ;;
         prototxt) ls "$fx"/*.prototxt ;;
+        image) ls "$fx"/*.jpg "$fx"/*.png ;;
     esac
     [ -d "$root/tests/fuzz/seeds/$1" ] && ls -d "$root/tests/fuzz/seeds/$1"/*
     return 0

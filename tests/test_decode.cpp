@@ -123,6 +123,25 @@ TEST_CASE("sizes are checked from the header before decoding: --max-pixels and d
     CHECK(message_of(encode(photo_like(11, 10), ".webp")) == "f: image size: expected at most 100 pixels (--max-pixels), found 11x10 = 110 pixels");
     configure_decoding({});
     CHECK(decode_image(png.data(), png.size(), "f").cols == 11);
+    // TIFF sizes are 32 bits each: their product can pass 63 bits (found by fuzz_image; the
+    // message once multiplied them first, a signed overflow).
+    for (const bool little : {true, false}) {
+        const auto u32 = [&](std::string& s, uint32_t v) {
+            for (int i = 0; i < 4; ++i) s += char(little ? v >> (8 * i) : v >> (8 * (3 - i)));
+        };
+        const auto u16 = [&](std::string& s, uint16_t v) {
+            s += char(little ? v : v >> 8), s += char(little ? v >> 8 : v);
+        };
+        std::string tiff = little ? "II*" + std::string(1, '\0') : std::string("MM\0*", 4);
+        u32(tiff, 8);  // the first directory's offset
+        u16(tiff, 2);  // two entries: ImageWidth, ImageLength (type LONG, count 1)
+        for (const auto& [tag, value] : {std::pair<uint16_t, uint32_t>{256, 3048584629u}, {257, 3638089944u}}) {
+            u16(tiff, tag), u16(tiff, 4), u32(tiff, 1), u32(tiff, value);
+        }
+        u32(tiff, 0);
+        CHECK(message_of(bytes_of(tiff)) == "f: image size: expected at most 178956970 pixels (--max-pixels), found "
+                                           "3048584629x3638089944 = more than 9223372036854775807 pixels");
+    }
 }
 
 TEST_CASE("an extreme aspect ratio cannot blow up the shorter-side resize") {
