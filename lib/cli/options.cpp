@@ -10,6 +10,7 @@
 
 #include "core/communicator.hpp"
 #include "core/error.hpp"
+#include "core/signals.hpp"
 #include "data/decode.hpp"
 #include "io/json_lines.hpp"
 
@@ -170,8 +171,10 @@ int run_tool(CLI::App& app, int argc, char** argv, const std::function<int()>& b
         std::cerr << parse_error_message(app, e) << '\n';
         return 2;
     }
-    const CLI::Option* quiet = app.get_option_no_throw("--quiet");
-    configure_decoding_messages(app.get_name(), quiet && quiet->count() > 0);
+    const CLI::Option* quiet_option = app.get_option_no_throw("--quiet");
+    const bool quiet = quiet_option && quiet_option->count() > 0;
+    start_stop_signals(app.get_name(), quiet);  // before any thread: they inherit its mask
+    configure_decoding_messages(app.get_name(), quiet);
     // Every rank of a job reports its own error, tagged with its rank, and then ends the whole job:
     // the other ranks would otherwise wait for it forever.
     auto fail = [&](const std::string& message, int code) {

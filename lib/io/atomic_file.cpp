@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/signals.hpp"
 
 namespace alexnet {
 
@@ -39,7 +40,7 @@ bool is_temporary_of(const std::string& name, const std::string& target) {
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     remove_stale_temporaries(path_);
     std::string tmpl = path_ + kTmpInfix + std::string(kTmpRandom, 'X');
-    fd_ = mkstemp(tmpl.data());
+    fd_ = make_temporary_file(tmpl);
     if (fd_ < 0) throw Error(path_, std::string("cannot create a file beside it: ") + std::strerror(errno));
     tmp_path_ = tmpl;
     flock(fd_, LOCK_EX | LOCK_NB);  // a fresh file: nobody else holds it; marks it as in use until we exit
@@ -49,6 +50,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
 AtomicFile::~AtomicFile() {
     if (fd_ >= 0) close(fd_);
     if (!committed_ && !tmp_path_.empty()) unlink(tmp_path_.c_str());
+    if (!tmp_path_.empty()) untrack_temporary(tmp_path_);
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
@@ -103,10 +105,11 @@ int remove_stale_temporaries(const std::string& path) {
 
 void check_writable_directory(const std::string& dir) {
     std::string probe = (fs::path(dir) / ".alexnet-write-check.XXXXXX").string();
-    const int fd = mkstemp(probe.data());
+    const int fd = make_temporary_file(probe);
     if (fd < 0) throw Error(dir, std::string("cannot write in this folder: ") + std::strerror(errno));
     close(fd);
     unlink(probe.c_str());
+    untrack_temporary(probe);
 }
 
 }  // namespace alexnet

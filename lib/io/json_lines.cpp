@@ -1,6 +1,12 @@
 #include "io/json_lines.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <climits>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +15,7 @@
 #include <sstream>
 
 #include "core/communicator.hpp"
+#include "core/signals.hpp"
 
 namespace alexnet {
 
@@ -138,14 +145,47 @@ std::string dump_utf8(const nlohmann::ordered_json& j) {
 
 void JsonLines::write(const nlohmann::ordered_json& line) { write_raw(dump_line(line)); }
 
+namespace {
+
+// stdout is written in pieces that cannot block for long: poll first, then at most PIPE_BUF bytes
+// (a pipe takes that many whole once poll says it has room). A reader that stops reading must not
+// hold a program that was asked to stop: mpirun, once interrupted, drains its ranks' output only
+// after it has killed them, so rank 0 would sit in write() until SIGKILL, never reaching its
+// checkpoint. Until a stop signal, stdout is waited for as long as it takes (a slow reader is a
+// reader); after one, a line that cannot go out within kStopWaitMs is dropped, with every later one.
+constexpr int kPollMs = 100, kStopWaitMs = 500;
+std::atomic<bool> g_stdout_dropped{false};
+
+void write_stdout(const std::string& text) {
+    int waited_after_stop = 0;
+    for (size_t done = 0; done < text.size();) {
+        pollfd p{STDOUT_FILENO, POLLOUT, 0};
+        const int ready = ::poll(&p, 1, kPollMs);
+        if (ready == 0 || (ready < 0 && errno == EINTR)) {
+            if (stop_signal() != 0 && (waited_after_stop += kPollMs) >= kStopWaitMs) {
+                g_stdout_dropped = true;
+                return;
+            }
+            continue;
+        }
+        const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, std::min<size_t>(text.size() - done, PIPE_BUF));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n < 0 && errno == EPIPE) throw BrokenPipe{};
+        if (n <= 0) {
+            std::perror("stdout");
+            std::exit(1);
+        }
+        done += size_t(n);
+    }
+}
+
+}  // namespace
+
 void JsonLines::write_raw(const std::string& line) {
     if (!lead_process()) return;  // a job's rank 0 alone writes stdout
-    if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF ||
-        std::fflush(stdout) != 0) {
-        if (errno == EPIPE) throw BrokenPipe{};
-        std::perror("stdout");
-        std::exit(1);
-    }
+    std::lock_guard lock(stdout_mutex());  // a process ended by a signal waits for the line
+    if (g_stdout_dropped) return;
+    write_stdout(line + '\n');
 }
 
 std::string fixed(double v, int digits) {

@@ -624,7 +624,7 @@ int train(TrainOptions o, JsonLines& out) {
     r.state.world_size = processes;
     r.o = o;
 
-    install_stop_signals();
+    stop_at_step_boundary();  // a signal stops the loop after its step, with a checkpoint
 
     Loader loader(r.train_set, pp, r.aug, r.share.count, true, o.seed, o.loader_threads, CropMode::center,
                   {o.batch, r.share.offset});
@@ -718,7 +718,7 @@ int train(TrainOptions o, JsonLines& out) {
                 log_info(o.quiet, "alexnet-train: " + std::string(sig ? "stopped by a signal" : "--stop-after reached") +
                                       " at iteration " + std::to_string(r.state.step) + "; checkpoint " + r.last_path +
                                       " (continue with --resume " + r.last_path + ")");
-                out.write({{"summary", true}, {"stopped", sig ? (sig == 2 ? "SIGINT" : "SIGTERM") : "stop-after"},
+                out.write({{"summary", true}, {"stopped", sig ? signal_name(sig) : "stop-after"},
                            {"epoch", epoch + 1}, {"iter", r.state.step}, {"checkpoint", r.last_path}});
                 return agreed(sig ? 128 + sig : (r.skipped.empty() ? 0 : 1));
             }
@@ -796,7 +796,8 @@ int train(TrainOptions o, JsonLines& out) {
     summary["skipped"] = skipped_total;
     summary["skipped_reasons"] = reasons;
     out.write(summary);
-    return agreed(skipped_total ? 1 : 0);
+    const int late_signal = stop_signal();  // after the last step: everything is written, the code still says so
+    return agreed(late_signal ? 128 + late_signal : skipped_total ? 1 : 0);
 }
 
 }  // namespace alexnet
