@@ -39,6 +39,23 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Every line says where it was measured: the CPU's model and the ISA oneDNN uses on it (which
+// ONEDNN_MAX_CPU_ISA may cap), so figures from different machines are never mixed up.
+class BenchLines {
+public:
+    BenchLines() : cpu_(cpu_model_name()), isa_(cpu_isa_name()) {}
+    void write(nlohmann::ordered_json line) {
+        line["cpu"] = cpu_;
+        line["isa"] = isa_;
+        out_.write(line);
+    }
+
+private:
+    JsonLines out_;
+    std::string cpu_, isa_;
+};
+
+
 using clock_type = std::chrono::steady_clock;
 
 struct Stats {
@@ -165,7 +182,7 @@ nlohmann::ordered_json time_training(const ModelSpec& spec, int batch, int warmu
 // at `global_batch` (this rank's share of it) without any sum, with one sum after the backward pass,
 // and with buckets summed during it. The ranks start each timed run together; rank 0 reports.
 void time_data_parallel(const ModelSpec& spec, int global_batch, double bucket_mb, int warmup, int runs,
-                        JsonLines& out) {
+                        BenchLines& out) {
     Communicator& comm = world();
     const int N = comm.size();
     const Share share = share_of(global_batch, comm.rank(), N);
@@ -272,12 +289,19 @@ double time_command(const std::vector<std::string>& argv, int& status) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attr;  // the child starts with no signal blocked (ours are: core/signals.hpp)
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     const auto t0 = clock_type::now();
     pid_t pid = 0;
-    if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
+    if (posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ) != 0)
         throw Error(argv[0], "cannot start it");
     waitpid(pid, &status, 0);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
@@ -351,7 +375,7 @@ private:
 // (decode threads beside the compute threads) on the generated JPEGs, against the share divided by
 // the CPU time per image the same path takes idle (decoding too must come out of the share: an
 // idle run with a whole free core for its decode thread would overstate it).
-void time_under_load(JsonLines& out, const ModelSpec& spec, const Weights& weights, int neighbours, int warmup,
+void time_under_load(BenchLines& out, const ModelSpec& spec, const Weights& weights, int neighbours, int warmup,
                      int runs, const std::string& jpeg_dir) {
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     const double share = double(cores) / (neighbours + 1);
@@ -487,7 +511,7 @@ nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights,
 
 // fp32, bf16 and int8 in one run, their timed passes interleaved (a busy machine slows all alike):
 // images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets.
-void time_precisions(JsonLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
+void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
                      int batch, int warmup, int runs, int latency_runs) {
     std::vector<Precision> precisions;
     for (const auto& n : names) {
@@ -596,7 +620,7 @@ int main(int argc, char** argv) {
     app.add_option("--make-jpegs", make_jpegs_dir, "Only write --embed-images 500x375 JPEGs into this folder and exit");
 
     return run_tool(app, argc, argv, [&] {
-        JsonLines out;
+        BenchLines out;
         if (allreduce) world();  // MPI first: the cores are shared among a machine's processes
         set_num_threads(threads_per_process(threads));
         const ModelSpec spec = make_preset(arch);

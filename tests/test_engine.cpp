@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "engine/fc_layout.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
 #include "io/model_file.hpp"
@@ -192,9 +193,45 @@ TEST_CASE("non-finite weights are refused while the network is built, naming the
                          Error);
 }
 
+// Sets ALEXNET_FC_LAYOUT for a scope (engine/fc_layout.hpp).
+struct ForcedFcLayout {
+    explicit ForcedFcLayout(const char* layout) { setenv(kForceEnv, layout, 1); }
+    ~ForcedFcLayout() { unsetenv(kForceEnv); }
+};
+
+TEST_CASE("every fc layout (preferred, stored, flat, flat-stored) computes the reference's result at batch 9") {
+    // Which one runs is timed on the CPU at hand, so each is forced here in turn.
+    const ModelSpec tv = make_preset("alexnet-tv", {.num_classes = 6, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 40});
+    const ModelSpec fm = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 16});
+    for (const char* layout : {"preferred", "stored", "flat", "flat-stored"}) {
+        CAPTURE(layout);
+        const ForcedFcLayout forced(layout);
+        for (const ModelSpec* spec : {&tv, &fm})
+            for (const char* layer : {"fc6", "fc7", "fc8", "prob"}) {
+                CAPTURE(spec->arch);
+                CAPTURE(layer);
+                CHECK(compare(*spec, 9, layer) < 1e-5);
+            }
+        // A one-layer net whose fc reads the caller's input directly (calibration builds these).
+        LayerSpec fc;
+        fc.kind = LayerKind::fc, fc.out_channels = 13, fc.activation = Activation::relu;
+        CHECK(compare(single({5, 3, 2}, fc), 9, "x") < 1e-5);
+        Weights w = random_weights(fm, 1, 0.1f);
+        const InferenceNet net(fm, w, 9, "fc8");
+        CHECK(net.kernels().find(std::string("fc6 ")) != std::string::npos);
+        CHECK(net.kernels().find(std::string("[") + layout + " layout; forced by ALEXNET_FC_LAYOUT]") != std::string::npos);
+    }
+    // Left to itself at batch 9 it times the candidates and says so.
+    Weights w = random_weights(fm, 1, 0.1f);
+    const InferenceNet net(fm, w, 9, "fc8");
+    CHECK(net.kernels().find("layout; timed at batch 9: preferred ") != std::string::npos);
+    CHECK(compare(fm, 9, "prob") < 1e-5);
+}
+
 TEST_CASE("fc weights the caller lets go are taken over, not copied, at any batch") {
-    // At batch 8 oneDNN's gemm inner product asks for transposed fc weights on AVX2; the engine
-    // takes the stored layout instead (as fast or faster), so the floats are used as they are.
+    // In the stored layout (which the timing picks wherever it is as fast) the floats are used as
+    // they are.
+    const ForcedFcLayout forced("stored");
     const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 16});
     const Weights w = random_weights(spec, 11, 0.1f);
     const int batch = 8;

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "data/image.hpp"
 #include "data/inputs.hpp"
+#include "engine/fc_layout.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/precision.hpp"
 #include "engine/reference.hpp"
@@ -149,11 +150,39 @@ TEST_CASE("calibration thresholds on a known histogram") {
                          Error);
 }
 
-TEST_CASE("int8 network against its naive twin: odd shapes, groups, s8 and u8 inputs, every output layer") {
-    if (!precision_supported(Precision::int8)) {
-        CHECK_THROWS_AS(require_precision_support(Precision::int8), Error);
-        return;
+TEST_CASE("bf16 and int8 are refused with one line on a CPU that lacks them, and built where it has them") {
+    // Runs on every CPU (and under every ONEDNN_MAX_CPU_ISA cap of the suite): one branch or the other.
+    const ModelSpec spec = make_preset("alexnet", {.num_classes = 7, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+    Weights w = random_weights(spec, 4, 0.1f);
+    const std::string where = "found " + cpu_isa_name() + " on this CPU (oneDNN's effective ISA), where " +
+                              (precision_supported(Precision::int8) ? "fp32 and int8 run" : "fp32 runs");
+    if (precision_supported(Precision::bf16))
+        CHECK_NOTHROW(InferenceNet(spec, w, 1, "prob", false, Precision::bf16));
+    else
+        CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::bf16),
+                             ("--precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA avx512_core_bf16 or newer), " + where).c_str(),
+                             Error);
+    Weights q = quantized_model(spec, 5, 4);
+    if (precision_supported(Precision::int8))
+        CHECK_NOTHROW(InferenceNet(spec, q, 1, "prob", false, Precision::int8));
+    else
+        CHECK_THROWS_WITH_AS(InferenceNet(spec, q, 1, "prob", false, Precision::int8),
+                             ("--precision: int8: expected a CPU with AVX2 or newer, " + where).c_str(), Error);
+    // The tools say it in one line and exit 2 (a value of --precision this CPU cannot run).
+    const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
+                             "/alexnet-28-fmnist.safetensors --precision bf16 --limit 10 -q");
+    if (precision_supported(Precision::bf16)) {
+        CHECK(r.status == 0);
+    } else {
+        CHECK(r.status == 2);
+        CHECK(r.err == "alexnet-eval: --precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA avx512_core_bf16 or newer), " +
+                           where + "\n");
+        CHECK(r.out.empty());
     }
+}
+
+TEST_CASE("int8 network against its naive twin: odd shapes, groups, s8 and u8 inputs, every output layer [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
     for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv", "alexnet-28"}) {
         const ModelSpec spec =
             make_preset(arch, {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
@@ -188,17 +217,25 @@ TEST_CASE("int8 plan: u8 after ReLU, s8 network input, requantisation fused, fal
     CHECK(d.find("conv3 s8->f32 (s8 weights)") != std::string::npos);
     CHECK(d.find("fc6 f32->f32") != std::string::npos);
     CHECK(d.find("fc6 stays float: signed input (int8 fc layers read u8, after ReLU)") != std::string::npos);
-    if (precision_supported(Precision::int8)) {
-        for (const auto& layer : {"conv3", "pool5", "fc6", "fc8"}) {
-            CAPTURE(layer);
-            CHECK(compare_planned(tanh_spec, wt, 2, layer, Precision::int8) < 2e-3);
-            CHECK(compare_planned(spec, w, 2, layer, Precision::int8) < 2e-3);
-        }
+}
+
+TEST_CASE("int8 plans with float layers (a layer left float, signed tanh activations) run as their twins [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
+    const ModelSpec spec = make_preset("alexnet", {.num_classes = 5, .conv_channels = {8, 8, 8, 8, 8}, .fc_width = 16});
+    Weights w = quantized_model(spec, 2, 2);
+    w.release("fc7.weight_scale");
+    ModelSpec tanh_spec = spec;
+    set_hidden_activation(tanh_spec, Activation::tanh);
+    Weights wt = quantized_model(tanh_spec, 2, 2);
+    for (const auto& layer : {"conv3", "pool5", "fc6", "fc8"}) {
+        CAPTURE(layer);
+        CHECK(compare_planned(tanh_spec, wt, 2, layer, Precision::int8) < 2e-3);
+        CHECK(compare_planned(spec, w, 2, layer, Precision::int8) < 2e-3);
     }
 }
 
-TEST_CASE("int8: large u8 inputs and weights of one sign (16-bit pair sums would saturate without VNNI)") {
-    if (!precision_supported(Precision::int8)) return;
+TEST_CASE("int8: large u8 inputs and weights of one sign (16-bit pair sums would saturate without VNNI) [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
     ModelSpec m;
     m.arch = "test";
     m.input = {16, 3, 3};
@@ -226,16 +263,35 @@ TEST_CASE("int8: large u8 inputs and weights of one sign (16-bit pair sums would
     CHECK(out[1] == doctest::Approx(expected + 1).epsilon(1e-5));
 }
 
-TEST_CASE("bf16: the network against its naive twin where the CPU has AVX512-BF16; a clear refusal elsewhere") {
+// Every fc layout (engine/fc_layout.hpp; the timing picks one per CPU) in each precision.
+void check_fc_layouts(Precision precision, double tolerance) {
+    const ModelSpec spec = make_preset("alexnet-tv", {.num_classes = 6, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 40});
+    Weights w = precision == Precision::int8 ? quantized_model(spec, 5, 9) : random_weights(spec, 4, 0.1f);
+    for (const char* layout : {"preferred", "stored", "flat", "flat-stored"}) {
+        CAPTURE(layout);
+        setenv(kForceEnv, layout, 1);
+        for (const char* layer : {"fc6", "fc7", "prob"}) {
+            CAPTURE(layer);
+            CHECK(compare_planned(spec, w, 9, layer, precision) < tolerance);
+        }
+        unsetenv(kForceEnv);
+    }
+}
+
+TEST_CASE("int8 fc layers in every layout at batch 9 against their twin [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
+    check_fc_layouts(Precision::int8, 2e-3);
+}
+
+TEST_CASE("bf16 fc layers in every layout at batch 9 against their twin [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
+    check_fc_layouts(Precision::bf16, 2e-2);
+}
+
+TEST_CASE("bf16: the network against its naive twin [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
     const ModelSpec spec = make_preset("alexnet", {.num_classes = 7, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
     Weights w = random_weights(spec, 4, 0.1f);
-    if (!precision_supported(Precision::bf16)) {
-        CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::bf16),
-                             ("--precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA avx512_core_bf16 or newer), "
-                              "found " + cpu_isa_name() + " on this CPU (oneDNN's effective ISA), where fp32 and int8 run").c_str(),
-                             Error);
-        return;
-    }
     for (const auto& layer : spec.layers) {
         CAPTURE(layer.name);
         CHECK(compare_planned(spec, w, 3, layer.name, Precision::bf16) < 2e-2);
@@ -294,13 +350,19 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
     }
     CHECK_THROWS_WITH_AS(parse_quantization("m", "{\"activation_scales\": {\"input\": -1}}"),
                          "m: __metadata__.quantization.activation_scales.input: expected a positive step, found -1", Error);
-    CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::int8),
-                         "--precision int8: weights: expected a quantized model (made by alexnet-quantize), found float weights",
-                         Error);
+    if (precision_supported(Precision::int8))
+        CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::int8),
+                             "--precision int8: weights: expected a quantized model (made by alexnet-quantize), found float weights",
+                             Error);
+    else  // the CPU is checked first
+        CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1, "prob", false, Precision::int8),
+                             ("--precision: int8: expected a CPU with AVX2 or newer, found " + cpu_isa_name() +
+                              " on this CPU (oneDNN's effective ISA), where fp32 runs").c_str(),
+                             Error);
 }
 
-TEST_CASE("the shipped model in int8 (data/alexnet-28-fmnist-int8.safetensors) against fp32 on the Fashion-MNIST test set") {
-    if (!precision_supported(Precision::int8)) return;
+TEST_CASE("the shipped model in int8 (data/alexnet-28-fmnist-int8.safetensors) against fp32 on the Fashion-MNIST test set [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
     const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
                              "/alexnet-28-fmnist-int8.safetensors --reference " + kData +
                              "/alexnet-28-fmnist.safetensors --compare-precision -q");
@@ -321,14 +383,10 @@ TEST_CASE("the shipped model in int8 (data/alexnet-28-fmnist-int8.safetensors) a
                                        << c["reference_top1_accuracy"] << ", max logit diff " << c["max_logit_diff"]);
 }
 
-TEST_CASE("the shipped model in bf16 against fp32 on the Fashion-MNIST test set (AVX512-BF16 CPUs)") {
+TEST_CASE("the shipped model in bf16 against fp32 on the Fashion-MNIST test set [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
     const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
                              "/alexnet-28-fmnist.safetensors --precision bf16 --compare-precision -q");
-    if (!precision_supported(Precision::bf16)) {
-        CHECK(r.status == 2);  // a value of --precision this CPU cannot run: a usage error
-        CHECK(r.err.find("alexnet-eval: --precision: bf16: expected a CPU with AVX512-BF16") == 0);
-        return;
-    }
     REQUIRE(r.status == 0);
     const auto c = r.lines().at(0);
     CHECK(c["precision"] == "bf16");
@@ -340,13 +398,17 @@ TEST_CASE("alexnet-eval --compare-precision on an int8 model needs the fp32 one"
     const auto r = test::run(test::kBin + "/alexnet-eval " + kFashion + " -w " + kData +
                              "/alexnet-28-fmnist-int8.safetensors --compare-precision --limit 10");
     CHECK(r.status == 2);
-    CHECK(r.err.find("--compare-precision: " + kData +
-                     "/alexnet-28-fmnist-int8.safetensors is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL") !=
-          std::string::npos);
+    if (precision_supported(Precision::int8))
+        CHECK(r.err.find("--compare-precision: " + kData +
+                         "/alexnet-28-fmnist-int8.safetensors is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL") !=
+              std::string::npos);
+    else  // the model's own precision is refused first
+        CHECK(r.err == "alexnet-eval: --precision: int8: expected a CPU with AVX2 or newer, found " + cpu_isa_name() +
+                           " on this CPU (oneDNN's effective ISA), where fp32 runs\n");
 }
 
-TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8 keeps fp32's top-1 on at least 7") {
-    if (!precision_supported(Precision::int8)) return;
+TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8 keeps fp32's top-1 on at least 7 [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
     // Random weights must make the top-1 class depend on the image, else the test only measures
     // ties. N(0, 0.01) weights shrink the signal layer by layer (nearly flat logits); He
     // initialisation keeps its scale, but a random ReLU network maps every image to nearly the same
@@ -400,8 +462,8 @@ TEST_CASE("full-size alexnet, He-initialised random weights, 8 real photos: int8
     CHECK(a.max_logit_diff < 0.1 * spread);
 }
 
-TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a model every tool runs in int8") {
-    if (!precision_supported(Precision::int8)) return;
+TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a model every tool runs in int8 [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
     TempDir dir;
     const std::string out = dir / "q.safetensors";
     const auto r = test::run(test::kBin + "/alexnet-quantize -w " + kData + "/alexnet-28-fmnist.safetensors --calibrate " +
@@ -446,9 +508,14 @@ TEST_CASE("alexnet-quantize end to end: a line per method, the best kept, a mode
 TEST_CASE("--precision int8 on a float model points to alexnet-quantize") {
     const auto r = test::run(test::kBin + "/alexnet-classify --precision int8 -w " + kData + "/alexnet-28-fmnist.safetensors " +
                              kData + "/demo");
-    CHECK(r.status == 1);
-    if (precision_supported(Precision::int8))
+    if (precision_supported(Precision::int8)) {
+        CHECK(r.status == 1);
         CHECK(r.err == "alexnet-classify: " + kData + "/alexnet-28-fmnist.safetensors: --precision int8: expected a quantized model (alexnet-quantize -w " +
                            kData + "/alexnet-28-fmnist.safetensors --calibrate IMAGES -o MODEL-int8.safetensors), found float weights\n");
+    } else {
+        CHECK(r.status == 2);
+        CHECK(r.err == "alexnet-classify: --precision: int8: expected a CPU with AVX2 or newer, found " + cpu_isa_name() +
+                           " on this CPU (oneDNN's effective ISA), where fp32 runs\n");
+    }
     CHECK(r.out.empty());
 }

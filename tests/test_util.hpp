@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/temp_dir.hpp"
+#include "engine/precision.hpp"
 #include "io/model_file.hpp"
 
 namespace alexnet::test {
@@ -44,5 +45,16 @@ inline double relative_max_error(const float* a, const float* b, size_t n) {
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
 using alexnet::TempDir;
+
+// Test cases that need what not every CPU has carry "[needs bf16]" or "[needs int8]" in their
+// names and start with `if (!cpu_runs(Precision::bf16)) return;`. CTest runs them as a test of
+// their own (NAME_cpu, tests/CMakeLists.txt), which then exits with CTest's skip code and says why
+// (main.cpp) instead of passing; their refusal on such a CPU is tested in cases that always run.
+std::vector<std::string>& cpu_skips();
+inline bool cpu_runs(Precision p) {
+    if (precision_supported(p)) return true;
+    cpu_skips().push_back(std::string(to_string(p)) + " needs what this CPU lacks (oneDNN's effective ISA: " + cpu_isa_name() + ")");
+    return false;
+}
 
 }  // namespace alexnet::test

@@ -8,11 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <tuple>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.hpp"
 #include "engine/dnnl_util.hpp"
+#include "engine/fc_layout.hpp"
 #include "engine/precision.hpp"
 #include "engine/reference.hpp"
 
@@ -254,39 +256,55 @@ struct InferenceNet::Impl {
 
     void add_fc(const LayerSpec& l, const LayerPlan& p, const Shape& in, Weights& w, bool release) {
         // A 4-D input (after pooling) keeps 4-D weights (O, C, H, W), the same bytes as PyTorch's
-        // (O, C*H*W); after another fc both are 2-D.
+        // (O, C*H*W); after another fc both are 2-D. Which layout runs fastest is this CPU's to
+        // say (engine/fc_layout.hpp).
         const bool spatial = cur.get_desc().dims().size() == 4;
-        const memory::dims src_dims = spatial ? memory::dims{batch, in.c, in.h, in.w} : memory::dims{batch, in.c};
-        const memory::dims w_dims = spatial ? memory::dims{l.out_channels, in.c, in.h, in.w}
-                                            : memory::dims{l.out_channels, in.c};
+        const memory::dim features = memory::dim(in.c) * in.h * in.w;
         const Int8Layer q8 = int8_params(l, p, w);
-        const tag stored = spatial ? tag::oihw : tag::oi;
-        auto make_pd = [&](tag weights_tag) {
+        auto dims_of = [&](FcLayout layout, int out_rows) {
+            const bool flat = layout == FcLayout::flat || layout == FcLayout::flat_stored;
+            if (!spatial || flat) return std::pair{memory::dims{batch, features}, memory::dims{out_rows, features}};
+            return std::pair{memory::dims{batch, in.c, in.h, in.w}, memory::dims{out_rows, in.c, in.h, in.w}};
+        };
+        const FcCandidateMaker make = [&](FcLayout layout, int out_rows) -> std::optional<dnnl::inner_product_forward::primitive_desc> {
+            const auto [src_dims, w_dims] = dims_of(layout, out_rows);
+            const bool flat = layout == FcLayout::flat || layout == FcLayout::flat_stored;
+            const bool stored = layout == FcLayout::stored || layout == FcLayout::flat_stored;
+            const tag weights_tag = !stored ? tag::any : w_dims.size() == 4 ? tag::oihw : tag::oi;
             dnnl::inner_product_forward::desc d(
-                dnnl::prop_kind::forward_inference, {src_dims, dnnl_type(p.src), tag::any},
-                {w_dims, weights_type(p), weights_tag}, {{l.out_channels}, dt::f32, tag::x},
-                {{batch, l.out_channels}, dnnl_type(p.dst), tag::any});
-            return dnnl::inner_product_forward::primitive_desc(d, attr_for(l.activation, q8.output_scale), eng);
-        };
-        dnnl::inner_product_forward::primitive_desc pd = make_pd(tag::any);
-        // oneDNN's gemm-based inner product reads f32 weights as stored at least as fast as the
-        // transposed copy it asks for on AVX2 (batch 8-32: fc6 20 vs 30 ms, 32 vs 45 ms): take the
-        // stored layout then, so fc6-fc8 need no copy (used in place from a mapped file, or taken
-        // over). A blocked-weights kernel (brgemm) keeps its own layout.
-        const auto gemm = [](const dnnl::primitive_desc_base& x) {  // "x64:gemm:jit", not "brgemm:..."
-            const std::string impl = x.impl_info_str();
-            return impl.find("gemm:") != std::string::npos && impl.find("brgemm") == std::string::npos;
-        };
-        if (weights_type(p) == dt::f32 && gemm(pd) && pd.weights_desc() != memory::desc(w_dims, dt::f32, stored)) {
+                dnnl::prop_kind::forward_inference, {src_dims, dnnl_type(p.src), flat && spatial ? tag::nc : tag::any},
+                {w_dims, weights_type(p), weights_tag}, {{out_rows}, dt::f32, tag::x},
+                {{batch, out_rows}, dnnl_type(p.dst), tag::any});
+            const std::vector<float> scales(q8.output_scale.begin(), q8.output_scale.begin() + std::min<size_t>(q8.output_scale.size(), size_t(out_rows)));
             try {
-                if (auto plain = make_pd(stored); gemm(plain)) pd = plain;
-            } catch (const dnnl::error&) {  // no implementation for the stored layout: keep oneDNN's
+                return dnnl::inner_product_forward::primitive_desc(d, attr_for(l.activation, scales), eng);
+            } catch (const dnnl::error&) {  // no implementation for this layout
+                return std::nullopt;
             }
+        };
+        const bool stored_is_free = weights_type(p) == dt::f32;
+        FcChoice choice = choose_fc_layout(make, l.out_channels, batch, spatial, stored_is_free, eng);
+        const dnnl::inner_product_forward::primitive_desc& pd = choice.pd;
+        kernels += (kernels.empty() ? "" : ", ") + l.name + " " + pd.impl_info_str() + " [" +
+                   to_string(choice.layout) + " layout; " + choice.why + "]";
+        const auto [src_dims, w_dims] = dims_of(choice.layout, l.out_channels);
+        if (spatial && src_dims.size() == 2) {  // rows: the 4-D source in nchw, read as (N, C*H*W)
+            const memory::desc nchw({batch, in.c, in.h, in.w}, dnnl_type(p.src), tag::nchw);
+            conform(nchw, l.name, p.src_scale);
+            if (cur_slot < 0) {  // the caller's input itself (a one-layer net): a view needs a buffer of ours
+                memory src = cur, dst = new_activation(nchw);
+                dnnl::reorder r(src, dst);
+                steps.push_back({l.name + ".reorder", [r, src, dst](dnnl::stream& s) mutable { r.execute(s, src, dst); }});
+                advance(dst);
+            }
+            memory rows(pd.src_desc(), eng, DNNL_MEMORY_NONE);
+            activations.push_back({rows, cur_slot});  // the same bytes, in the same buffer
+            cur = rows;
+        } else {
+            conform(pd.src_desc(), l.name, p.src_scale);
         }
-        note_kernel(l, pd);
-        conform(pd.src_desc(), l.name, p.src_scale);
         memory weights, bias;
-        std::tie(weights, bias) = load_params(l, w, q8, w_dims, spatial ? tag::oihw : tag::oi, pd.weights_desc(),
+        std::tie(weights, bias) = load_params(l, w, q8, w_dims, w_dims.size() == 4 ? tag::oihw : tag::oi, pd.weights_desc(),
                                               pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::inner_product_forward prim(pd);

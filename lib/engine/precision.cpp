@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.hpp"
@@ -58,6 +59,22 @@ std::string cpu_isa_name() {
         case isa::avx512_core_amx: return "avx512_core_amx";
         default: return "unknown";
     }
+}
+
+std::string cpu_model_name() {
+    // Virtual machines often say only "AMD EPYC": family and model tell the generation (26 = Zen 5).
+    std::string name = "unknown CPU", family, model;
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line) && line != "";) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string value = line.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(" \t"));
+        if (line.rfind("model name", 0) == 0) name = value;
+        else if (line.rfind("cpu family", 0) == 0) family = value;
+        else if (line.rfind("model\t", 0) == 0) model = value;
+    }
+    return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
 
 bool precision_supported(Precision p) {

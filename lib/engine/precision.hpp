@@ -21,8 +21,10 @@ enum class Precision { fp32, bf16, int8 };
 const char* to_string(Precision p);
 Precision parse_precision(const std::string& where, const std::string& text);  // throws Error
 
-// oneDNN's effective ISA on this CPU, e.g. "avx2", "avx512_core_bf16".
+// oneDNN's effective ISA on this CPU, e.g. "avx2", "avx512_core_bf16" (ONEDNN_MAX_CPU_ISA caps it).
 std::string cpu_isa_name();
+// The CPU's model name ("AMD EPYC 9R45", from /proc/cpuinfo), or "unknown CPU".
+std::string cpu_model_name();
 // Throws Error when this CPU cannot run `p`: bf16 needs AVX512-BF16, int8 at least AVX2.
 void require_precision_support(Precision p);
 bool precision_supported(Precision p);
