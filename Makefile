@@ -15,7 +15,7 @@ SANITIZE_BUILD ?= build-sanitize
 FUZZ_SECONDS ?= 30
 SANITIZE_DEPS = clang libclang-rt-14-dev llvm-14
 
-.PHONY: all deps build test check demo bench install fixtures model clean model-int8 sanitize-build sanitize fuzz
+.PHONY: all deps build test check demo bench install fixtures model clean model-int8 sanitize-build sanitize fuzz tsan-build tsan bench-peer
 
 all: build
 
@@ -41,13 +41,34 @@ sanitize-build: deps $(SANITIZE_BUILD)/CMakeCache.txt
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 
 # The whole test suite under ASan + UBSan + LSan (a report fails the test), and each libFuzzer
-# harness for FUZZ_SECONDS (as set when the build was configured) as the CTest tests fuzz_*.
+# harness for FUZZ_SECONDS (as set when the build was configured) as the CTest tests fuzz_*. The
+# reruns under a capped ONEDNN_MAX_CPU_ISA (label isa) stay in make test: our code is the same
+# whatever kernels oneDNN picks.
 sanitize: sanitize-build
 	cd $(SANITIZE_BUILD) && ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14 ASAN_OPTIONS=detect_leaks=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp ctest --output-on-failure -j $(JOBS)
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp ctest --output-on-failure -j $(JOBS) -LE isa
 
-# What CI runs (.ci/run): the Release suite, then the sanitizer suite with the fuzzers.
-check: test sanitize
+# ThreadSanitizer (clang 14) on the tests that run threads of ours (CTest label "threads"), in its
+# own folder; tests/tsan.supp holds what the uninstrumented libraries need (libgomp, TBB, oneDNN).
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS = test_threads test_decode test_data test_train_data test_train test_cli test_messy_inputs \
+  test_data_parallel test_signals
+
+$(TSAN_BUILD)/CMakeCache.txt: | deps
+	@scripts/install-deps.sh $(SANITIZE_DEPS)
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" -DALEXNET_TSAN=ON
+
+tsan-build: deps $(TSAN_BUILD)/CMakeCache.txt
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TESTS)
+
+tsan: tsan-build
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -L threads
+
+# What CI runs (.ci/run): the Release suite, then the sanitizer suite with the fuzzers, then the
+# threaded tests under ThreadSanitizer.
+check: test sanitize tsan
 
 # Each libFuzzer harness for FUZZ_SECONDS (JOBS at a time), seeded from the committed fixtures;
 # findings go to $(SANITIZE_BUILD)/fuzz-findings.
@@ -71,6 +92,13 @@ bench: build
 	  $(BUILD)/alexnet-bench --allreduce --arch alexnet --train-batch 32 --runs 5
 	@scripts/install-deps.sh time
 	@scripts/measure-classify-rss.sh $(BUILD)
+
+# The peer in the same minutes: ONNX Runtime on torchvision's AlexNet beside alexnet-bench's alexnet-tv
+# (installs onnxruntime-node and Debian's PyTorch into $(BUILD)/peer-ort on first use).
+bench-peer: build
+	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
+	scripts/peer-ort/run.sh $(BUILD)
+	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
@@ -98,4 +126,4 @@ model-int8: build
 	  -o data/alexnet-28-fmnist-int8.safetensors
 
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(TSAN_BUILD)

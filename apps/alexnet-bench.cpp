@@ -697,7 +697,7 @@ int main(int argc, char** argv) {
                 layers.push_back({{"layer", names[i]}, {"median_ms", json_float(float(s.median))}});
             }
             out.write({{"bench", "layers"}, {"arch", arch}, {"batch", layer_batch}, {"layers", layers},
-                       {"sum_of_medians_ms", json_float(float(total))}});
+                       {"sum_of_medians_ms", json_float(float(total))}, {"kernels", net->kernels()}});
         }
 
         double forward_rate_at_32 = 0;

@@ -58,7 +58,13 @@ void wait_for_signals(std::string tool, bool quiet) {
         if (sigwait(&set, &sig) != 0) continue;
         int none = 0;
         const bool first = g_signal.compare_exchange_strong(none, sig);
-        if (first && g_step_boundary.load()) continue;  // the loop finishes its step and stops
+        if (first && g_step_boundary.load()) {  // the loop finishes its step and stops
+            if (!quiet && isatty(STDERR_FILENO)) {
+                const std::string line = "\n" + tool + ": stopping after this step (" + signal_name(sig) + " again: at once)\n";
+                [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+            }
+            continue;
+        }
         end_now(tool, quiet, sig);
     }
 }
