@@ -120,6 +120,17 @@ struct Images {
     }
 };
 
+// A signal in a program's first milliseconds, while the dynamic loader maps its libraries (before
+// its first instruction blocks the signal), ends it by the default action: nothing has happened
+// yet that could be lost. Counted, and allowed only with nothing written.
+int g_ended_before_start = 0;
+bool ended_before_start(int code, int sig, const std::string& stdout_file) {
+    if (code != 1000 + sig) return false;
+    ++g_ended_before_start;
+    CHECK(slurp(stdout_file).empty());
+    return true;
+}
+
 // A training run's checks: the code, whole lines, and when it had begun its steps, the last line
 // names the stop and the checkpoint holds exactly that step.
 void check_training_stop(int code, int sig, const fs::path& out, const std::string& stdout_text, const std::string& err) {
@@ -164,6 +175,10 @@ TEST_CASE("alexnet-train: a signal at any moment ends it with 128 + the signal a
         std::this_thread::sleep_for(delay);
         kill(c.pid, sig);
         const int code = c.wait();
+        if (ended_before_start(code, sig, out / "stdout")) {
+            CHECK(!fs::exists(run_dir / "last.safetensors"));
+            continue;
+        }
         check_training_stop(code, sig, run_dir, slurp(out / "stdout"), slurp(out / "stderr"));
     }
 }
@@ -245,6 +260,7 @@ TEST_CASE("alexnet-embed and alexnet-classify reading paths from stdin: a signal
             const int code = c.wait();
             const std::string err = slurp(out / "stderr");
             INFO(err);
+            if (ended_before_start(code, sig, out / "stdout")) continue;
             CHECK(code == 128 + sig);
             CHECK(err.find(std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")) != std::string::npos);
             check_stderr(err);
@@ -274,6 +290,7 @@ TEST_CASE("alexnet-eval: a signal at any moment ends it cleanly, without a parti
         const int code = c.wait();
         const std::string err = slurp(out / "stderr");
         INFO(err);
+        if (ended_before_start(code, sig, out / "stdout")) continue;
         check_stderr(err);
         const auto lines = whole_lines(slurp(out / "stdout"));
         if (code == 0) {  // it had finished: every line and the matrix are there
@@ -286,4 +303,11 @@ TEST_CASE("alexnet-eval: a signal at any moment ends it cleanly, without a parti
         }
         check_no_temporaries(out.path);
     }
+}
+
+TEST_CASE("how many runs the signal reached before the program's first instruction") {
+    // Printed for the record (run last, in file order): with random moments from 0 ms, a few in a
+    // hundred land in the dynamic loader's milliseconds (more under the sanitizers' slow start).
+    MESSAGE(g_ended_before_start << " run(s) ended by a signal before the program started, with nothing written");
+    CHECK(g_ended_before_start <= 4 * runs_per_case());
 }

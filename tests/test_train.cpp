@@ -227,8 +227,15 @@ TEST_CASE("a convnet-4 model from alexnet-train loads in alexnet-eval, which mea
 #define ALEXNET_TEST_ASAN 1
 #endif
 #endif
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ALEXNET_TEST_TSAN 1
+#endif
+#endif
 #ifdef ALEXNET_TEST_ASAN
 const std::string kMemoryCap = "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=8000 ";
+#elif defined(ALEXNET_TEST_TSAN)  // likewise under ThreadSanitizer (make tsan)
+const std::string kMemoryCap = "TSAN_OPTIONS=\"${TSAN_OPTIONS:+$TSAN_OPTIONS }max_allocation_size_mb=8000\" ";
 #else
 const std::string kMemoryCap = "ulimit -v 8000000; ";
 #endif
