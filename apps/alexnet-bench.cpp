@@ -491,8 +491,20 @@ nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights,
     return line;
 }
 
+// Peak resident memory of a fresh alexnet-classify that loads `model`, builds its network in
+// `precision` and classifies one JPEG, as GNU time measures it (core/run_command.hpp). A process
+// of its own because ru_maxrss and VmHWM are high-water marks of a whole process: this one holds
+// every precision's weights and networks at once (after a reset of VmHWM through clear_refs it
+// would still measure on top of them), so no figure read in here would be one precision's alone.
+double classify_peak_rss_mb(const std::string& model, Precision precision, const std::string& jpeg) {
+    const std::string classify = executable_dir() + "/alexnet-classify";
+    const CommandRun r = run_measured({classify, "-q", "-w", model, "--precision", to_string(precision), jpeg});
+    return check_exit(r, classify, "peak memory").peak_rss_mb;
+}
+
 // fp32, bf16 and int8 in one run, their timed passes interleaved (a busy machine slows all alike):
-// images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets.
+// images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets, and
+// the peak memory of a tool that runs the precision's model file (int8: the quantized one).
 void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
                      int batch, int warmup, int runs, int latency_runs) {
     std::vector<Precision> precisions;
@@ -512,6 +524,15 @@ void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weig
     }
     Weights fp = weights, q8;
     if (std::find(precisions.begin(), precisions.end(), Precision::int8) != precisions.end()) q8 = quantized(spec, fp);
+    const TempDir scratch("alexnet-bench-precision");
+    const std::string jpeg = scratch / "photo_500x375.jpg", fp_file = scratch / "fp32.safetensors",
+                      q8_file = scratch / "int8.safetensors";
+    write_photo(jpeg);
+    save_model(fp_file, spec, fp);
+    if (!q8.names().empty()) save_model(q8_file, spec, q8);
+    std::vector<double> peak_rss_mb;
+    for (Precision p : precisions)
+        peak_rss_mb.push_back(classify_peak_rss_mb(p == Precision::int8 ? q8_file : fp_file, p, jpeg));
     for (int b : {batch, 1}) {
         std::vector<std::unique_ptr<InferenceNet>> nets;
         for (Precision p : precisions) {
@@ -547,6 +568,10 @@ void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weig
                 line["target_speedup"] = t.speedup;
                 line["meets_target"] = fp32_median / st.median >= t.speedup;
                 line["kernels"] = nets[i]->kernels();
+                const std::string file = precisions[i] == Precision::int8 ? q8_file : fp_file;
+                line["model_file_mb"] = json_float(float(double(fs::file_size(file)) / (1 << 20)));
+                line["peak_rss_mb"] = json_float(float(peak_rss_mb[i]));
+                line["peak_rss_of"] = "alexnet-classify -w MODEL_FILE --precision P, one JPEG, a fresh process";
             }
             line["runs"] = timed;
             line["cpu_isa"] = cpu_isa_name();
