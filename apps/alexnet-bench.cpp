@@ -8,9 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
@@ -20,6 +18,7 @@
 #include "cli/options.hpp"
 #include "core/error.hpp"
 #include "core/executable.hpp"
+#include "core/run_command.hpp"
 #include "core/temp_dir.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
@@ -255,7 +254,7 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
     const Tensor& y = m.weights.at("labels");
     const int N = int(x.shape[0]);
     std::vector<int> labels;
-    for (int i = 0; i < N; ++i) labels.push_back(int(y.data[i]));
+    for (int i = 0; i < N; ++i) labels.push_back(int(y.floats()[i]));
     auto meta = [&](const char* k) { return std::stod(m.weights.metadata.at(k)); };
     TrainNet net(m.spec, N, 0.f);
     net.set_weights(m.weights);
@@ -264,7 +263,7 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
     nlohmann::json losses = nlohmann::json::array();
     const int steps = int(meta("steps"));
     for (int s = 0; s < steps; ++s) {
-        losses.push_back(net.train_step(x.data, labels.data(), 0, nullptr));
+        losses.push_back(net.train_step(x.floats(), labels.data(), 0, nullptr));
         if (s == 0) {
             const ParamLayout& L = net.layout();
             for (size_t i = 0; i < L.tensors.size(); ++i) {
@@ -275,34 +274,25 @@ void training_golden(const std::string& in_path, const std::string& out_path) {
         sgd.update(net.params(), net.grads(), float(meta("lr")));
     }
     const Weights w = net.weights();
-    for (const auto& name : w.names()) out.add_view(name, w.at(name).shape, w.at(name).data);
+    for (const auto& name : w.names()) out.add_view(name, w.at(name));
     out.metadata["losses"] = losses.dump();
     write_safetensors(out_path, out);
 }
 
-// Wall-clock seconds of one run of `argv` (stdout and stderr to /dev/null); its exit status too.
-double time_command(const std::vector<std::string>& argv, int& status) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;  // the child starts with no signal blocked (ours are: core/signals.hpp)
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    const auto t0 = clock_type::now();
-    pid_t pid = 0;
-    if (posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ) != 0)
-        throw Error(argv[0], "cannot start it");
-    waitpid(pid, &status, 0);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
+// A 500x375 JPEG of smooth random content, like a downsized photo.
+void write_photo(const std::string& path) {
+    cv::Mat small(30, 40, CV_8UC3), img;
+    cv::RNG rng(5);
+    rng.fill(small, cv::RNG::UNIFORM, 0, 255);
+    cv::resize(small, img, cv::Size(500, 375), 0, 0, cv::INTER_CUBIC);
+    cv::imwrite(path, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+}
+
+// A run of `program` in `bench` must succeed.
+const CommandRun& check_exit(const CommandRun& r, const std::string& program, const std::string& bench) {
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+        throw Error(program, "exited with an error in the " + bench + " bench");
+    return r;
 }
 
 // Start-up as users meet it: `alexnet-classify --help`, and one JPEG classified by full-size
@@ -313,19 +303,11 @@ nlohmann::ordered_json time_startup(const ModelSpec& spec, const Weights& weight
     const std::string classify = executable_dir() + "/alexnet-classify", model = dir + "/weights.safetensors",
                       jpeg = dir + "/photo_500x375.jpg";
     save_model(model, spec, weights);
-    cv::Mat small(30, 40, CV_8UC3), img;
-    cv::RNG rng(5);
-    rng.fill(small, cv::RNG::UNIFORM, 0, 255);
-    cv::resize(small, img, cv::Size(500, 375), 0, 0, cv::INTER_CUBIC);
-    cv::imwrite(jpeg, img, {cv::IMWRITE_JPEG_QUALITY, 90});
+    write_photo(jpeg);
     auto median_s = [&](const std::vector<std::string>& argv, int n) {
         std::vector<double> s;
-        int status = 0;
-        time_command(argv, status);  // warm the page cache
-        for (int r = 0; r < n; ++r) {
-            s.push_back(time_command(argv, status));
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error(argv[0], "exited with an error in the start-up bench");
-        }
+        run_command(argv);  // warm the page cache
+        for (int r = 0; r < n; ++r) s.push_back(check_exit(run_command(argv), argv[0], "start-up").seconds);
         return stats(s).median;
     };
     const double help = median_s({classify, "--help"}, runs * 2);
@@ -448,8 +430,8 @@ Weights quantized(const ModelSpec& spec, const Weights& weights) {
     Weights q8 = quantize_weights(spec, fp, {}, int8_names);
     q8.metadata[kQuantizationKey] = to_json(activation_scales(hists, "minmax"));
     for (const auto& name : q8.names())  // the biases are views into `fp`, which ends here
-        if (const Tensor& t = q8.at(name); t.owned.empty())
-            q8.add(name, t.shape, std::vector<float>(t.data, t.data + t.numel()));
+        if (const Tensor& t = q8.at(name); !t.owns())
+            q8.add(name, t.shape, std::vector<float>(t.floats(), t.floats() + t.numel()));
     return q8;
 }
 
@@ -509,8 +491,20 @@ nlohmann::ordered_json time_embed(const ModelSpec& spec, const Weights& weights,
     return line;
 }
 
+// Peak resident memory of a fresh alexnet-classify that loads `model`, builds its network in
+// `precision` and classifies one JPEG, as GNU time measures it (core/run_command.hpp). A process
+// of its own because ru_maxrss and VmHWM are high-water marks of a whole process: this one holds
+// every precision's weights and networks at once (after a reset of VmHWM through clear_refs it
+// would still measure on top of them), so no figure read in here would be one precision's alone.
+double classify_peak_rss_mb(const std::string& model, Precision precision, const std::string& jpeg) {
+    const std::string classify = executable_dir() + "/alexnet-classify";
+    const CommandRun r = run_measured({classify, "-q", "-w", model, "--precision", to_string(precision), jpeg});
+    return check_exit(r, classify, "peak memory").peak_rss_mb;
+}
+
 // fp32, bf16 and int8 in one run, their timed passes interleaved (a busy machine slows all alike):
-// images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets.
+// images/s at `batch` and the batch-1 latency, with the speed-up over fp32 and the targets, and
+// the peak memory of a tool that runs the precision's model file (int8: the quantized one).
 void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& names,
                      int batch, int warmup, int runs, int latency_runs) {
     std::vector<Precision> precisions;
@@ -530,6 +524,15 @@ void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weig
     }
     Weights fp = weights, q8;
     if (std::find(precisions.begin(), precisions.end(), Precision::int8) != precisions.end()) q8 = quantized(spec, fp);
+    const TempDir scratch("alexnet-bench-precision");
+    const std::string jpeg = scratch / "photo_500x375.jpg", fp_file = scratch / "fp32.safetensors",
+                      q8_file = scratch / "int8.safetensors";
+    write_photo(jpeg);
+    save_model(fp_file, spec, fp);
+    if (!q8.names().empty()) save_model(q8_file, spec, q8);
+    std::vector<double> peak_rss_mb;
+    for (Precision p : precisions)
+        peak_rss_mb.push_back(classify_peak_rss_mb(p == Precision::int8 ? q8_file : fp_file, p, jpeg));
     for (int b : {batch, 1}) {
         std::vector<std::unique_ptr<InferenceNet>> nets;
         for (Precision p : precisions) {
@@ -565,6 +568,10 @@ void time_precisions(BenchLines& out, const ModelSpec& spec, const Weights& weig
                 line["target_speedup"] = t.speedup;
                 line["meets_target"] = fp32_median / st.median >= t.speedup;
                 line["kernels"] = nets[i]->kernels();
+                const std::string file = precisions[i] == Precision::int8 ? q8_file : fp_file;
+                line["model_file_mb"] = json_float(float(double(fs::file_size(file)) / (1 << 20)));
+                line["peak_rss_mb"] = json_float(float(peak_rss_mb[i]));
+                line["peak_rss_of"] = "alexnet-classify -w MODEL_FILE --precision P, one JPEG, a fresh process";
             }
             line["runs"] = timed;
             line["cpu_isa"] = cpu_isa_name();

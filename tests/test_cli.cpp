@@ -104,7 +104,7 @@ TEST_CASE("classify: usage errors exit 2; bad weights fail before any image, nam
         if (name == "conv3.weight")
             broken.add(name, {96, 64, 3, 2}, std::vector<float>(96 * 64 * 6));
         else
-            broken.add_view(name, t.shape, t.data);
+            broken.add_view(name, t);
     }
     alexnet::write_safetensors(dir / "broken.safetensors", broken);
     const Run bad = run(kBin + "/alexnet-classify --weights " + dir / "broken.safetensors" + " " + kData + "/demo");

@@ -186,7 +186,7 @@ TEST_CASE("a large fc weight is reordered in slices of output rows, with the sam
 TEST_CASE("non-finite weights are refused while the network is built, naming the tensor") {
     const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 3, .conv_channels = {4, 4, 4, 4, 4}, .fc_width = 8});
     Weights w = random_weights(spec, 3);
-    std::vector<float> bad(w.at("conv3.weight").data, w.at("conv3.weight").data + w.at("conv3.weight").numel());
+    std::vector<float> bad(w.at("conv3.weight").floats(), w.at("conv3.weight").floats() + w.at("conv3.weight").numel());
     bad[7] = std::nanf("");
     w.add("conv3.weight", w.at("conv3.weight").shape, bad);
     CHECK_THROWS_WITH_AS(InferenceNet(spec, w, 1), "weights: conv3.weight: expected finite values, found nan at flat index 7",
@@ -254,7 +254,7 @@ TEST_CASE("fc weights the caller lets go are taken over, not copied, at any batc
     const int batch = 8;
     const auto input = random_vector(size_t(batch) * spec.input.size(), 6);
     const auto ref = reference::forward(spec, w, input.data(), batch);
-    const float* fc6 = w.at("fc6.weight").data;
+    const float* fc6 = w.at("fc6.weight").floats();
     Weights kept = w, given = w;
     InferenceNet copied(spec, kept, batch, "prob", /*release_weights=*/false);
     InferenceNet taking(spec, given, batch, "prob", /*release_weights=*/true);
@@ -262,7 +262,7 @@ TEST_CASE("fc weights the caller lets go are taken over, not copied, at any batc
     CHECK(kept.contains("fc6.weight"));  // the caller's copy is left alone
     CHECK(taking.weights_in_place() >= 6);
     CHECK_FALSE(given.contains("fc6.weight"));
-    CHECK(w.at("fc6.weight").data == fc6);
+    CHECK(w.at("fc6.weight").floats() == fc6);
     for (InferenceNet* net : {&copied, &taking}) {
         std::vector<float> out(size_t(batch) * net->output_shape().size());
         net->forward(input.data(), out.data());
@@ -281,7 +281,7 @@ TEST_CASE("fc weights in a mapped file are used in place, outlive the loaded mod
     std::unique_ptr<InferenceNet> net;
     {
         LoadedModel m = load_model(path);
-        CHECK(m.weights.at("fc6.weight").mapped);
+        CHECK(m.weights.at("fc6.weight").mapped());
         net = std::make_unique<InferenceNet>(m.spec, m.weights, 1, "fc8", /*release_weights=*/true);
     }  // the model (and its Weights) is gone; the net keeps the mapping
     // oneDNN's batch-1 inner product takes plain (O, I) weights on AVX2 and AVX-512 alike: fc6-fc8's
@@ -292,7 +292,7 @@ TEST_CASE("fc weights in a mapped file are used in place, outlive the loaded mod
     CHECK(relative_max_error(out.data(), ref[size_t(spec.index_of("fc8"))].data(), out.size()) < 1e-5);
 
     Weights bad = w;  // a NaN in a weight used in place is refused like any other
-    std::vector<float> fc7(w.at("fc7.weight").data, w.at("fc7.weight").data + w.at("fc7.weight").numel());
+    std::vector<float> fc7(w.at("fc7.weight").floats(), w.at("fc7.weight").floats() + w.at("fc7.weight").numel());
     fc7[5] = std::nanf("");
     bad.add("fc7.weight", w.at("fc7.weight").shape, fc7);
     save_model(path, spec, bad);

@@ -171,9 +171,9 @@ TEST_CASE("alexnet-eval accounts for every item it cannot score, and --strict st
     const Tensor& logits = ref.at("logits");
     int pytorch_correct = 0;
     for (size_t i = 0; i < files.size(); ++i) {
-        list << kData << "/demo/" << files[i].get<std::string>() << " " << int(labels.data[i]) << "\n";
-        const float* z = logits.data + i * 10;
-        pytorch_correct += label_rank(z, 10, int(labels.data[i])) == 0;
+        list << kData << "/demo/" << files[i].get<std::string>() << " " << int(labels.floats()[i]) << "\n";
+        const float* z = logits.floats() + i * 10;
+        pytorch_correct += label_rank(z, 10, int(labels.floats()[i])) == 0;
     }
     std::ofstream(dir.path / "broken.png") << "not a png";
     list << "# comments and blank lines are skipped\n\n";

@@ -23,7 +23,7 @@ std::vector<float> run(LoadedModel& m, const Tensor& input, const std::string& l
     const int batch = int(input.shape[0]);
     InferenceNet net(m.spec, m.weights, batch, layer);
     std::vector<float> out(size_t(batch) * net.output_shape().size());
-    net.forward(input.data, out.data());
+    net.forward(input.floats(), out.data());
     return out;
 }
 
@@ -40,13 +40,13 @@ TEST_CASE("narrow caffe-family networks give PyTorch's logits and probabilities"
         const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
         const Tensor &x = io.at("input"), &logits = io.at("logits"), &prob = io.at("prob");
         const auto fc8 = run(m, x, "fc8");
-        const double err = relative_max_error(fc8.data(), logits.data, fc8.size());
+        const double err = relative_max_error(fc8.data(), logits.floats(), fc8.size());
         MESSAGE(arch << " oneDNN vs PyTorch logits, relative max error " << err);
         CHECK(err < 1e-4);
         const auto p = run(m, x, "prob");
-        CHECK(relative_max_error(p.data(), prob.data, p.size()) < 1e-4);
-        const auto ref = reference::forward(m.spec, m.weights, x.data, int(x.shape[0]));
-        CHECK(relative_max_error(ref[m.spec.index_of("fc8")].data(), logits.data, fc8.size()) < 1e-4);
+        CHECK(relative_max_error(p.data(), prob.floats(), p.size()) < 1e-4);
+        const auto ref = reference::forward(m.spec, m.weights, x.floats(), int(x.shape[0]));
+        CHECK(relative_max_error(ref[m.spec.index_of("fc8")].data(), logits.floats(), fc8.size()) < 1e-4);
     }
 }
 
@@ -58,7 +58,7 @@ TEST_CASE("the alexnet fixture's LRN constants come from its metadata and matter
     for (auto& l : m.spec.layers)
         if (l.kind == LayerKind::lrn) l.lrn.k = 1.f;
     const auto fc8 = run(m, io.at("input"), "fc8");
-    CHECK(relative_max_error(fc8.data(), io.at("logits").data, fc8.size()) > 1e-2);
+    CHECK(relative_max_error(fc8.data(), io.at("logits").floats(), fc8.size()) > 1e-2);
 }
 
 TEST_CASE("narrow torchvision network (torchvision's names) gives PyTorch's logits at 224 and 256") {
@@ -72,7 +72,7 @@ TEST_CASE("narrow torchvision network (torchvision's names) gives PyTorch's logi
         const Tensor& x = io.at("input_" + std::to_string(size));
         const Tensor& logits = io.at("logits_" + std::to_string(size));
         const auto fc8 = run(m, x, "fc8");
-        const double err = relative_max_error(fc8.data(), logits.data, fc8.size());
+        const double err = relative_max_error(fc8.data(), logits.floats(), fc8.size());
         MESSAGE("alexnet-tv at " << size << ": relative max error " << err);
         CHECK(err < 1e-4);
     }
@@ -91,7 +91,7 @@ TEST_CASE("preprocessing matches an independent OpenCV/numpy pipeline") {
             std::vector<float> got(want.numel());
             preprocess(img, p, CropMode::center, got.data());
             double max_diff = 0;
-            for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got[i] - want.data[i])));
+            for (size_t i = 0; i < got.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(got[i] - want.floats()[i])));
             CHECK(max_diff < 1e-4);
         }
     }
@@ -152,7 +152,7 @@ TEST_CASE("the embedded default: PNG files through our preprocessing and network
     InferenceNet net(m.spec, m.weights, n, "fc8");
     std::vector<float> out(size_t(n) * 10);
     net.forward(input.data(), out.data());
-    const double err = relative_max_error(out.data(), logits.data, out.size());
+    const double err = relative_max_error(out.data(), logits.floats(), out.size());
     MESSAGE("alexnet-28 end to end vs PyTorch: relative max error " << err);
     CHECK(err < 1e-4);
 }
@@ -192,15 +192,15 @@ TEST_CASE("reference backward through whole narrow networks gives PyTorch's loss
         const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
         const int N = int(x.shape[0]);
         std::vector<int> labels;
-        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").data[i]));
-        const reference::Gradients g = reference::backward(m.spec, m.weights, x.data, labels.data(), N);
+        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").floats()[i]));
+        const reference::Gradients g = reference::backward(m.spec, m.weights, x.floats(), labels.data(), N);
         CHECK(g.loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
         double worst = 0;
         for (const auto& p : param_specs(m.spec)) {
             const Tensor& want = expected.at(p.name);
             const std::vector<float>& got = g.params.at(p.name);
             REQUIRE(int64_t(got.size()) == want.numel());
-            const double err = relative_max_error(got.data(), want.data, got.size());
+            const double err = relative_max_error(got.data(), want.floats(), got.size());
             CAPTURE(p.name);
             CHECK(err < 1e-4);
             worst = std::max(worst, err);

@@ -144,12 +144,12 @@ TEST_CASE("2b. a .pth tensor saved as a strided view (.t(), permute) is read in 
     const Weights w = read_pth(f);
     const Tensor& t = w.at("w");
     REQUIRE(t.shape == std::vector<int64_t>{2, 3});
-    CHECK(std::vector<float>(t.data, t.data + 6) == std::vector<float>{0, 2, 4, 1, 3, 5});
+    CHECK(std::vector<float>(t.floats(), t.floats() + 6) == std::vector<float>{0, 2, 4, 1, 3, 5});
     // an offset view with a broadcast (stride 0) dimension
     write_file(f, stored_zip({{"archive/data.pkl", Pickle::state_dict("w", 6, 1, {3, 2}, {0, 2}).bytes},
                               {"archive/data/0", floats}}));
     const Weights b = read_pth(f);
-    CHECK(std::vector<float>(b.at("w").data, b.at("w").data + 6) == std::vector<float>{1, 3, 1, 3, 1, 3});
+    CHECK(std::vector<float>(b.at("w").floats(), b.at("w").floats() + 6) == std::vector<float>{1, 3, 1, 3, 1, 3});
 }
 
 TEST_CASE("3. a zip64 extra field shorter than the sizes it must hold is refused, not read past the file") {

@@ -36,8 +36,8 @@ double logits_error(const std::string& weights, const std::string& arch, const s
     InferenceNet net(m.spec, m.weights, batch, "fc8");
     std::vector<float> out(size_t(batch) * net.output_shape().size());
     REQUIRE(out.size() == size_t(logits.numel()));
-    net.forward(x.data, out.data());
-    return relative_max_error(out.data(), logits.data, out.size());
+    net.forward(x.floats(), out.data());
+    return relative_max_error(out.data(), logits.floats(), out.size());
 }
 
 
@@ -66,7 +66,7 @@ TEST_CASE("a .pth whose tensors are strided views (.t(), channels-last, an offse
         CAPTURE(name);
         const Tensor &a = strided.at(name), &b = plain.at(name);
         REQUIRE(a.shape == b.shape);
-        CHECK(std::equal(a.data, a.data + a.numel(), b.data));
+        CHECK(std::equal(a.floats(), a.floats() + a.numel(), b.floats()));
     }
 }
 

@@ -55,7 +55,7 @@ TEST_CASE("save then load: same tensors, arch, groups, preprocessing and labels"
         for (const auto& p : param_specs(spec)) {
             const Tensor &a = w.at(p.name), &b = m.weights.at(p.name);
             REQUIRE(a.shape == b.shape);
-            CHECK(std::memcmp(a.data, b.data, a.numel() * 4) == 0);
+            CHECK(std::memcmp(a.floats(), b.floats(), a.numel() * 4) == 0);
         }
     }
     // no temporary files left behind
@@ -79,7 +79,7 @@ TEST_CASE("the architecture is detected from the weights") {
     for (int i = 0; i < 8; ++i)
         for (const char* suffix : {".weight", ".bias"}) {
             const Tensor& t = tvw.at(std::string(canon[i]) + suffix);
-            renamed.add_view(std::string(tv_names[i]) + suffix, t.shape, t.data);
+            renamed.add_view(std::string(tv_names[i]) + suffix, t);
         }
     write_safetensors(dir.file("tv.safetensors"), renamed);
     const LoadedModel m = load_model(dir.file("tv.safetensors"));
@@ -112,10 +112,10 @@ TEST_CASE("a copy of Weights owns its floats; take() hands owned floats over") {
         w.add("a", {3}, {1.f, 2.f, 3.f});
         copy = w;
         Weights again(w);
-        CHECK(again.at("a").data != w.at("a").data);
+        CHECK(again.at("a").floats() != w.at("a").floats());
     }  // the original is gone: the copy must not point into it (ASan catches a read after free)
-    CHECK(copy.at("a").data == copy.at("a").owned.data());
-    CHECK(copy.at("a").data[2] == 3.f);
+    CHECK(copy.at("a").owns());
+    CHECK(copy.at("a").floats()[2] == 3.f);
     const std::vector<float> taken = copy.take("a");
     CHECK(taken == std::vector<float>{1.f, 2.f, 3.f});
     CHECK_FALSE(copy.contains("a"));
@@ -135,9 +135,9 @@ TEST_CASE("F16 and BF16 tensors are converted exactly") {
               R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1,1],"data_offsets":[4,6]}})",
               {0x00, 0x3c, 0x00, 0xc0, 0x80, 0x3f});
     const Weights w = read_safetensors(dir.file("h.safetensors"));
-    CHECK(w.at("a").data[0] == 1.0f);
-    CHECK(w.at("a").data[1] == -2.0f);
-    CHECK(w.at("b").data[0] == 1.0f);
+    CHECK(w.at("a").floats()[0] == 1.0f);
+    CHECK(w.at("a").floats()[1] == -2.0f);
+    CHECK(w.at("b").floats()[0] == 1.0f);
     CHECK(w.at("b").shape == std::vector<int64_t>{1, 1});
 }
 
@@ -177,7 +177,7 @@ TEST_CASE("a missing or misshapen tensor is named before anything runs") {
     Weights partial;
     partial.metadata = w.metadata;
     for (const auto& name : w.names())
-        if (name != "fc7.bias") partial.add_view(name, w.at(name).shape, w.at(name).data);
+        if (name != "fc7.bias") partial.add_view(name, w.at(name));
     write_safetensors(dir.file("p.safetensors"), partial);
     const std::string p = dir.file("p.safetensors");
     CHECK(load_error(p) == p + ": fc7.bias: expected a tensor of shape [24] for alexnet, found none");

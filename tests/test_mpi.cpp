@@ -81,7 +81,7 @@ double worst_difference(const std::string& a, const std::string& b, const std::s
         if (prefix.empty() ? momentum : !momentum) continue;
         const Tensor &x = wa.at(name), &y = wb.at(name);
         REQUIRE(x.numel() == y.numel());
-        worst = std::max(worst, relative_max_error(x.data, y.data, size_t(y.numel())));
+        worst = std::max(worst, relative_max_error(x.floats(), y.floats(), size_t(y.numel())));
         ++compared;
     }
     CHECK(compared == 16);  // 8 layers, weight and bias
@@ -148,7 +148,7 @@ TEST_CASE("mpirun: --resume with the same process count is exact, with another i
         CAPTURE(name);
         const Tensor &x = a.at(name), &y = b.at(name);
         REQUIRE(x.numel() == y.numel());
-        CHECK(std::equal(x.data, x.data + x.numel(), y.data));
+        CHECK(std::equal(x.floats(), x.floats() + x.numel(), y.floats()));
     }
 
     const Run other = run(mpirun(3, kBin + "/alexnet-train --log-every 1 --stop-after 6 --resume " + (split / "last.safetensors")));

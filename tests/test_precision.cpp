@@ -4,11 +4,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <set>
 
 #include "cli_util.hpp"
 #include "core/error.hpp"
+#include "core/run_command.hpp"
 #include "data/image.hpp"
 #include "data/inputs.hpp"
 #include "engine/fc_layout.hpp"
@@ -43,7 +45,7 @@ Weights quantized_model(const ModelSpec& spec, unsigned seed, int calibration, c
     std::vector<std::string> int8_names;
     Weights q = quantize_weights(spec, w, {}, int8_names);
     for (const auto& name : w.names())  // keep the float tensors alive beside their views
-        if (!q.contains(name)) q.add(name, w.at(name).shape, std::vector<float>(w.at(name).data, w.at(name).data + w.at(name).numel()));
+        if (!q.contains(name)) q.add(name, w.at(name).shape, std::vector<float>(w.at(name).floats(), w.at(name).floats() + w.at(name).numel()));
     q.metadata[kQuantizationKey] = to_json(activation_scales(hists, method));
     q.keep_alive(std::make_shared<Weights>(std::move(w)));
     return q;
@@ -64,6 +66,23 @@ double compare_planned(const ModelSpec& spec, Weights& w, int batch, const std::
     return relative_max_error(out.data(), ref[size_t(idx)].data(), out.size());
 }
 
+// `w` with every s8 tensor widened to integer-valued floats: how models were held before s8.
+Weights widened(const Weights& w) {
+    Weights out = w;
+    for (const auto& name : w.names())
+        if (const Tensor& t = w.at(name); t.is_s8()) out.add(name, t.shape, std::vector<float>(t.s8(), t.s8() + t.numel()));
+    return out;
+}
+
+// The network's output at `layer` for `input`.
+std::vector<float> outputs(const ModelSpec& spec, Weights& w, const std::vector<float>& input, int batch,
+                           const std::string& layer, Precision precision, bool release = false) {
+    InferenceNet net(spec, w, batch, layer, release, precision);
+    std::vector<float> out(size_t(batch) * net.output_shape().size());
+    net.forward(input.data(), out.data());
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("rounding helpers: bf16 ties to even, int8 saturates and rounds half to even") {
@@ -79,7 +98,7 @@ TEST_CASE("rounding helpers: bf16 ties to even, int8 saturates and rounds half t
     CHECK(saturate_round(-2.5f, DType::s8) == -2.f);
 }
 
-TEST_CASE("int8_layer: s8 weights, halved with ties to even where the plan says so, bias in accumulator units") {
+TEST_CASE("int8_layer and int8_weights: s8 weights, halved with ties to even where the plan says so, bias in accumulator units") {
     LayerSpec l;
     l.name = "c";
     l.kind = LayerKind::fc;
@@ -97,14 +116,26 @@ TEST_CASE("int8_layer: s8 weights, halved with ties to even where the plan says 
     const Int8Layer whole = int8_layer(l, w, plan);
     plan.halve_weights = true;
     const Int8Layer half = int8_layer(l, w, plan);
-    for (size_t i = 0; i < values.size(); ++i) {
-        CAPTURE(values[i]);
-        CHECK(whole.weight[i] == int8_t(values[i]));
-        CHECK(half.weight[i] == int8_t(std::nearbyint(values[i] / 2)));
+    // The same values held as s8 (as an I8 file gives them) or as integer-valued floats.
+    std::vector<int8_t> as_s8(values.begin(), values.end());
+    w.add_s8("c8.weight", {1, int64_t(values.size())}, as_s8);
+    for (const std::string name : {"c.weight", "c8.weight"}) {
+        CAPTURE(name);
+        const int64_t n = int64_t(values.size());
+        std::vector<int8_t> full(values.size()), halved(values.size()), tail(3);
+        int8_weights(w.at(name), 0, n, false, full.data());
+        int8_weights(w.at(name), 0, n, true, halved.data());
+        int8_weights(w.at(name), 127 + 3, 3, true, tail.data());  // a slice
+        for (size_t i = 0; i < values.size(); ++i) {
+            CAPTURE(values[i]);
+            CHECK(full[i] == int8_t(values[i]));
+            CHECK(halved[i] == int8_t(std::nearbyint(values[i] / 2)));
+        }
+        CHECK(halved[size_t(127 + 3)] == 2);   // 1.5 -> 2
+        CHECK(halved[size_t(127 + 5)] == 2);   // 2.5 -> 2
+        CHECK(halved[size_t(127 - 3)] == -2);  // -1.5 -> -2
+        CHECK(tail == std::vector<int8_t>{2, 2, 2});  // 1.5, 2, 2.5
     }
-    CHECK(half.weight[size_t(127 + 3)] == 2);   // 1.5 -> 2
-    CHECK(half.weight[size_t(127 + 5)] == 2);   // 2.5 -> 2
-    CHECK(half.weight[size_t(127 - 3)] == -2);  // -1.5 -> -2
     CHECK(whole.bias[0] == 3.f / (0.25f * 0.5f));
     CHECK(whole.output_scale[0] == 0.25f * 0.5f / 2.f);
     CHECK(half.bias[0] == 3.f / (0.25f * 0.5f * 2.f));
@@ -112,18 +143,19 @@ TEST_CASE("int8_layer: s8 weights, halved with ties to even where the plan says 
 
 TEST_CASE("per-channel weight quantization by hand") {
     const float w[] = {0.5f, -1.f, 0.25f, 0.f, 0.f, 0.f, 2.54f, 0.02f, -0.01f};
-    float q[9], step[3];
+    int8_t q[9];
+    float step[3];
     quantize_per_channel(w, 3, 3, q, step);
     CHECK(step[0] == doctest::Approx(1.f / 127));
-    CHECK(q[0] == 64.f);  // 63.5 rounds to even
-    CHECK(q[1] == -127.f);
-    CHECK(q[2] == 32.f);  // 31.75
+    CHECK(q[0] == 64);  // 63.5 rounds to even
+    CHECK(q[1] == -127);
+    CHECK(q[2] == 32);  // 31.75
     CHECK(step[1] == 1.f);  // an all-zero channel
-    CHECK(q[3] == 0.f);
+    CHECK(q[3] == 0);
     CHECK(step[2] == doctest::Approx(0.02f));
-    CHECK(q[6] == 127.f);
-    CHECK(q[7] == 1.f);
-    CHECK(q[8] == -0.f);  // -0.5 rounds to even
+    CHECK(q[6] == 127);
+    CHECK(q[7] == 1);
+    CHECK(q[8] == 0);  // -0.5 rounds to even
 }
 
 TEST_CASE("calibration thresholds on a known histogram") {
@@ -223,7 +255,8 @@ TEST_CASE("int8 plans with float layers (a layer left float, signed tanh activat
     if (!test::cpu_runs(Precision::int8)) return;
     const ModelSpec spec = make_preset("alexnet", {.num_classes = 5, .conv_channels = {8, 8, 8, 8, 8}, .fc_width = 16});
     Weights w = quantized_model(spec, 2, 2);
-    w.release("fc7.weight_scale");
+    w.add("fc7.weight", w.at("fc7.weight").shape, dequantized(spec.layers[size_t(spec.index_of("fc7"))], w));
+    w.release("fc7.weight_scale");  // a layer left in float
     ModelSpec tanh_spec = spec;
     set_hidden_activation(tanh_spec, Activation::tanh);
     Weights wt = quantized_model(tanh_spec, 2, 2);
@@ -232,6 +265,16 @@ TEST_CASE("int8 plans with float layers (a layer left float, signed tanh activat
         CHECK(compare_planned(tanh_spec, wt, 2, layer, Precision::int8) < 2e-3);
         CHECK(compare_planned(spec, w, 2, layer, Precision::int8) < 2e-3);
     }
+    // The tanh network's fc layers hold s8 weights the plan keeps float: they run on q * step (on q
+    // alone its logits were off by a factor of 1 / step), so its logits stay near fp32's.
+    const auto input = random_vector(size_t(2) * tanh_spec.input.size(), 13);
+    Weights real = wt;
+    dequantize_weights(tanh_spec, real);
+    const auto i8 = outputs(tanh_spec, wt, input, 2, "fc8", Precision::int8);
+    const auto fp = outputs(tanh_spec, real, input, 2, "fc8", Precision::fp32);
+    MESSAGE("tanh network, int8 (fc layers float) against fp32 at fc8: relative max error "
+            << relative_max_error(i8.data(), fp.data(), fp.size()));
+    CHECK(relative_max_error(i8.data(), fp.data(), fp.size()) < 0.1);
 }
 
 TEST_CASE("int8: large u8 inputs and weights of one sign (16-bit pair sums would saturate without VNNI) [needs int8]") {
@@ -307,13 +350,13 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
     CHECK(names.size() == 7);
     Weights extra;
     for (const auto& n : q.names())
-        if (n.find(".weight_scale") != std::string::npos) extra.add_view(n, q.at(n).shape, q.at(n).data);
+        if (n.find(".weight_scale") != std::string::npos) extra.add_view(n, q.at(n));
     Quantization scales;
     scales.method = "minmax";
     scales.activation_scale = {{"input", 0.5f}, {"conv1", 0.25f}};
     extra.metadata[kQuantizationKey] = to_json(scales);
     const std::string path = dir / "q.safetensors";
-    save_model(path, spec, q, {}, &extra, std::set<std::string>(names.begin(), names.end()));
+    save_model(path, spec, q, {}, &extra);
     SafetensorsFile file(path);
     for (const auto& e : file.entries()) {
         CAPTURE(e.name);
@@ -324,7 +367,10 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
     for (const auto& n : q.names()) {
         CAPTURE(n);
         REQUIRE(m.weights.contains(n));
-        CHECK(std::equal(q.at(n).data, q.at(n).data + q.at(n).numel(), m.weights.at(n).data));
+        const Tensor &a = q.at(n), &b = m.weights.at(n);
+        REQUIRE(a.is_s8() == b.is_s8());
+        CHECK(std::memcmp(a.is_s8() ? static_cast<const void*>(a.s8()) : a.floats(),
+                          b.is_s8() ? static_cast<const void*>(b.s8()) : b.floats(), a.bytes()) == 0);
     }
     const Quantization back = read_quantization(path, m.spec, m.weights);
     CHECK(back.method == "minmax");
@@ -333,7 +379,8 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
                          "__metadata__.quantization: activation_scales.conv2: expected the step of that tensor, found none", Error);
 
     Weights bad = m.weights;  // a weight that is not an integer
-    std::vector<float> v(bad.at("conv2.weight").data, bad.at("conv2.weight").data + bad.at("conv2.weight").numel());
+    const int8_t* conv2 = bad.at("conv2.weight").s8();
+    std::vector<float> v(conv2, conv2 + bad.at("conv2.weight").numel());
     v[5] = 0.5f;
     bad.add("conv2.weight", bad.at("conv2.weight").shape, v);
     CHECK_THROWS_WITH_AS(read_quantization("m", m.spec, bad),
@@ -359,6 +406,145 @@ TEST_CASE("a quantized model round-trips through safetensors as I8; bad int8 con
                              ("--precision: int8: expected a CPU with AVX2 or newer, found " + cpu_isa_name() +
                               " on this CPU (oneDNN's effective ISA), where fp32 runs").c_str(),
                              Error);
+}
+
+TEST_CASE("an int8 model's I8 weights stay s8 from the file to the engine: mapped views, no float copy, the same outputs [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
+    TempDir dir;
+    const ModelSpec spec = make_preset("alexnet-28", {.num_classes = 5, .conv_channels = {6, 10, 12, 12, 8}, .fc_width = 24});
+    const std::string path = dir / "q8.safetensors";
+    save_model(path, spec, quantized_model(spec, 7, 4));
+    LoadedModel m = load_model(path);
+
+    // Held as the file stores them: each conv/fc weight an s8 view into the mapping, nothing owned.
+    size_t owned_bytes = 0, s8_bytes = 0, weight_values = 0;
+    for (const auto& n : m.weights.names()) {
+        const Tensor& t = m.weights.at(n);
+        CAPTURE(n);
+        CHECK(t.mapped());
+        owned_bytes += t.owns() ? t.bytes() : 0;
+        s8_bytes += t.is_s8() ? t.bytes() : 0;
+    }
+    for (const auto& l : spec.layers)
+        if (l.has_params()) {
+            CHECK(m.weights.at(l.name + ".weight").is_s8());
+            weight_values += size_t(m.weights.at(l.name + ".weight").numel());
+        }
+    CHECK(owned_bytes == 0);
+    CHECK(s8_bytes == weight_values);
+    // A reader of the other type is refused, naming the tensor.
+    CHECK_THROWS_WITH_AS(m.weights.at("fc6.weight").floats(),
+                         "weights: fc6.weight: expected float32 values, found s8 values (a quantized model's weights; "
+                         "dequantize_weights() turns them into floats)", Error);
+    CHECK_THROWS_WITH_AS(m.weights.at("fc6.bias").s8(),
+                         "weights: fc6.bias: expected s8 values (a quantized model's weights), found float32 values", Error);
+
+    // The engine on the s8 views (released as the tools do) gives exactly what it gives on the same
+    // values widened to floats, and its naive twin's figures. Batch 3: below 8 the fc layouts are
+    // fixed, so both nets run the same kernels.
+    const int batch = 3;
+    const auto input = random_vector(size_t(batch) * spec.input.size(), 21);
+    const Weights as_floats = widened(m.weights);
+    for (const std::string layer : {"conv1", "pool2", "conv5", "fc6", "fc8", "prob"}) {
+        CAPTURE(layer);
+        LoadedModel fresh = load_model(path);
+        Weights old_way = as_floats;
+        CHECK(outputs(spec, fresh.weights, input, batch, layer, Precision::int8, true) ==
+              outputs(spec, old_way, input, batch, layer, Precision::int8));
+        CHECK(fresh.weights.names().size() < m.weights.names().size());  // the net released what it copied
+        CHECK(compare_planned(spec, m.weights, batch, layer, Precision::int8) < 2e-3);
+    }
+
+    // --precision fp32 on the int8 model: the dequantized floats are q * step, as from widened floats.
+    LoadedModel dq = load_model(path);
+    Weights dq_old = as_floats;
+    dequantize_weights(dq.spec, dq.weights);
+    dequantize_weights(spec, dq_old);
+    for (const auto& l : spec.layers)
+        if (l.has_params()) {
+            CAPTURE(l.name);
+            const Tensor &a = dq.weights.at(l.name + ".weight"), &b = dq_old.at(l.name + ".weight");
+            REQUIRE_FALSE(a.is_s8());
+            CHECK(std::memcmp(a.floats(), b.floats(), a.bytes()) == 0);
+            const float step0 = m.weights.at(l.name + ".weight_scale").floats()[0];
+            CHECK(a.floats()[1] == float(m.weights.at(l.name + ".weight").s8()[1]) * step0);
+            CHECK_FALSE(dq.weights.contains(l.name + ".weight_scale"));
+        }
+    CHECK(outputs(spec, dq.weights, input, batch, "prob", Precision::fp32, true) ==
+          outputs(spec, dq_old, input, batch, "prob", Precision::fp32));
+
+    // Written back from the s8 views: I8 again, with its steps and activation scales, byte for byte.
+    const std::string again = dir / "again.safetensors";
+    save_model(again, m.spec, m.weights);
+    const SafetensorsFile a(path), b(again);
+    REQUIRE(a.entries().size() == b.entries().size());
+    for (const auto& e : a.entries()) {
+        CAPTURE(e.name);
+        auto it = std::find_if(b.entries().begin(), b.entries().end(), [&](const auto& f) { return f.name == e.name; });
+        REQUIRE(it != b.entries().end());
+        CHECK(it->dtype == e.dtype);
+        REQUIRE(it->end - it->begin == e.end - e.begin);
+        CHECK(std::memcmp(a.data(e), b.data(*it), e.end - e.begin) == 0);
+    }
+    CHECK(b.metadata().at(kQuantizationKey) == a.metadata().at(kQuantizationKey));
+
+    // -128 fits in I8 but not in the symmetric range: refused where the model is checked.
+    Weights bad = m.weights;
+    const Tensor& conv2 = bad.at("conv2.weight");
+    std::vector<int8_t> v(conv2.s8(), conv2.s8() + conv2.numel());
+    v[7] = -128;
+    bad.add_s8("conv2.weight", conv2.shape, v);
+    const std::string bad_path = dir / "bad.safetensors";
+    save_model(bad_path, m.spec, bad);
+    LoadedModel b8 = load_model(bad_path);
+    CHECK_THROWS_WITH_AS(InferenceNet(b8.spec, b8.weights, 1, "prob", true, Precision::int8),
+                         "weights: conv2.weight: expected int8 values in [-127, 127] (the layer has a weight_scale), "
+                         "found -128.000000 at flat index 7", Error);
+    std::vector<int8_t> big(10000, 127);
+    big[9000] = -127;
+    CHECK(first_non_int8(big.data(), int64_t(big.size())) == -1);
+    big[9001] = -128;
+    CHECK(first_non_int8(big.data(), int64_t(big.size())) == 9001);
+
+    // s8 weights without their steps (not a quantized model) are refused by a float engine.
+    Weights unscaled = m.weights;
+    unscaled.metadata.erase(kQuantizationKey);
+    for (const auto& l : spec.layers) unscaled.release(l.name + ".weight_scale");
+    CHECK_THROWS_WITH_AS(InferenceNet(spec, unscaled, 1, "prob", false, Precision::fp32),
+                         "weights: conv1.weight: expected float32 values, found s8 values (a quantized model's weights; "
+                         "dequantize_weights() turns them into floats)", Error);
+}
+
+TEST_CASE("full-size alexnet in int8: alexnet-classify's peak memory is about the s8 weights, not 4x [needs int8]") {
+    if (!test::cpu_runs(Precision::int8)) return;
+    // The fixed part (program, libraries, decoding, threads) measured on the shipped int8 model:
+    // its weights are 0.4 MB. Full-size alexnet's s8 weights are 58 MiB; held as floats on the way
+    // they took 4 bytes each, twice over (about 530 MiB at the peak).
+    TempDir dir;
+    const ModelSpec spec = make_preset("alexnet");
+    const Weights w = random_weights(spec, 1);
+    std::vector<std::string> int8_names;
+    Weights q = quantize_weights(spec, w, {}, int8_names);
+    Quantization steps;  // any positive steps: the figure is the memory, not the logits
+    steps.activation_scale["input"] = 0.5f;
+    for (const auto& l : spec.layers) steps.activation_scale[l.name] = 0.05f;
+    q.metadata[kQuantizationKey] = to_json(steps);
+    const std::string model = dir / "alexnet-int8.safetensors";
+    save_model(model, spec, q);
+    double s8_mb = 0;
+    for (const auto& name : int8_names) s8_mb += double(q.at(name).bytes()) / (1 << 20);
+    const std::string photo = std::string(ALEXNET_FIXTURES) + "/photos/chelsea.jpg";
+    const std::string classify = test::kBin + "/alexnet-classify";
+    const CommandRun base = run_measured({classify, "-q", "-w", kData + "/alexnet-28-fmnist-int8.safetensors", photo});
+    const CommandRun full = run_measured({classify, "-q", "-w", model, photo});
+    REQUIRE(WIFEXITED(base.status));
+    REQUIRE(WEXITSTATUS(base.status) == 0);
+    REQUIRE(WIFEXITED(full.status));
+    REQUIRE(WEXITSTATUS(full.status) == 0);
+    MESSAGE("peak RSS: full-size alexnet int8 " << full.peak_rss_mb << " MiB, the shipped int8 model "
+                                                 << base.peak_rss_mb << " MiB, s8 weights " << s8_mb << " MiB");
+    CHECK(s8_mb > 55);
+    CHECK(full.peak_rss_mb - base.peak_rss_mb < 1.5 * s8_mb);
 }
 
 TEST_CASE("the shipped model in int8 (data/alexnet-28-fmnist-int8.safetensors) against fp32 on the Fashion-MNIST test set [needs int8]") {

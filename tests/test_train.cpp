@@ -129,7 +129,7 @@ TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights
         CAPTURE(name);
         const Tensor &x = wa.at(name), &y = wb.at(name);
         REQUIRE(x.numel() == y.numel());
-        CHECK(std::equal(x.data, x.data + x.numel(), y.data));
+        CHECK(std::equal(x.floats(), x.floats() + x.numel(), y.floats()));
     }
 }
 
@@ -179,7 +179,7 @@ TEST_CASE("fine-tuning on a set with another class count re-initialises fc8 only
     const LoadedModel after = load_model((tuned.path / "model.safetensors").string());
     CHECK(after.spec.num_classes() == 3);
     const Tensor &w0 = before.weights.at("conv3.weight"), &w1 = after.weights.at("conv3.weight");
-    CHECK(alexnet::test::relative_max_error(w1.data, w0.data, size_t(w0.numel())) < 1e-6);  // the body is the base's
+    CHECK(alexnet::test::relative_max_error(w1.floats(), w0.floats(), size_t(w0.numel())) < 1e-6);  // the body is the base's
     const Tensor &b0 = before.weights.at("fc8.weight"), &b1 = after.weights.at("fc8.weight");
     CHECK(b0.shape[0] == 4);
     CHECK(b1.shape[0] == 3);

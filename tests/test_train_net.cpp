@@ -137,16 +137,16 @@ TEST_CASE("training network loss and gradients equal PyTorch's on the narrow pre
         const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
         const int N = int(x.shape[0]);
         std::vector<int> labels;
-        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").data[i]));
+        for (int i = 0; i < N; ++i) labels.push_back(int(expected.at("labels").floats()[i]));
         TrainNet plain(m.spec, N, 0.f);
         plain.set_weights(m.weights);
-        const float loss = plain.train_step(x.data, labels.data(), 0, nullptr);
+        const float loss = plain.train_step(x.floats(), labels.data(), 0, nullptr);
         CHECK(loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
         const ParamLayout& L = plain.layout();
         double worst = 0;
         for (size_t i = 0; i < L.tensors.size(); ++i) {
             const Tensor& want = expected.at(L.tensors[i].name);
-            const double err = relative_max_error(plain.grads() + L.offset[i], want.data, size_t(want.numel()));
+            const double err = relative_max_error(plain.grads() + L.offset[i], want.floats(), size_t(want.numel()));
             CAPTURE(L.tensors[i].name);
             CHECK(err < 1e-4);
             worst = std::max(worst, err);
@@ -184,35 +184,35 @@ TEST_CASE("convnet-18pct: logits, loss and gradients equal PyTorch's") {
     const Tensor& x = io.at("input");
     const int N = int(x.shape[0]);
     std::vector<int> labels;
-    for (int i = 0; i < N; ++i) labels.push_back(int(io.at("labels").data[i]));
+    for (int i = 0; i < N; ++i) labels.push_back(int(io.at("labels").floats()[i]));
 
     Weights inference_weights = w;
     InferenceNet inference(spec, inference_weights, N, "fc10");
     std::vector<float> logits(size_t(N) * 10);
-    inference.forward(x.data, logits.data());
+    inference.forward(x.floats(), logits.data());
     const Tensor& want_logits = io.at("logits");
-    CHECK(relative_max_error(logits.data(), want_logits.data, logits.size()) < 1e-5);
-    const auto ref = reference::forward(spec, w, x.data, N);
-    CHECK(relative_max_error(ref[size_t(spec.index_of("fc10"))].data(), want_logits.data, logits.size()) < 1e-5);
+    CHECK(relative_max_error(logits.data(), want_logits.floats(), logits.size()) < 1e-5);
+    const auto ref = reference::forward(spec, w, x.floats(), N);
+    CHECK(relative_max_error(ref[size_t(spec.index_of("fc10"))].data(), want_logits.floats(), logits.size()) < 1e-5);
 
     TrainNet net(spec, N, 0.f);
     net.set_weights(w);
-    const float loss = net.train_step(x.data, labels.data(), 0, nullptr);
+    const float loss = net.train_step(x.floats(), labels.data(), 0, nullptr);
     CHECK(loss == doctest::Approx(std::stod(expected.metadata.at("loss"))).epsilon(1e-5));
     const ParamLayout& L = net.layout();
     double worst = 0;
     for (size_t i = 0; i < L.tensors.size(); ++i) {
         const Tensor& want = expected.at(L.tensors[i].name);
-        const double err = relative_max_error(net.grads() + L.offset[i], want.data, size_t(want.numel()));
+        const double err = relative_max_error(net.grads() + L.offset[i], want.floats(), size_t(want.numel()));
         CAPTURE(L.tensors[i].name);
         CHECK(err < 1e-4);
         worst = std::max(worst, err);
     }
-    const reference::Gradients ref_grads = reference::backward(spec, w, x.data, labels.data(), N);
+    const reference::Gradients ref_grads = reference::backward(spec, w, x.floats(), labels.data(), N);
     for (const auto& param : ref_grads.params) {  // not a binding: clang 14 cannot CAPTURE one
         const auto& g = param.second;
         CAPTURE(param.first);
-        CHECK(relative_max_error(g.data(), expected.at(param.first).data, g.size()) < 1e-4);
+        CHECK(relative_max_error(g.data(), expected.at(param.first).floats(), g.size()) < 1e-4);
     }
     MESSAGE("convnet-18pct: loss " << loss << ", worst gradient relative max error against PyTorch " << worst);
 }
@@ -272,14 +272,14 @@ TEST_CASE("three SGD steps (momentum, weight decay, Caffe's bias multipliers) en
         const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
         const int N = int(x.shape[0]);
         std::vector<int> labels;
-        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").data[i]));
+        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").floats()[i]));
         const nlohmann::json losses = nlohmann::json::parse(expected.metadata.at("losses"));
         TrainNet net(m.spec, N, 0.f);
         net.set_weights(m.weights);
         Sgd sgd(net.layout(), std::stof(expected.metadata.at("momentum")),
                 std::stof(expected.metadata.at("weight_decay")), true);
         for (size_t step = 0; step < losses.size(); ++step) {
-            const float loss = net.train_step(x.data, labels.data(), 0, nullptr);
+            const float loss = net.train_step(x.floats(), labels.data(), 0, nullptr);
             CHECK(loss == doctest::Approx(losses[step].get<double>()).epsilon(1e-5));
             sgd.update(net.params(), net.grads(), std::stof(expected.metadata.at("lr")));
         }
@@ -287,7 +287,7 @@ TEST_CASE("three SGD steps (momentum, weight decay, Caffe's bias multipliers) en
         double worst = 0;
         for (size_t i = 0; i < L.tensors.size(); ++i) {
             const Tensor& want = expected.at(L.tensors[i].name);
-            const double err = relative_max_error(net.params() + L.offset[i], want.data, size_t(want.numel()));
+            const double err = relative_max_error(net.params() + L.offset[i], want.floats(), size_t(want.numel()));
             CAPTURE(L.tensors[i].name);
             CHECK(err < 1e-4);
             worst = std::max(worst, err);

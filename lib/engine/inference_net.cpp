@@ -106,10 +106,11 @@ struct InferenceNet::Impl {
                          }});
         advance(dst);
     }
-    // Reorders a weight tensor into oneDNN's layout. A large one (fc6, fc7) goes in slices of
-    // output rows, each slice's source pages given back as soon as it is copied (with `release`),
-    // so the file's copy and oneDNN's copy of fc6 are never both resident: the peak memory of a
-    // full-size model stays near one copy of the weights.
+    // Reorders a weight tensor into oneDNN's layout: f32 values, or an int8 layer's s8 values
+    // (`want` is s8; `halve`: halved to 7 bits on the way). A large one (fc6, fc7) goes in slices
+    // of output rows, each slice's source pages given back as soon as it is copied (with
+    // `release`), so the file's copy and oneDNN's copy of fc6 are never both resident: the peak
+    // memory of a full-size model stays near one copy of the weights.
     //
     // A tensor whose layout is already the one oneDNN wants (fc6-fc8, plain rows) is used where it
     // lies: no copy, no fresh pages to fault in (for a full-size model that copy was most of the
@@ -117,19 +118,24 @@ struct InferenceNet::Impl {
     // pages are not released; floats the Weights own are taken over from `owner` (given only when
     // the caller lets the net release its weights).
     memory load_weights(const std::string& name, const Tensor& t, const memory::dims& dims, tag user_tag,
-                        const memory::desc& want, bool release, bool* in_place = nullptr, Weights* owner = nullptr) {
+                        const memory::desc& want, bool release, bool* in_place = nullptr, Weights* owner = nullptr,
+                        bool halve = false) {
         if (in_place) *in_place = false;
-        const bool as_stored = want == memory::desc(dims, dt::f32, user_tag), mapped = t.mapped;
-        if (in_place && as_stored && (mapped || (owner && !t.owned.empty()))) {
-            if (const int64_t bad = first_non_finite(t.data, t.numel()); bad >= 0)  // damaged weights
-                throw Error("weights", name, "finite values",
-                            std::to_string(t.data[bad]) + " at flat index " + std::to_string(bad));
-            const float* data = t.data;
-            if (!mapped) {  // floats the Weights own, handed over rather than copied
-                taken.push_back(owner->take(name));
-                data = taken.back().data();
+        const dt type = want.data_type() == dt::s8 ? dt::s8 : dt::f32;
+        const bool as_stored = want == memory::desc(dims, type, user_tag), mapped = t.mapped();
+        const bool usable = type == dt::s8 ? t.is_s8() && !halve && mapped : mapped || (owner && t.owns());
+        if (in_place && as_stored && usable) {
+            const void* data = type == dt::s8 ? static_cast<const void*>(t.s8()) : t.floats();
+            if (type == dt::f32) {
+                if (const int64_t bad = first_non_finite(t.floats(), t.numel()); bad >= 0)  // damaged weights
+                    throw Error("weights", name, "finite values",
+                                std::to_string(t.floats()[bad]) + " at flat index " + std::to_string(bad));
+                if (!mapped) {  // floats the Weights own, handed over rather than copied
+                    taken.push_back(owner->take(name));
+                    data = taken.back().data();
+                }
             }
-            memory m(want, eng, const_cast<float*>(data));  // oneDNN only reads weights
+            memory m(want, eng, const_cast<void*>(data));  // oneDNN only reads weights
             weight_memories.push_back(m);
             *in_place = mapped;  // (`t` is gone once taken)
             ++in_place_count;
@@ -137,23 +143,39 @@ struct InferenceNet::Impl {
         }
         weight_buffers.push_back(allocate(want.get_size()));
         memory m(want, eng, weight_buffers.back().get());
-        const int64_t row_floats = t.numel() / dims[0];
+        const int64_t row_values = t.numel() / dims[0], row_bytes = row_values * (t.is_s8() ? 1 : 4);
+        const auto* stored = static_cast<const char*>(t.is_s8() ? static_cast<const void*>(t.s8()) : t.floats());
         constexpr int64_t kSliceBytes = 8 << 20, kRowAlign = 64;  // 64: a multiple of oneDNN's row blocks
-        int64_t rows = std::max<int64_t>(kSliceBytes / (row_floats * 4) / kRowAlign * kRowAlign, kRowAlign);
-        if (t.numel() * int64_t(sizeof(float)) < 4 * kSliceBytes) rows = dims[0];
+        constexpr int64_t kWholeValues = 8 << 20;
+        int64_t rows = std::max<int64_t>(kSliceBytes / row_bytes / kRowAlign * kRowAlign, kRowAlign);
+        // Tensors of fewer than 8 M values at once (the conv layers, fc8), and s8 weights that carry
+        // oneDNN's compensation for s8 inputs (sums over each whole output channel, kept past the
+        // weights: no slice has a layout of its own).
+        if (t.numel() < kWholeValues || want.data.extra.flags != dnnl_memory_extra_flag_none) rows = dims[0];
+        std::vector<int8_t> s8_slice;  // halved, or converted from integer-valued floats
+        auto source = [&](int64_t r0, int64_t n) -> const void* {
+            const int64_t begin = r0 * row_values, count = n * row_values;
+            if (type == dt::s8) {
+                if (t.is_s8() && !halve) return t.s8() + begin;
+                s8_slice.resize(size_t(count));
+                int8_weights(t, begin, count, halve, s8_slice.data());
+                return s8_slice.data();
+            }
+            const float* src = t.floats() + begin;
+            if (const int64_t bad = first_non_finite(src, count); bad >= 0)  // damaged weights
+                throw Error("weights", name, "finite values",
+                            std::to_string(src[bad]) + " at flat index " + std::to_string(begin + bad));
+            return src;
+        };
         auto copy = [&](int64_t r0, int64_t n) {
             memory::dims slice = dims, offsets(dims.size(), 0);
             slice[0] = n;
             offsets[0] = r0;
-            const float* src = t.data + r0 * row_floats;
-            if (const int64_t bad = first_non_finite(src, n * row_floats); bad >= 0)  // damaged weights
-                throw Error("weights", name, "finite values",
-                            std::to_string(src[bad]) + " at flat index " + std::to_string(r0 * row_floats + bad));
-            memory user({slice, dt::f32, user_tag}, eng, const_cast<float*>(src));
+            memory user({slice, type, user_tag}, eng, const_cast<void*>(source(r0, n)));
             memory dst = n == dims[0] ? m : memory(want.submemory_desc(slice, offsets), eng, m.get_data_handle());
             dnnl::reorder(user, dst).execute(strm, user, dst);
             strm.wait();
-            if (release && t.owned.empty()) release_pages(src, size_t(n * row_floats) * sizeof(float));
+            if (release && mapped) release_pages(stored + r0 * row_bytes, size_t(n * row_bytes));
         };
         try {
             for (int64_t r0 = 0; r0 < dims[0]; r0 += rows) copy(r0, std::min(rows, dims[0] - r0));
@@ -179,45 +201,39 @@ struct InferenceNet::Impl {
 
     // A conv/fc layer's weights and bias in the primitive's layouts: the f32 tensors (converted to
     // bf16 when it wants them), or an int8 layer's s8 values and its bias in accumulator units.
-    std::pair<memory, memory> load_params(const LayerSpec& l, Weights& w, const Int8Layer& q8, const memory::dims& w_dims,
-                                          tag w_tag, const memory::desc& w_want, const memory::desc& b_want,
-                                          bool release) {
+    std::pair<memory, memory> load_params(const LayerSpec& l, Weights& w, const LayerPlan& p, const Int8Layer& q8,
+                                          const memory::dims& w_dims, tag w_tag, const memory::desc& w_want,
+                                          const memory::desc& b_want, bool release) {
         const std::string wn = l.name + ".weight", bn = l.name + ".bias";
+        bool weight_in_place = false, bias_in_place = false;
+        Weights* owner = release ? &w : nullptr;
         std::pair<memory, memory> r;
-        if (!q8.weight.empty()) {
-            Tensor tb;  // a view of the int8 layer's bias in accumulator units
-            tb.shape = {l.out_channels};
-            tb.data = q8.bias.data();
-            weight_buffers.push_back(allocate(w_want.get_size()));
-            memory weights(w_want, eng, weight_buffers.back().get());
-            memory user({w_dims, dt::s8, w_tag}, eng, const_cast<int8_t*>(q8.weight.data()));
-            dnnl::reorder(user, weights).execute(strm, user, weights);
-            strm.wait();
-            weight_memories.push_back(weights);
-            r = {weights, load_weights(bn, tb, {l.out_channels}, tag::x, b_want, false)};
-        } else {
-            bool weight_in_place = false, bias_in_place = false;
-            Weights* owner = release ? &w : nullptr;
-            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place, owner),
+        if (p.int8_weights) {
+            const Tensor acc_bias(bn, {l.out_channels}, q8.bias.data());
+            r = {load_weights(wn, w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place, owner, p.halve_weights),
+                 load_weights(bn, acc_bias, {l.out_channels}, tag::x, b_want, false)};
+        } else {  // a quantized layer the plan keeps float runs on its real weights, q * step
+            const bool quantized = w.contains(l.name + ".weight_scale");
+            const Tensor real = quantized ? Tensor(wn, w.at(wn).shape, dequantized(l, w)) : Tensor();
+            r = {load_weights(wn, quantized ? real : w.at(wn), w_dims, w_tag, w_want, release, &weight_in_place,
+                              quantized ? nullptr : owner),
                  load_weights(bn, w.at(bn), {l.out_channels}, tag::x, b_want, release, &bias_in_place, owner)};
-            if (weight_in_place || bias_in_place) {
-                mappings.insert(mappings.end(), w.owners().begin(), w.owners().end());
-                if (release && !weight_in_place) w.release(wn);
-                if (release && !bias_in_place) w.release(bn);
-                return r;
-            }
         }
-        if (release) w.release(wn), w.release(bn), w.release(l.name + ".weight_scale");
+        if (weight_in_place || bias_in_place) mappings.insert(mappings.end(), w.owners().begin(), w.owners().end());
+        if (release) {
+            if (!weight_in_place) w.release(wn);
+            if (!bias_in_place) w.release(bn);
+            w.release(l.name + ".weight_scale");
+        }
         return r;
     }
 
     // oneDNN halves the weights of an s8-input layer itself where there is no VNNI; a u8-input
-    // layer's are halved here.
-    Int8Layer int8_params(const LayerSpec& l, const LayerPlan& p, const Weights& w) {
-        if (!p.int8_weights) return {};
+    // layer's are halved here (the plan as this net loads it).
+    static LayerPlan as_loaded(const LayerPlan& p) {
         LayerPlan own = p;
         own.halve_weights = p.halve_weights && p.src == DType::u8;
-        return int8_layer(l, w, own);
+        return own;
     }
     static dt weights_type(const LayerPlan& p) {
         return p.int8_weights ? dt::s8 : p.src == DType::bf16 ? dt::bf16 : dt::f32;
@@ -232,7 +248,8 @@ struct InferenceNet::Impl {
         const memory::dims w_dims = G > 1 ? memory::dims{G, l.out_channels / G, in.c / G, l.kernel, l.kernel}
                                           : memory::dims{l.out_channels, in.c, l.kernel, l.kernel};
         const memory::dims strides{l.stride, l.stride}, pad{l.pad, l.pad};
-        const Int8Layer q8 = int8_params(l, p, w);
+        const LayerPlan own = as_loaded(p);
+        const Int8Layer q8 = own.int8_weights ? int8_layer(l, w, own) : Int8Layer{};
         dnnl::convolution_forward::desc d(
             dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
             {src_dims, dnnl_type(p.src), tag::any}, {w_dims, weights_type(p), tag::any}, {{out.c}, dt::f32, tag::x},
@@ -241,8 +258,8 @@ struct InferenceNet::Impl {
         note_kernel(l, pd);
         conform(pd.src_desc(), l.name, p.src_scale);
         memory weights, bias;  // not a structured binding: clang 14 cannot capture one in the lambda below
-        std::tie(weights, bias) = load_params(l, w, q8, w_dims, G > 1 ? tag::goihw : tag::oihw, pd.weights_desc(),
-                                              pd.bias_desc(), release);
+        std::tie(weights, bias) = load_params(l, w, own, q8, w_dims, G > 1 ? tag::goihw : tag::oihw,
+                                              pd.weights_desc(), pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::convolution_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {
@@ -260,7 +277,8 @@ struct InferenceNet::Impl {
         // say (engine/fc_layout.hpp).
         const bool spatial = cur.get_desc().dims().size() == 4;
         const memory::dim features = memory::dim(in.c) * in.h * in.w;
-        const Int8Layer q8 = int8_params(l, p, w);
+        const LayerPlan own = as_loaded(p);
+        const Int8Layer q8 = own.int8_weights ? int8_layer(l, w, own) : Int8Layer{};
         auto dims_of = [&](FcLayout layout, int out_rows) {
             const bool flat = layout == FcLayout::flat || layout == FcLayout::flat_stored;
             if (!spatial || flat) return std::pair{memory::dims{batch, features}, memory::dims{out_rows, features}};
@@ -304,8 +322,8 @@ struct InferenceNet::Impl {
             conform(pd.src_desc(), l.name, p.src_scale);
         }
         memory weights, bias;
-        std::tie(weights, bias) = load_params(l, w, q8, w_dims, w_dims.size() == 4 ? tag::oihw : tag::oi, pd.weights_desc(),
-                                              pd.bias_desc(), release);
+        std::tie(weights, bias) = load_params(l, w, own, q8, w_dims, w_dims.size() == 4 ? tag::oihw : tag::oi,
+                                              pd.weights_desc(), pd.bias_desc(), release);
         memory src = cur, dst = new_activation(pd.dst_desc()), scratch = scratch_for(pd);
         dnnl::inner_product_forward prim(pd);
         steps.push_back({l.name, [=](dnnl::stream& s) mutable {

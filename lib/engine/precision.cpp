@@ -197,31 +197,38 @@ std::string describe(const ModelSpec& spec, const std::vector<LayerPlan>& plan) 
 }
 
 Int8Layer int8_layer(const LayerSpec& l, const Weights& w, const LayerPlan& plan) {
-    const Tensor& t = w.at(l.name + ".weight");
-    const Tensor& step = w.at(l.name + ".weight_scale");
-    const Tensor& b = w.at(l.name + ".bias");
+    const float* step = w.at(l.name + ".weight_scale").floats();
+    const float* b = w.at(l.name + ".bias").floats();
     const int64_t oc = l.out_channels;
     const float factor = plan.halve_weights ? 2.f : 1.f;
     Int8Layer r;
-    r.weight.resize(size_t(t.numel()));
+    r.bias.resize(size_t(oc));
+    r.output_scale.resize(size_t(oc));
+    for (int64_t o = 0; o < oc; ++o) {
+        const float acc_step = plan.src_scale * (step[o] * factor);  // real value of one accumulator unit
+        r.bias[size_t(o)] = b[o] / acc_step;
+        r.output_scale[size_t(o)] = acc_step / plan.dst_scale;
+    }
+    return r;
+}
+
+void int8_weights(const Tensor& t, int64_t begin, int64_t n, bool halve, int8_t* out) {
     // Halving rounds half to even, as oneDNN does when it halves an s8-input layer's weights.
     static const std::array<int8_t, 256> halved = [] {
         std::array<int8_t, 256> h{};
         for (int v = -128; v < 128; ++v) h[uint8_t(v)] = int8_t(std::nearbyint(float(v) * 0.5f));
         return h;
     }();
-    for (size_t i = 0; i < r.weight.size(); ++i) {
-        const auto v = int8_t(int(t.data[i]));
-        r.weight[i] = plan.halve_weights ? halved[uint8_t(v)] : v;
-    }
-    r.bias.resize(size_t(oc));
-    r.output_scale.resize(size_t(oc));
-    for (int64_t o = 0; o < oc; ++o) {
-        const float acc_step = plan.src_scale * (step.data[o] * factor);  // real value of one accumulator unit
-        r.bias[size_t(o)] = b.data[o] / acc_step;
-        r.output_scale[size_t(o)] = acc_step / plan.dst_scale;
-    }
-    return r;
+    auto copy = [&](const auto* q) {
+        for (int64_t i = 0; i < n; ++i) {
+            const auto v = int8_t(int(q[begin + i]));
+            out[i] = halve ? halved[uint8_t(v)] : v;
+        }
+    };
+    if (t.is_s8())
+        copy(t.s8());
+    else
+        copy(t.floats());
 }
 
 float saturate_round(float x, DType t) {

@@ -56,15 +56,18 @@ std::vector<LayerPlan> plan_precision(const ModelSpec& spec, int last, const Wei
 // One line per precision for the user: "int8: conv1 s8->f32, norm1 f32, ..., fc8 u8->f32 (fc7 stays f32: ...)".
 std::string describe(const ModelSpec& spec, const std::vector<LayerPlan>& plan);
 
-// An int8 conv/fc layer's effective weights (halved when asked), the f32 bias in accumulator units
-// (bias / (src_scale * step)) and the output scales (src_scale * step / dst_scale) per channel.
+// An int8 conv/fc layer's f32 bias in accumulator units (bias / (src_scale * step)) and its output
+// scales (src_scale * step / dst_scale) per channel, the step doubled where the weights are halved.
 struct Int8Layer {
-    std::vector<int8_t> weight;  // PyTorch layout (halved where the plan says so)
     std::vector<float> bias;
     std::vector<float> output_scale;
 };
 // `w` has passed read_quantization (its int8 layers' weights are integers in [-127, 127]).
 Int8Layer int8_layer(const LayerSpec& l, const Weights& w, const LayerPlan& plan);
+// Values [begin, begin + n) of an int8 layer's weight tensor `t` (PyTorch layout) into `out` as
+// the layer runs them: halved with ties to even when `halve`. `t` holds s8 values or
+// integer-valued floats (both checked by read_quantization).
+void int8_weights(const Tensor& t, int64_t begin, int64_t n, bool halve, int8_t* out);
 
 // The number with which a tensor stored with scale `from` is multiplied to be stored with scale
 // `to` (real = stored * scale; float types have scale 1).

@@ -349,8 +349,8 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
         std::vector<float> y(size_t(N) * o.size());
         switch (l.kind) {
             case LayerKind::conv:
-                conv_forward(y.data(), cur, weights.at(l.name + ".weight").data,
-                             weights.at(l.name + ".bias").data, N, s, l);
+                conv_forward(y.data(), cur, weights.at(l.name + ".weight").floats(),
+                             weights.at(l.name + ".bias").floats(), N, s, l);
                 break;
             case LayerKind::lrn: lrn_forward(y.data(), cur, N, s, l.lrn); break;
             case LayerKind::max_pool: max_pool_forward(y.data(), cur, N, s, l); break;
@@ -359,8 +359,8 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
                 adaptive_avg_pool_forward(y.data(), cur, N, s, l.out_h, l.out_w);
                 break;
             case LayerKind::fc:
-                fc_forward(y.data(), cur, weights.at(l.name + ".weight").data,
-                           weights.at(l.name + ".bias").data, N, int(s.size()), l.out_channels);
+                fc_forward(y.data(), cur, weights.at(l.name + ".weight").floats(),
+                           weights.at(l.name + ".bias").floats(), N, int(s.size()), l.out_channels);
                 break;
             case LayerKind::softmax: softmax_forward(y.data(), cur, N, int(s.size())); break;
         }
@@ -395,9 +395,9 @@ Gradients backward(const ModelSpec& spec, const Weights& weights, const float* i
             dw.assign(size_t(w.numel()), 0.f);
             db.assign(size_t(l.out_channels), 0.f);
             if (l.kind == LayerKind::conv)
-                conv_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.data, N, in, l);
+                conv_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.floats(), N, in, l);
             else
-                fc_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.data, N, int(in.size()), l.out_channels);
+                fc_backward(dinp, dw.data(), db.data(), dpre.data(), x, w.floats(), N, int(in.size()), l.out_channels);
         } else if (dinp) {
             switch (l.kind) {
                 case LayerKind::lrn: lrn_backward(dinp, dpre.data(), x, N, in, l.lrn); break;
@@ -467,19 +467,23 @@ std::vector<std::vector<float>> forward(const ModelSpec& spec, const Weights& we
                 };
                 if (p.int8_weights) {
                     const Int8Layer q = int8_layer(l, weights, p);
-                    const std::vector<float> w(q.weight.begin(), q.weight.end());
+                    const Tensor& t = weights.at(l.name + ".weight");
+                    std::vector<int8_t> s8(size_t(t.numel()));
+                    int8_weights(t, 0, t.numel(), p.halve_weights, s8.data());
+                    const std::vector<float> w(s8.begin(), s8.end());
                     run(w.data(), nullptr);  // exact integer sums, rounded to float as oneDNN does
                     for (size_t k = 0; k < y.v.size(); ++k) {
                         const size_t c = size_t(int64_t(k) / plane % l.out_channels);
                         y.v[k] = (y.v[k] + q.bias[c]) * q.output_scale[c];
                     }
-                } else if (p.src == DType::bf16) {
+                } else {  // a quantized layer the plan keeps float runs on its real weights, q * step
                     const Tensor& t = weights.at(l.name + ".weight");
-                    std::vector<float> w(t.data, t.data + t.numel());
-                    for (auto& x : w) x = round_to_bf16(x);
-                    run(w.data(), weights.at(l.name + ".bias").data);
-                } else {
-                    run(weights.at(l.name + ".weight").data, weights.at(l.name + ".bias").data);
+                    std::vector<float> w = weights.contains(l.name + ".weight_scale")
+                                               ? dequantized(l, weights)
+                                               : std::vector<float>(t.floats(), t.floats() + t.numel());
+                    if (p.src == DType::bf16)
+                        for (auto& x : w) x = round_to_bf16(x);
+                    run(w.data(), weights.at(l.name + ".bias").floats());
                 }
                 activation_forward(y.v.data(), int64_t(y.v.size()), l.activation);
                 y.scale = p.dst_scale;

@@ -472,7 +472,7 @@ void TrainNet::set_weights(const Weights& w) {
     validate_weights(impl_->spec, w, "weights");
     const ParamLayout& L = impl_->layout;
     for (size_t i = 0; i < L.tensors.size(); ++i)
-        std::memcpy(impl_->params.data() + L.offset[i], w.at(L.tensors[i].name).data,
+        std::memcpy(impl_->params.data() + L.offset[i], w.at(L.tensors[i].name).floats(),
                     size_t(L.numel(i)) * sizeof(float));
 }
 

@@ -13,6 +13,7 @@
 #include "io/onnx.hpp"
 #include "io/pth.hpp"
 #include "io/safetensors.hpp"
+#include "model/quantization.hpp"
 
 namespace alexnet {
 
@@ -162,20 +163,13 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     if (!std::filesystem::exists(path)) throw Error(path, "cannot open weights file");
     Weights raw = read_weights_file(path);
 
-    // Canonical names; keep the mapping alive by moving views, not data.
+    // Canonical names, each tensor renamed where it lies (views keep pointing into the mapping the
+    // Weights keep alive; owned values are not copied).
     LoadedModel m;
     m.path = path;
-    m.weights.metadata = raw.metadata;
     const bool torchvision_names = raw.contains("features.0.weight");
-    for (const auto& name : raw.names()) {
-        const Tensor& t = raw.at(name);
-        const std::string canon = canonical_param_name(name);
-        if (t.owned.empty())
-            m.weights.add_view(canon, t.shape, t.data, t.mapped);
-        else
-            m.weights.add(canon, t.shape, t.owned);
-    }
-    m.weights.keep_alive(std::make_shared<Weights>(std::move(raw)));
+    for (const auto& name : raw.names()) raw.rename(name, canonical_param_name(name));
+    m.weights = std::move(raw);
     const Weights& w = m.weights;
 
     // Architecture: override, else metadata, else conv1's width.
@@ -256,10 +250,15 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
 }
 
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels, const Weights* extra, const std::set<std::string>& as_int8) {
+                const std::vector<std::string>& labels, const Weights* extra) {
     validate_weights(spec, weights, path);
     Weights out;
-    for (const auto& p : param_specs(spec)) out.add_view(p.name, p.shape, weights.at(p.name).data);
+    for (const auto& p : param_specs(spec)) out.add_view(p.name, weights.at(p.name));
+    // A quantized model's steps travel with its s8 weights, so it stays one.
+    for (const auto& l : spec.layers)
+        if (l.has_params() && weights.contains(l.name + ".weight_scale"))
+            out.add_view(l.name + ".weight_scale", weights.at(l.name + ".weight_scale"));
+    if (auto* q = find_meta(weights, kQuantizationKey)) out.metadata[kQuantizationKey] = *q;
     const Preprocessing& pp = spec.preprocessing;
     auto& md = out.metadata;
     md["format"] = "alexnet-suite";
@@ -287,10 +286,10 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
         md["labels"] = dump_utf8(nlohmann::json(labels));
     }
     if (extra) {
-        for (const auto& name : extra->names()) out.add_view(name, extra->at(name).shape, extra->at(name).data);
+        for (const auto& name : extra->names()) out.add_view(name, extra->at(name));
         for (const auto& [k, v] : extra->metadata) md[k] = v;
     }
-    write_safetensors(path, out, as_int8);
+    write_safetensors(path, out);
 }
 
 }  // namespace alexnet

@@ -1,7 +1,6 @@
 #pragma once
 // A model on disk: weights plus what travels with them (arch, classes, preprocessing, labels).
 // The format is detected from the content, not the extension.
-#include <set>
 #include <string>
 #include <vector>
 
@@ -26,12 +25,11 @@ Weights read_weights_file(const std::string& path);
 // what weights cannot tell, such as caffenet's pool-before-LRN order.
 LoadedModel load_model(const std::string& path, const std::string& arch_override = "");
 
-// Writes canonical-named F32 tensors with full metadata, atomically. `extra` (a training
-// checkpoint's momentum and state, a quantized model's scales) adds its tensors and metadata;
-// tensors named in `as_int8` (a quantized model's weights) are stored as I8.
+// Writes canonical-named tensors (float32 as F32, a quantized model's s8 weights as I8, with their
+// X.weight_scale and quantization metadata) with full metadata, atomically. `extra` (a training
+// checkpoint's momentum and state, a quantization report) adds its tensors and metadata.
 void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels = {}, const Weights* extra = nullptr,
-                const std::set<std::string>& as_int8 = {});
+                const std::vector<std::string>& labels = {}, const Weights* extra = nullptr);
 
 // What a file that is not a model looks like from its first bytes, for messages: "a JPEG image",
 // "an HTML page (a failed download?)", "text", ...; empty when it is none of those.

@@ -150,11 +150,13 @@ Weights read_safetensors(const std::string& path) {
             w.add_view(e.name, e.shape, reinterpret_cast<const float*>(p), /*mapped=*/true);
             continue;
         }
+        if (e.dtype == "I8") {  // a quantized model's weights, held as they are stored
+            w.add_view(e.name, e.shape, reinterpret_cast<const int8_t*>(p), /*mapped=*/true);
+            continue;
+        }
         std::vector<float> data(n);
         if (e.dtype == "F32") {
             if (n > 0) std::memcpy(data.data(), p, n * 4);
-        } else if (e.dtype == "I8") {
-            for (int64_t i = 0; i < n; ++i) data[i] = float(int8_t(p[i]));
         } else {
             for (int64_t i = 0; i < n; ++i) {
                 const uint16_t h = uint16_t(p[2 * i] | (p[2 * i + 1] << 8));
@@ -167,18 +169,17 @@ Weights read_safetensors(const std::string& path) {
     return w;
 }
 
-void write_safetensors(const std::string& path, const Weights& weights, const std::set<std::string>& as_int8) {
+void write_safetensors(const std::string& path, const Weights& weights) {
     nlohmann::json header = nlohmann::json::object();
     if (!weights.metadata.empty()) header["__metadata__"] = weights.metadata;
     uint64_t offset = 0;
     std::vector<std::string> names = weights.names();
     // F32 data first, so it stays 4-byte aligned (and is mapped in place when read).
-    std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return !as_int8.count(n); });
+    std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return !weights.at(n).is_s8(); });
     for (const auto& name : names) {
         const Tensor& t = weights.at(name);
-        const bool i8 = as_int8.count(name) != 0;
-        const uint64_t bytes = uint64_t(t.numel()) * (i8 ? 1 : 4);
-        header[name] = {{"dtype", i8 ? "I8" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        const uint64_t bytes = t.bytes();
+        header[name] = {{"dtype", t.is_s8() ? "I8" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = header.dump();
@@ -188,20 +189,12 @@ void write_safetensors(const std::string& path, const Weights& weights, const st
     AtomicFile out(path);
     out.write(len, 8);
     out.write(text);
-    std::vector<int8_t> bytes;
     for (const auto& name : names) {
         const Tensor& t = weights.at(name);
-        if (!as_int8.count(name)) {
-            out.write(t.data, size_t(t.numel()) * 4);
-            continue;
-        }
-        bytes.resize(size_t(t.numel()));
-        for (int64_t i = 0; i < t.numel(); ++i) {
-            check(t.data[i] == float(int8_t(t.data[i])), path, name, "integers in [-128, 127] to store as I8",
-                  std::to_string(t.data[i]));
-            bytes[size_t(i)] = int8_t(t.data[i]);
-        }
-        out.write(bytes.data(), bytes.size());
+        if (t.is_s8())
+            out.write(t.s8(), t.bytes());
+        else
+            out.write(t.floats(), t.bytes());
     }
     out.commit();
 }

@@ -3,7 +3,6 @@
 // Reading memory-maps the file and validates every entry before any byte of data is used.
 #include <cstdint>
 #include <map>
-#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,12 +37,13 @@ private:
 // True when the first bytes look like a safetensors header.
 bool looks_like_safetensors(const std::string& path);
 
-// All tensors as float32 (F32 data viewed in place when aligned, F16/BF16/I8 converted).
+// Every tensor: F32 data viewed in place when aligned (else copied), I8 viewed in place as s8,
+// F16/BF16 converted to float32.
 Weights read_safetensors(const std::string& path);
 
-// Writes every tensor of `weights` as F32 (those named in `as_int8` as I8: integer values) with
-// `weights.metadata`, atomically.
-void write_safetensors(const std::string& path, const Weights& weights, const std::set<std::string>& as_int8 = {});
+// Writes every tensor of `weights` in its type (float32 as F32, s8 as I8) with `weights.metadata`,
+// atomically.
+void write_safetensors(const std::string& path, const Weights& weights);
 
 float half_to_float(uint16_t h);
 float bfloat16_to_float(uint16_t b);

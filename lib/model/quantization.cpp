@@ -56,6 +56,10 @@ int64_t first_non_int8(const float* x, int64_t n) {
     });
 }
 
+int64_t first_non_int8(const int8_t* x, int64_t n) {
+    return first_bad(x, n, [](int8_t v) -> bool { return v < -kWeightLevels; });
+}
+
 Quantization read_quantization(const std::string& where, const ModelSpec& spec, const Weights& w) {
     auto it = w.metadata.find(kQuantizationKey);
     if (it == w.metadata.end()) return {};
@@ -65,18 +69,21 @@ Quantization read_quantization(const std::string& where, const ModelSpec& spec, 
         const Tensor& s = w.at(l.name + ".weight_scale");
         check(s.shape == std::vector<int64_t>{l.out_channels}, where, l.name + ".weight_scale",
               "shape [" + std::to_string(l.out_channels) + "]", shape_string(s.shape));
+        const float* step = s.floats();
         for (int64_t i = 0; i < s.numel(); ++i)
-            check(s.data[i] > 0 && std::isfinite(s.data[i]), where, l.name + ".weight_scale", "positive steps",
-                  std::to_string(s.data[i]) + " at " + std::to_string(i));
+            check(step[i] > 0 && std::isfinite(step[i]), where, l.name + ".weight_scale", "positive steps",
+                  std::to_string(step[i]) + " at " + std::to_string(i));
         const Tensor& t = w.at(l.name + ".weight");
-        if (const int64_t i = first_non_int8(t.data, t.numel()); i >= 0)
+        const int64_t i = t.is_s8() ? first_non_int8(t.s8(), t.numel()) : first_non_int8(t.floats(), t.numel());
+        if (i >= 0)
             throw Error(where, l.name + ".weight", "int8 values in [-127, 127] (the layer has a weight_scale)",
-                        std::to_string(t.data[i]) + " at flat index " + std::to_string(i));
+                        std::to_string(t.is_s8() ? float(t.s8()[i]) : t.floats()[i]) + " at flat index " +
+                            std::to_string(i));
     }
     return q;
 }
 
-void quantize_per_channel(const float* w, int64_t out_channels, int64_t per_channel, float* q, float* scale) {
+void quantize_per_channel(const float* w, int64_t out_channels, int64_t per_channel, int8_t* q, float* scale) {
     for (int64_t o = 0; o < out_channels; ++o) {
         const float* row = w + o * per_channel;
         float m = 0;
@@ -84,20 +91,34 @@ void quantize_per_channel(const float* w, int64_t out_channels, int64_t per_chan
         const float step = m > 0 ? m / kWeightLevels : 1.f;
         scale[o] = step;
         for (int64_t i = 0; i < per_channel; ++i)
-            q[o * per_channel + i] = std::clamp(std::nearbyint(row[i] / step), -float(kWeightLevels), float(kWeightLevels));
+            q[o * per_channel + i] =
+                int8_t(std::clamp(std::nearbyint(row[i] / step), -float(kWeightLevels), float(kWeightLevels)));
     }
+}
+
+std::vector<float> dequantized(const LayerSpec& l, const Weights& w) {
+    const Tensor& t = w.at(l.name + ".weight");
+    const float* step = w.at(l.name + ".weight_scale").floats();
+    const int64_t per = t.numel() / l.out_channels;
+    std::vector<float> real(size_t(t.numel()));
+    auto widen = [&](const auto* q) {
+        for (int64_t i = 0; i < t.numel(); ++i) real[size_t(i)] = float(q[i]) * step[i / per];
+    };
+    if (t.is_s8())
+        widen(t.s8());
+    else
+        widen(t.floats());
+    return real;
 }
 
 void dequantize_weights(const ModelSpec& spec, Weights& w) {
     for (const auto& l : spec.layers) {
-        const std::string scale_name = l.name + ".weight_scale";
+        const std::string name = l.name + ".weight", scale_name = l.name + ".weight_scale";
         if (!l.has_params() || !w.contains(scale_name)) continue;
-        const Tensor& t = w.at(l.name + ".weight");
-        const Tensor& s = w.at(scale_name);
-        const int64_t per = t.numel() / l.out_channels;
-        std::vector<float> real(size_t(t.numel()));
-        for (int64_t i = 0; i < t.numel(); ++i) real[size_t(i)] = t.data[i] * s.data[i / per];
-        w.add(l.name + ".weight", t.shape, std::move(real));
+        std::vector<float> real = dequantized(l, w);
+        std::vector<int64_t> shape = w.at(name).shape;
+        w.release(name);  // the quantized values (their pages, when mapped)
+        w.add(name, std::move(shape), std::move(real));
         w.release(scale_name);
     }
     w.metadata.erase(kQuantizationKey);

@@ -12,10 +12,57 @@
 
 namespace alexnet {
 
+namespace {
+
+void check_count(const std::string& name, const std::vector<int64_t>& shape, size_t count) {
+    const uint64_t numel = checked_numel(shape, "weights", name);
+    check(numel == count, "weights", name, std::to_string(numel) + " values for shape " + shape_string(shape),
+          std::to_string(count));
+}
+
+}  // namespace
+
+Tensor::Tensor(std::string name, std::vector<int64_t> shape, const float* view, bool mapped)
+    : shape(std::move(shape)), name_(std::move(name)), s8_(false), data_(view), mapped_(mapped) {}
+
+Tensor::Tensor(std::string name, std::vector<int64_t> shape, const int8_t* view, bool mapped)
+    : shape(std::move(shape)), name_(std::move(name)), s8_(true), data_(view), mapped_(mapped) {}
+
+Tensor::Tensor(std::string name, std::vector<int64_t> shape, std::vector<float> values)
+    : shape(std::move(shape)), name_(std::move(name)), s8_(false), owned_f32_(std::move(values)) {
+    check_count(name_, this->shape, owned_f32_.size());
+    data_ = owned_f32_.data();
+}
+
+Tensor::Tensor(std::string name, std::vector<int64_t> shape, std::vector<int8_t> values)
+    : shape(std::move(shape)), name_(std::move(name)), s8_(true), owned_s8_(std::move(values)) {
+    check_count(name_, this->shape, owned_s8_.size());
+    data_ = owned_s8_.data();
+}
+
+Tensor::Tensor(const Tensor& o)
+    : shape(o.shape), name_(o.name_), s8_(o.s8_), data_(o.data_), mapped_(o.mapped_), owned_f32_(o.owned_f32_),
+      owned_s8_(o.owned_s8_) {
+    if (!owned_f32_.empty()) data_ = owned_f32_.data();
+    if (!owned_s8_.empty()) data_ = owned_s8_.data();
+}
+
 int64_t Tensor::numel() const {
     int64_t n = 1;
     for (auto d : shape) n *= d;
     return n;
+}
+
+const float* Tensor::floats() const {
+    if (is_s8())
+        throw Error("weights", name_, "float32 values",
+                    "s8 values (a quantized model's weights; dequantize_weights() turns them into floats)");
+    return static_cast<const float*>(data_);
+}
+
+const int8_t* Tensor::s8() const {
+    if (!is_s8()) throw Error("weights", name_, "s8 values (a quantized model's weights)", "float32 values");
+    return static_cast<const int8_t*>(data_);
 }
 
 std::string metadata_floats(const float* v, int n) {
@@ -36,22 +83,26 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 }
 
 void Weights::add(const std::string& name, std::vector<int64_t> shape, std::vector<float> data) {
-    const uint64_t numel = checked_numel(shape, "weights", name);
-    check(numel == data.size(), "weights", name, std::to_string(numel) + " values for shape " + shape_string(shape),
-          std::to_string(data.size()));
-    Tensor& t = tensors_[name];
-    t.shape = std::move(shape);
-    t.owned = std::move(data);
-    t.data = t.owned.data();
-    t.mapped = false;
+    tensors_[name] = Tensor(name, std::move(shape), std::move(data));
+}
+
+void Weights::add_s8(const std::string& name, std::vector<int64_t> shape, std::vector<int8_t> data) {
+    tensors_[name] = Tensor(name, std::move(shape), std::move(data));
 }
 
 void Weights::add_view(const std::string& name, std::vector<int64_t> shape, const float* data, bool mapped) {
-    Tensor& t = tensors_[name];
-    t.shape = std::move(shape);
-    t.owned.clear();
-    t.data = data;
-    t.mapped = mapped;
+    tensors_[name] = Tensor(name, std::move(shape), data, mapped);
+}
+
+void Weights::add_view(const std::string& name, std::vector<int64_t> shape, const int8_t* data, bool mapped) {
+    tensors_[name] = Tensor(name, std::move(shape), data, mapped);
+}
+
+void Weights::add_view(const std::string& name, const Tensor& t) {
+    if (t.is_s8())
+        add_view(name, t.shape, t.s8(), t.mapped());
+    else
+        add_view(name, t.shape, t.floats(), t.mapped());
 }
 
 const Tensor& Weights::at(const std::string& name) const {
@@ -66,22 +117,27 @@ std::vector<std::string> Weights::names() const {
     return out;
 }
 
+void Weights::rename(const std::string& from, const std::string& to) {
+    if (from == to || !contains(from)) return;
+    auto node = tensors_.extract(from);
+    node.key() = to;
+    node.mapped().name_ = to;
+    tensors_.erase(to);
+    tensors_.insert(std::move(node));
+}
+
 void Weights::release(const std::string& name) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) return;
     Tensor& t = it->second;
-    if (!t.owned.empty()) {
-        std::vector<float>().swap(t.owned);
-    } else if (t.data) {  // a view into a read-only file mapping
-        release_pages(t.data, size_t(t.numel()) * sizeof(float));
-    }
-    tensors_.erase(it);
+    if (t.mapped()) release_pages(t.data_, t.bytes());
+    tensors_.erase(it);  // and the values it owns with it
 }
 
 std::vector<float> Weights::take(const std::string& name) {
     auto it = tensors_.find(name);
-    if (it == tensors_.end() || it->second.owned.empty()) return {};
-    std::vector<float> data = std::move(it->second.owned);
+    if (it == tensors_.end() || it->second.owned_f32_.empty()) return {};
+    std::vector<float> data = std::move(it->second.owned_f32_);
     tensors_.erase(it);
     return data;
 }

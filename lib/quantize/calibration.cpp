@@ -159,14 +159,15 @@ Weights quantize_weights(const ModelSpec& spec, const Weights& weights, const st
         if (!l.has_params()) continue;
         const std::string wn = l.name + ".weight", bn = l.name + ".bias";
         const Tensor& t = weights.at(wn);
-        out.add_view(bn, weights.at(bn).shape, weights.at(bn).data);
+        out.add_view(bn, weights.at(bn));
         if (std::find(keep_float.begin(), keep_float.end(), l.name) != keep_float.end()) {
-            out.add_view(wn, t.shape, t.data);
+            out.add_view(wn, t);
             continue;
         }
-        std::vector<float> q(size_t(t.numel())), step(size_t(l.out_channels));
-        quantize_per_channel(t.data, l.out_channels, t.numel() / l.out_channels, q.data(), step.data());
-        out.add(wn, t.shape, std::move(q));
+        std::vector<int8_t> q(size_t(t.numel()));
+        std::vector<float> step(size_t(l.out_channels));
+        quantize_per_channel(t.floats(), l.out_channels, t.numel() / l.out_channels, q.data(), step.data());
+        out.add_s8(wn, t.shape, std::move(q));
         out.add(l.name + ".weight_scale", {l.out_channels}, std::move(step));
         int8_names.push_back(wn);
     }

@@ -37,8 +37,8 @@ const std::vector<std::string>& calibration_methods();  // the candidates alexne
 // Steps (threshold / 255 for u8 tensors, / 127 for s8) of every tensor by `method`.
 Quantization activation_scales(const std::vector<TensorHistogram>& hists, const std::string& method);
 
-// Every conv/fc weight per output channel to s8 (integer-valued floats) with X.weight_scale,
-// biases as they are; the names of the s8 tensors in `int8_names`. Layers in `keep_float` stay f32.
+// Every conv/fc weight per output channel to s8 with X.weight_scale, biases as they are (views);
+// the names of the s8 tensors in `int8_names`. Layers in `keep_float` stay f32 (views).
 Weights quantize_weights(const ModelSpec& spec, const Weights& weights, const std::vector<std::string>& keep_float,
                          std::vector<std::string>& int8_names);
 

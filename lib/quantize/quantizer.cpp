@@ -133,11 +133,7 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
         if (better) best = q, best_agreement = a;
     }
 
-    Weights extra;
-    for (const auto& l : spec.layers) {
-        const std::string name = l.name + ".weight_scale";
-        if (l.has_params() && qw.contains(name)) extra.add_view(name, qw.at(name).shape, qw.at(name).data);
-    }
+    Weights extra;  // the steps travel with the s8 weights (save_model)
     extra.metadata[kQuantizationKey] = to_json(best);
     nlohmann::ordered_json report{{"method", best.method}, {"calibration", o.calibrate}, {"calibration_images", cal_count},
                                   {"check_images", check_count}, {"held_out", held_out},
@@ -145,7 +141,7 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
                                   {"max_logit_diff", best_agreement.max_logit_diff},
                                   {"methods", tried}, {"cpu_isa", cpu_isa_name()}};
     extra.metadata["quantization_report"] = report.dump();
-    save_model(o.output, spec, qw, model.labels, &extra, std::set<std::string>(int8_names.begin(), int8_names.end()));
+    save_model(o.output, spec, qw, model.labels, &extra);
 
     nlohmann::ordered_json summary{{"summary", true}, {"output", o.output}, {"method", best.method},
                                    {"calibration_images", cal_count}, {"check_images", check_count},

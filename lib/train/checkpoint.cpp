@@ -176,7 +176,7 @@ Checkpoint load_checkpoint(const std::string& path) {
         check(c.model.weights.contains(name), path, name, "the momentum of " + layout.tensors[i].name, "none");
         const Tensor& t = c.model.weights.at(name);
         check(t.shape == layout.tensors[i].shape, path, name, shape_string(layout.tensors[i].shape), shape_string(t.shape));
-        std::copy_n(t.data, layout.numel(i), c.momentum.data() + layout.offset[i]);
+        std::copy_n(t.floats(), layout.numel(i), c.momentum.data() + layout.offset[i]);
     }
     return c;
 }

@@ -608,7 +608,7 @@ int train(TrainOptions o, JsonLines& out) {
             for (size_t i = 0; i < layout.tensors.size(); ++i) {
                 const std::string& name = layout.tensors[i].name;
                 const Tensor& t = base.weights.at(name);
-                if (t.shape == layout.tensors[i].shape) std::copy_n(t.data, t.numel(), r.net->params() + layout.offset[i]);
+                if (t.shape == layout.tensors[i].shape) std::copy_n(t.floats(), t.numel(), r.net->params() + layout.offset[i]);
             }
             if (new_head) initialise_layer(r.spec, layout, r.net->params(), o.init, o.seed, r.spec.classifier());
         }
