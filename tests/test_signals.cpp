@@ -48,9 +48,18 @@ struct Child {
     Child(const std::vector<std::string>& argv, const std::string& out, const std::string& err, bool feed) {
         int p[2] = {-1, -1};
         if (feed) REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+        // A signal sent before the exec must not reach this test program's own handlers (doctest's)
+        // in the child: blocked across fork, the child's handlers reset, then unblocked at exec.
+        sigset_t stop, old;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop, &old);
         pid = fork();
-        REQUIRE(pid >= 0);
         if (pid == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
             setpgid(0, 0);  // its own group: mpirun's ranks are reached through mpirun alone
             const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             dup2(o, 1), dup2(e, 2);
@@ -61,6 +70,8 @@ struct Child {
             execvp(args[0], args.data());
             _exit(127);
         }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        REQUIRE(pid >= 0);
         if (feed) close(p[0]), stdin_fd = p[1];
     }
     // The exit code, or 1000 + the signal that killed it.
