@@ -37,13 +37,20 @@ void expect_error_or_success(F&& read) {
     }
 }
 
-// Reads every float so that a view pointing outside its file shows up (ASan, or a SEGV).
+// Reads every value (float32 or s8) so that a view pointing outside its file shows up (ASan, or a
+// SEGV).
 template <class WeightsT>
 float touch_all(const WeightsT& w) {
     float sum = 0;
     for (const auto& name : w.names()) {
         const auto& t = w.at(name);
-        for (int64_t i = 0; i < t.numel(); ++i) sum += t.data[i];
+        if (t.is_s8()) {
+            const int8_t* v = t.s8();
+            for (int64_t i = 0; i < t.numel(); ++i) sum += float(v[i]);
+        } else {
+            const float* v = t.floats();
+            for (int64_t i = 0; i < t.numel(); ++i) sum += v[i];
+        }
     }
     return sum;
 }
