@@ -9,6 +9,7 @@
 #include "test_util.hpp"
 
 using alexnet::test::kBin;
+using alexnet::test::mpirun;
 using alexnet::test::run;
 using alexnet::test::Run;
 using alexnet::test::TempDir;
@@ -59,6 +60,25 @@ TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/
     CHECK(b.status == 0);
     CHECK(b.lines().at(0)["top"][0]["label"] == "Trouser");
     CHECK(run("ldd " + prefix / "bin/alexnet-classify" + " | grep -c imgcodecs").out == "0\n");
+
+    // Open MPI likewise: only a process started by mpirun loads alexnet-mpi.so.
+    const std::string mpi_plain = "env -u ALEXNET_WEIGHTS -u ALEXNET_MPI " + prefix / "bin/";
+    for (const char* tool : {"alexnet-classify", "alexnet-embed", "alexnet-train", "alexnet-eval"})
+        CHECK(run("ldd " + prefix / (std::string("bin/") + tool) + " | grep -c libmpi").out == "0\n");
+    const Run job = run(mpirun(2, mpi_plain + "alexnet-eval -q --limit 20 /usr/share/datasets/fashion-mnist"));
+    CHECK_MESSAGE(job.status == 0, job.err);
+    CHECK(job.lines().size() == 1);  // rank 0 writes the summary of both ranks' shares
+    CHECK(job.lines().at(0)["images"] == 20);
+    std::string mpi_plugin;
+    for (const auto& e : fs::recursive_directory_iterator(prefix.path))
+        if (e.path().filename() == "alexnet-mpi.so") mpi_plugin = e.path();
+    REQUIRE(!mpi_plugin.empty());
+    fs::remove(mpi_plugin);
+    const Run nompi = run(mpirun(2, mpi_plain + "alexnet-eval -q --limit 20 /usr/share/datasets/fashion-mnist"));
+    CHECK_MESSAGE(nompi.status == 1, nompi.err);  // an install fault, not a usage error
+    CHECK(nompi.err.find("alexnet-eval: mpirun: MPI: expected Open MPI (alexnet-mpi.so), found alexnet-mpi.so not found (looked for ") !=
+          std::string::npos);
+
     std::string plugin;
     for (const auto& e : fs::recursive_directory_iterator(prefix.path))
         if (e.path().filename() == "alexnet-imgcodecs.so") plugin = e.path();

@@ -15,6 +15,7 @@
 
 using namespace alexnet;
 using alexnet::test::kBin;
+using alexnet::test::mpirun;
 using alexnet::test::relative_max_error;
 using alexnet::test::run;
 using alexnet::test::Run;
@@ -28,23 +29,6 @@ namespace {
 const std::string kData = ALEXNET_DATA_DIR;
 const std::string kModel = kData + "/alexnet-28-fmnist.safetensors";
 const std::string kFashion = "/usr/share/datasets/fashion-mnist";
-
-// CI runs as root; one machine with 2 cores holds 3 processes only when oversubscribed. The shared
-// memory transport copies through its buffers (containers may forbid process_vm_readv).
-const bool kRootAllowed = [] {
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    return true;
-}();
-
-// Under make sanitize the ranks skip LeakSanitizer's exit check: Open MPI dlopens its components
-// and dlcloses the ones it does not select during MPI_Init, and the few blocks those keep (~50
-// bytes a rank) are then reported with no module to suppress them by. The same tools' leaks are
-// checked in every single-process run of the suite.
-std::string mpirun(int np, const std::string& command) {
-    return "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" timeout -k 5 300 mpirun --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none -np " +
-           std::to_string(np) + " " + command;
-}
 
 std::string slurp(const std::string& path) {
     std::ifstream f(path, std::ios::binary);

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/plugin.hpp"
 
 namespace alexnet {
 
@@ -27,6 +28,14 @@ public:
     bool same_everywhere(uint64_t) override { return true; }
     [[noreturn]] void abort(int code) override { std::exit(code); }
 };
+
+// Open MPI's side, from the plugin alexnet-mpi.so (lib/core/mpi_communicator.cpp).
+std::unique_ptr<Communicator> make_mpi_communicator() {
+    const PluginSymbol found = plugin_symbol("alexnet-mpi.so", "ALEXNET_MPI", "alexnet_mpi_communicator", true);
+    if (!found.address) throw Error("mpirun", "MPI", "Open MPI (alexnet-mpi.so)", found.failure);
+    using Make = Communicator* (*)();
+    return std::unique_ptr<Communicator>(reinterpret_cast<Make>(found.address)());
+}
 
 std::once_flag g_once;
 std::unique_ptr<Communicator> g_world;

@@ -63,9 +63,6 @@ struct Share {
 };
 Share share_of(int total, int rank, int size);
 
-// For world(): the MPI job (lib/core/mpi_communicator.cpp).
-std::unique_ptr<Communicator> make_mpi_communicator();
-
 // A 64-bit hash of bytes (8 at a time, not cryptographic), continuing from `h`: for checking that
 // ranks hold the same data.
 uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 0);

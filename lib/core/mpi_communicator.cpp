@@ -1,4 +1,5 @@
-// The MPI job behind world() when mpirun started the process. One thread owns MPI: it initialises
+// The MPI job behind world() when mpirun started the process, built as the plugin alexnet-mpi.so
+// (core/plugin.hpp): only a process started by mpirun maps Open MPI's seven libraries. One thread owns MPI: it initialises
 // it, runs the posted collectives one after another (blocking MPI calls, so a reduction makes
 // progress while the compute threads run the backward pass), and finalises it. MPI errors keep
 // MPI's default handler, which ends the whole job with MPI's own message (a lost peer included).
@@ -12,10 +13,10 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "core/communicator.hpp"
-#include "core/error.hpp"
 
 namespace alexnet {
 
@@ -122,7 +123,7 @@ public:
 private:
     Ticket post(std::function<void()> job) {
         std::lock_guard lock(mutex_);
-        if (stopping_) throw Error("MPI", "a collective after the job's end");
+        if (stopping_) throw std::logic_error("MPI: a collective after the job's end");
         jobs_.push_back(std::move(job));
         cv_.notify_all();
         return ++posted_;
@@ -172,6 +173,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
-
 }  // namespace alexnet
+
+// The plugin's one entry point (core/communicator.cpp); the caller owns the result.
+extern "C" alexnet::Communicator* alexnet_mpi_communicator() { return new alexnet::MpiCommunicator(); }

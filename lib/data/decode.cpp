@@ -1,8 +1,6 @@
 #include "data/decode.hpp"
 
-#include <dlfcn.h>
 #include <png.h>
-#include <unistd.h>
 #include <webp/decode.h>
 
 #include <algorithm>
@@ -24,7 +22,7 @@
 #include <jpeglib.h>
 
 #include "core/error.hpp"
-#include "core/executable.hpp"
+#include "core/plugin.hpp"
 #include "core/regular_file.hpp"
 
 namespace alexnet {
@@ -289,38 +287,17 @@ void tiff_header(const uint8_t* d, size_t n, const std::string& name, int64_t& w
 
 using ImgcodecsDecode = int (*)(const unsigned char*, size_t, void*, char*, size_t);
 
-// alexnet-imgcodecs.so (lib/data/imgcodecs_plugin.cpp), loaded once, at the first BMP or TIFF:
-// from $ALEXNET_IMGCODECS (the test programs set it), beside the executable (the build tree), or
-// PREFIX/LIBDIR/alexnet (installed).
+// alexnet-imgcodecs.so (lib/data/imgcodecs_plugin.cpp, found as core/plugin.hpp says), loaded
+// once, at the first BMP or TIFF.
 ImgcodecsDecode imgcodecs_decode(const std::string& name, const char* format) {
     static std::mutex mutex;
     static ImgcodecsDecode fn = nullptr;
     static std::string failure;
     std::lock_guard<std::mutex> lock(mutex);
     if (!fn && failure.empty()) {
-        std::vector<std::string> candidates;
-        if (const char* env = std::getenv("ALEXNET_IMGCODECS")) candidates.push_back(env);
-        const std::string exe = executable_dir();
-        if (!exe.empty()) {
-            candidates.push_back(exe + "/alexnet-imgcodecs.so");
-            candidates.push_back(exe + "/../" ALEXNET_LIBDIR "/alexnet/alexnet-imgcodecs.so");
-        }
-        std::string tried;
-        for (const auto& path : candidates) {
-            if (::access(path.c_str(), R_OK) != 0) {
-                tried += (tried.empty() ? "" : ", ") + path;
-                continue;
-            }
-            void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-            if (!handle) {
-                failure = ::dlerror();
-                break;
-            }
-            fn = reinterpret_cast<ImgcodecsDecode>(::dlsym(handle, "alexnet_imgcodecs_decode"));
-            if (!fn) failure = path + " has no alexnet_imgcodecs_decode";
-            break;
-        }
-        if (!fn && failure.empty()) failure = "alexnet-imgcodecs.so not found (looked for " + tried + ")";
+        const PluginSymbol found = plugin_symbol("alexnet-imgcodecs.so", "ALEXNET_IMGCODECS", "alexnet_imgcodecs_decode");
+        fn = reinterpret_cast<ImgcodecsDecode>(found.address);
+        failure = found.failure;
     }
     if (!fn) throw Error(name, std::string(format) + " decoder", "OpenCV's imgcodecs (alexnet-imgcodecs.so)", failure);
     return fn;
