@@ -1,5 +1,6 @@
 // alexnet-embed: a layer's activations (fc7 by default) per image, as JSON Lines or a .npy matrix.
 #include <cmath>
+#include <filesystem>
 #include <memory>
 
 #include "cli/options.hpp"
@@ -13,18 +14,23 @@
 #include "model/model.hpp"
 
 using namespace alexnet;
+namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
     CLI::App app{"Extract AlexNet features: {\"path\", \"layer\", \"dim\", \"embedding\"} per image, or a .npy matrix",
                  "alexnet-embed"};
     CommonOptions o;
-    std::string layer = "fc7", normalize = "none", format = "jsonl", output;
+    std::string layer = "fc7", normalize = "none", format, output;
     add_common_options(app, o);
     app.add_option("-l,--layer", layer, "Layer whose output to extract (conv1..conv5 and fc6/fc7 after ReLU, "
                                         "norm1/2, pool1/2/5, fc8 logits, prob)")->capture_default_str();
     app.add_option("--normalize", normalize, "l2 | none")->check(CLI::IsMember({"l2", "none"}))->capture_default_str();
-    app.add_option("--format", format, "jsonl | npy")->check(CLI::IsMember({"jsonl", "npy"}))->capture_default_str();
-    app.add_option("-o,--output", output, "Output file for --format npy (paths go to OUTPUT.paths.txt)");
+    app.add_option("--format", format, "jsonl | npy (default: --output's extension, else jsonl)")
+        ->check(CLI::IsMember({"jsonl", "npy"}));
+    app.add_option("-o,--output", output,
+                   "Write the embeddings to FILE instead of stdout, written whole or not at all: .npy (a float32 "
+                   "matrix; its paths in FILE.paths.txt, one per row) or .jsonl; stdout then gets error lines and "
+                   "one summary");
     std::string convert;
     app.add_option("--convert", convert,
                    "Write --weights (any format: .pth, .caffemodel, .onnx, safetensors) as OUT.safetensors with "
@@ -43,17 +49,32 @@ int main(int argc, char** argv) {
             return 0;
         }
         JsonLines out;
+        // The format follows --output's extension; an explicit --format takes any name but no contradiction.
+        const std::string ext = output.empty() ? "" : fs::path(output).extension().string();
+        const std::string implied = ext == ".npy" ? "npy" : ext == ".jsonl" ? "jsonl" : "";
+        if (format.empty()) {
+            check(output.empty() || !implied.empty(), "--output", "", "a .npy or .jsonl file (or --format npy|jsonl)",
+                  output);
+            format = output.empty() ? "jsonl" : implied;
+        }
+        check(implied.empty() || implied == format, "--format", "",
+              implied + " (the format of --output " + output + ")", format);
         check(format != "npy" || !output.empty(), "--format", "", "--output FILE with npy", "no --output");
         LoadedModel model = load_tool_model(o);
         require_inputs(o);
         // An unknown layer lists the known ones, and an unwritable output fails, before any image.
         const int dim = int(infer_shapes(model.spec)[model.spec.index_of_option(layer, "--layer")].size());
         std::unique_ptr<NpyWriter> npy;
-        std::unique_ptr<AtomicFile> paths;
-        if (format == "npy" && lead_process()) {  // under mpirun, rank 0 alone writes
-            npy = std::make_unique<NpyWriter>(output, dim);
-            paths = std::make_unique<AtomicFile>(output + ".paths.txt");
+        std::unique_ptr<AtomicFile> paths, jsonl;
+        if (!output.empty() && lead_process()) {  // under mpirun, rank 0 alone writes
+            if (format == "npy") {
+                npy = std::make_unique<NpyWriter>(output, dim);
+                paths = std::make_unique<AtomicFile>(output + ".paths.txt");
+            } else {
+                jsonl = std::make_unique<AtomicFile>(output);
+            }
         }
+        int64_t rows = 0;
         std::string line;
         std::vector<float> row;  // reused for every image
         const int failed = run_images(o, model, layer, [&](const std::string& path, const std::string& error,
@@ -83,13 +104,22 @@ int main(int argc, char** argv) {
                 append_float(line, row[i]);
             }
             line += "]}";
-            out.write_raw(line);
+            if (jsonl) {
+                line += '\n';
+                jsonl->write(line);
+                ++rows;
+            } else if (output.empty()) {
+                out.write_raw(line);
+            }
         });
         if (npy) {
             npy->finish();
             paths->commit();
             out.write({{"output", output}, {"paths", output + ".paths.txt"}, {"layer", layer},
                        {"rows", npy->rows()}, {"dim", dim}});
+        } else if (jsonl) {
+            jsonl->commit();
+            out.write({{"output", output}, {"layer", layer}, {"rows", rows}, {"dim", dim}});
         }
         return failed ? 1 : 0;
     });

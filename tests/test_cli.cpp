@@ -177,6 +177,43 @@ TEST_CASE("embed: npy output numpy can load, with the paths sidecar in row order
     for (int i = 0; i < 512; ++i) CHECK(row0[i] == e[i].get<float>());
 }
 
+TEST_CASE("embed -o: the format follows the extension; a contradiction or an unknown one is refused") {
+    TempDir dir;
+    const std::string npy = dir / "out.npy";
+    const Run n = run(embed("-o " + npy + " " + kData + "/demo"));  // no --format
+    CHECK(n.status == 0);
+    REQUIRE(n.lines().size() == 1);
+    CHECK(n.lines()[0]["output"] == npy);
+    CHECK(n.lines()[0]["rows"] == 10);
+    CHECK(fs::file_size(npy) > 10 * 512 * 4);
+    CHECK(fs::exists(npy + ".paths.txt"));
+
+    // .jsonl: the lines go to the file (written atomically), stdout gets the errors and one summary
+    const std::string jsonl = dir / "out.jsonl";
+    const Run j = run(embed("-o " + jsonl + " " + kData + "/demo " + dir / "missing.png"));
+    CHECK(j.status == 1);
+    REQUIRE(j.lines().size() == 2);
+    CHECK(j.lines()[0]["error"].get<std::string>().find("missing.png: cannot open") != std::string::npos);
+    CHECK(j.lines()[1]["output"] == jsonl);
+    CHECK(j.lines()[1]["rows"] == 10);
+    const Run plain = run(embed(kData + "/demo"));
+    std::ifstream in(jsonl);
+    std::string file((std::istreambuf_iterator<char>(in)), {});
+    CHECK(file == plain.out);  // the same lines, byte for byte
+
+    const Run contra = run(embed("--format jsonl -o " + npy + " " + kData + "/demo"));
+    CHECK(contra.status == 2);
+    CHECK(contra.out.empty());
+    CHECK(contra.err == "alexnet-embed: --format: expected npy (the format of --output " + npy + "), found jsonl\n");
+    const Run unknown = run(embed("-o " + dir / "out.txt" + " " + kData + "/demo"));
+    CHECK(unknown.status == 2);
+    CHECK(unknown.err == "alexnet-embed: --output: expected a .npy or .jsonl file (or --format npy|jsonl), found " + dir / "out.txt" + "\n");
+    CHECK(!fs::exists(dir / "out.txt"));
+    const Run forced = run(embed("--format npy -o " + dir / "out.bin" + " " + kData + "/demo"));
+    CHECK(forced.status == 0);  // an explicit format takes any name
+    CHECK(fs::exists(dir / "out.bin"));
+}
+
 TEST_CASE("embed: an unwritable npy output fails before any image, with nothing on stdout") {
     const Run r = run(embed("--format npy -o /nonexistent-dir/x.npy " + kData + "/demo"));
     CHECK(r.status == 1);
