@@ -221,6 +221,39 @@ TEST_CASE("embed: an unwritable npy output fails before any image, with nothing 
     CHECK(r.err == "alexnet-embed: /nonexistent-dir/x.npy: cannot create a file beside it: No such file or directory\n");
 }
 
+TEST_CASE("--arch that contradicts the weights is refused; it settles only alexnet vs caffenet") {
+    const std::string png = kData + "/demo/0002-trouser.png";
+    const std::string tv = std::string(ALEXNET_FIXTURES) + "/narrow_alexnet-tv.safetensors";
+    const Run hybrid = run(kBin + "/alexnet-classify -q -w " + tv + " --arch alexnet " + png);
+    CHECK(hybrid.status == 2);
+    CHECK(hybrid.out.empty());
+    CHECK(hybrid.err == "alexnet-classify: --arch: expected alexnet-tv or no --arch (" + tv +
+                            " holds alexnet-tv weights, by its metadata; --arch only settles what weights cannot tell: "
+                            "alexnet or caffenet, whose tensors have the same shapes), found alexnet\n");
+    const Run small = run(kBin + "/alexnet-classify -q -w " + kWeights + " --arch alexnet " + png);
+    CHECK(small.status == 2);
+    CHECK(small.err.find("--arch: expected alexnet-28 or no --arch (") != std::string::npos);
+    CHECK(run(kBin + "/alexnet-classify -q -w " + kWeights + " --arch alexnet-28 " + png).status == 0);  // agreeing
+
+    // A .pth without metadata: torchvision's names say alexnet-tv
+    const std::string pth = std::string(ALEXNET_FIXTURES) + "/narrow_alexnet-tv.pth";
+    CHECK(run(kBin + "/alexnet-classify -q -w " + pth + " --arch caffenet " + png).err.find(
+              "holds alexnet-tv weights, by torchvision's tensor names;") != std::string::npos);
+
+    // Bare tensors with the paper's shapes: alexnet unless --arch caffenet says the other order
+    TempDir dir;
+    alexnet::Weights w = alexnet::read_safetensors(std::string(ALEXNET_FIXTURES) + "/narrow_caffenet.safetensors");
+    alexnet::Weights bare;
+    for (const auto& name : w.names()) bare.add_view(name, w.at(name));
+    const std::string file = dir / "bare.safetensors";
+    alexnet::write_safetensors(file, bare);
+    const Run as_alexnet = run(kBin + "/alexnet-embed -q --summary -w " + file);
+    const Run as_caffenet = run(kBin + "/alexnet-embed -q --summary -w " + file + " --arch caffenet");
+    CHECK(as_alexnet.lines().at(0)["arch"] == "alexnet");
+    CHECK(as_caffenet.status == 0);
+    CHECK(as_caffenet.lines().at(0)["arch"] == "caffenet");
+}
+
 TEST_CASE("--summary prints the model table as JSON") {
     const Run r = run(kBin + "/alexnet-classify --summary --arch alexnet-tv");
     CHECK(r.status == 0);

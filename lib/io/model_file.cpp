@@ -172,24 +172,35 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     m.weights = std::move(raw);
     const Weights& w = m.weights;
 
-    // Architecture: override, else metadata, else conv1's width.
-    std::string arch = arch_override;
-    if (arch.empty())
-        if (auto* v = find_meta(w, "arch")) arch = *v;
+    // Architecture: from the metadata, torchvision's names or the tensors' shapes. --arch settles
+    // only what those cannot tell: alexnet or caffenet (the same shapes, LRN and pooling swapped)
+    // when nothing names it; any other contradiction would run a hybrid or fail deep in a layer.
     check(w.contains("conv1.weight"), path, "conv1.weight (or features.0.weight)",
           "a 4-dimensional conv weight tensor", "none");
     const Tensor& conv1 = w.at("conv1.weight");
     check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
-    if (arch.empty() && torchvision_names) arch = "alexnet-tv";  // a torchvision state dict (.pth)
-    if (arch.empty())
+    std::string arch, told_by;
+    if (auto* v = find_meta(w, "arch")) arch = *v, told_by = "its metadata";
+    else if (torchvision_names) arch = "alexnet-tv", told_by = "torchvision's tensor names";
+    // convnet-4 (the activation experiment's network): three convs and fc4
+    else if (!w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4", told_by = "its tensors";
+    else {
         arch = conv1.shape[1] == 1 ? "alexnet-28"
                : conv1.shape[2] == 5 ? "alexnet-32"
                : conv1.shape[0] == 64 ? "alexnet-tv"
                                       : "alexnet";
+        told_by = "its tensors' shapes";
+    }
+    if (!arch_override.empty() && arch_override != arch) {
+        const bool order_only = told_by == "its tensors' shapes" && arch == "alexnet" && arch_override == "caffenet";
+        check(order_only, "--arch", "",
+              arch + " or no --arch (" + path + " holds " + arch + " weights, by " + told_by +
+                  "; --arch only settles what weights cannot tell: alexnet or caffenet, whose tensors have the same "
+                  "shapes)",
+              arch_override);
+        arch = arch_override;
+    }
 
-    // convnet-4 (the activation experiment's network): three convs and fc4
-    if (arch.empty() && !w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4";
-    // convnet-18pct (the paper's Figure 1 network): the same three convs and fc10
     const bool convnet4 = arch == "convnet-4" || arch == "convnet-18pct";
     const int convs = convnet4 ? 3 : 5;
     const std::string classifier = arch == "convnet-18pct" ? "fc10.weight" : convnet4 ? "fc4.weight" : "fc8.weight";
