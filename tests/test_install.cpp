@@ -40,6 +40,27 @@ TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/
     CHECK(eval.err.empty());
     CHECK(eval.lines().back()["weights"] == model);
 
+    // --precision int8 without --weights: the installed quantized twin; a float model named in the message
+    const std::string model8 = prefix / "share/alexnet/alexnet-28-fmnist-int8.safetensors";
+    CHECK(fs::is_regular_file(model8));
+    const Run c8 = run(bin + "alexnet-classify --precision int8 " + img);
+    CHECK(c8.status == 0);
+    CHECK(c8.lines().at(0)["top"][0]["label"] == "Trouser");
+    CHECK(c8.err.rfind("alexnet-classify: no --weights given; using the installed default model " + model8 +
+                           " (Fashion-MNIST, 10 classes, int8)\n", 0) == 0);
+    const Run e8 = run(bin + "alexnet-eval -q --precision int8 --limit 100 /usr/share/datasets/fashion-mnist");
+    CHECK(e8.status == 0);
+    CHECK(e8.lines().back()["weights"] == model8);
+    CHECK(e8.lines().back()["precision"] == "int8");
+    const Run float8 = run(bin + "alexnet-classify -q --precision int8 -w " + model + " " + img);
+    CHECK(float8.status == 2);
+    CHECK(float8.err == "alexnet-classify: --precision int8: expected a quantized model (alexnet-quantize -w " + model +
+                            " --calibrate IMAGES -o MODEL-int8.safetensors), found float weights in " + model + "\n");
+    const Run fp32 = run(bin + "alexnet-classify --precision fp32 -w " + model8 + " " + img);
+    CHECK(fp32.status == 0);
+    CHECK(fp32.err.rfind("alexnet-classify: " + model8 + ": an int8 model run in fp32 on its dequantized weights\n"
+                         "alexnet-classify: 1 image (0 failed) in ", 0) == 0);
+
     const Run usage = run(bin + "alexnet-embed --layr fc7 " + img);
     CHECK(usage.status == 2);
     CHECK(usage.err == "alexnet-embed: unknown option '--layr'; did you mean '--layer'? (--help lists the options)\n");

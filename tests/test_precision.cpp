@@ -695,9 +695,10 @@ TEST_CASE("--precision int8 on a float model points to alexnet-quantize") {
     const auto r = test::run(test::kBin + "/alexnet-classify --precision int8 -w " + kData + "/alexnet-28-fmnist.safetensors " +
                              kData + "/demo");
     if (precision_supported(Precision::int8)) {
-        CHECK(r.status == 1);
-        CHECK(r.err == "alexnet-classify: " + kData + "/alexnet-28-fmnist.safetensors: --precision int8: expected a quantized model (alexnet-quantize -w " +
-                           kData + "/alexnet-28-fmnist.safetensors --calibrate IMAGES -o MODEL-int8.safetensors), found float weights\n");
+        CHECK(r.status == 2);
+        CHECK(r.err == "alexnet-classify: --precision int8: expected a quantized model (alexnet-quantize -w " + kData +
+                           "/alexnet-28-fmnist.safetensors --calibrate IMAGES -o MODEL-int8.safetensors), found float weights in " +
+                           kData + "/alexnet-28-fmnist.safetensors\n");
     } else {
         CHECK(r.status == 2);
         CHECK(r.err == "alexnet-classify: --precision: int8: expected a CPU with AVX2 or newer, found " + cpu_isa_name() +

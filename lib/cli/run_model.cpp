@@ -141,7 +141,7 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     if (done == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
     for (const std::string& note : source.notes()) log_info(quiet, tool + ": " + note);
     const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
-    log_info(quiet, tool + ": " + std::to_string(done) + " images (" + std::to_string(failed) + " failed) in " +
+    log_info(quiet, tool + ": " + count_of(done, "image") + " (" + std::to_string(failed) + " failed) in " +
                         fixed(s, 2) + " s, " + fixed(rate(), 1) + " images/s");
     return int(std::min<int64_t>(failed, INT32_MAX));
 }

@@ -58,7 +58,7 @@ std::string write_confusion(const std::string& path, const Evaluation& e, const 
     file.commit();
     if (n > kHeatmapMaxClasses) return "";
     Heatmap map{"Confusion matrix: " + what,
-                std::to_string(e.total().images) + " images, top-1 error " +
+                count_of(e.total().images, "image") + ", top-1 error " +
                     fixed(e.total().images ? 1 - double(e.total().top1) / e.total().images : 0, 4),
                 n, std::vector<double>(size_t(n) * n, 0.0), names, "true class", "predicted class",
                 "fraction of the true class"};
@@ -326,7 +326,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                                      "% vs " + fixed(100 * accuracy(r), 2) + "%");
     }
     out.write(summary);
-    log_info(quiet, "alexnet-eval: " + std::to_string(n.images) + " images, top-1 error " +
+    log_info(quiet, "alexnet-eval: " + count_of(n.images, "image") + ", top-1 error " +
                                  (n.images ? fixed(1 - double(n.top1) / n.images, 4) : "n/a") +
                                  (k > 1 ? ", " + topk_key + " error " + (n.images ? fixed(1 - double(n.topk) / n.images, 4) : "n/a") : "") +
                                  (skipped_total ? ", " + std::to_string(skipped_total) + " skipped" : "") + " (" +

@@ -188,6 +188,10 @@ void JsonLines::write_raw(const std::string& line) {
     write_stdout(line + '\n');
 }
 
+std::string count_of(int64_t n, const std::string& noun) {
+    return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 std::string fixed(double v, int digits) {
     std::ostringstream s;
     s.precision(digits);

@@ -34,6 +34,9 @@ public:
 // `v` with `digits` decimals, for messages ("0.0753").
 std::string fixed(double v, int digits);
 
+// "1 image", "3 images": a count and its noun, plural when it is not 1 (nouns that take an s).
+std::string count_of(int64_t n, const std::string& noun);
+
 // Human-facing messages on stderr (never stdout); silenced by --quiet.
 void log_info(bool quiet, const std::string& message);
 

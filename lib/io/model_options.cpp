@@ -40,18 +40,20 @@ void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
           std::to_string(p.crop));
 }
 
-std::string installed_default_model() {
+std::string installed_default_model(bool int8) {
     const std::string exe_dir = executable_dir();
     if (exe_dir.empty()) return "";
     std::error_code ec;
-    const fs::path model = fs::path(exe_dir).parent_path() / "share" / "alexnet" / "alexnet-28-fmnist.safetensors";
+    const fs::path model = fs::path(exe_dir).parent_path() / "share" / "alexnet" /
+                           (int8 ? "alexnet-28-fmnist-int8.safetensors" : "alexnet-28-fmnist.safetensors");
     return fs::is_regular_file(model, ec) ? model.string() : "";
 }
 
 LoadedModel load_tool_model(const CommonOptions& o) {
     std::string path = o.weights;
     if (path.empty()) {
-        path = installed_default_model();
+        const bool int8 = o.precision == "int8";
+        path = installed_default_model(int8);
         if (path.empty())
             throw UsageError(
                 "no weights given: pass --weights FILE or set ALEXNET_WEIGHTS. Pretrained AlexNet weights from "
@@ -59,7 +61,7 @@ LoadedModel load_tool_model(const CommonOptions& o) {
                 "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-embed --convert OUT.safetensors makes "
                 "later loads faster), or train your own with alexnet-train");
         log_info(o.quiet, std::string(program_invocation_short_name) + ": no --weights given; using the installed " +
-                              "default model " + path + " (Fashion-MNIST, 10 classes)");
+                              "default model " + path + " (Fashion-MNIST, 10 classes" + (int8 ? ", int8" : "") + ")");
     }
     LoadedModel m = load_model(path, o.arch);
     apply_overrides(o, m.spec);
@@ -72,10 +74,10 @@ Precision resolve_precision(const CommonOptions& o, LoadedModel& model) {
                                             : parse_precision("--precision", o.precision);
     require_precision_support(p);
     if (p == Precision::int8 && !quantized)
-        throw Error(o.weights, "--precision int8", "a quantized model (alexnet-quantize -w " + o.weights +
-                    " --calibrate IMAGES -o MODEL-int8.safetensors)", "float weights");
+        throw Error("--precision int8", "", "a quantized model (alexnet-quantize -w " + model.path +
+                    " --calibrate IMAGES -o MODEL-int8.safetensors)", "float weights in " + model.path);
     if (p != Precision::int8 && quantized) {
-        log_info(o.quiet, o.weights + ": an int8 model run in " + to_string(p) + " on its dequantized weights");
+        log_info(o.quiet, std::string(program_invocation_short_name) + ": " + model.path + ": an int8 model run in " + to_string(p) + " on its dequantized weights");
         dequantize_weights(model.spec, model.weights);
     }
     return p;

@@ -31,9 +31,10 @@ struct CommonOptions {
 // A value that does not fit the model is a usage error naming the option.
 void apply_overrides(const CommonOptions& o, ModelSpec& spec);
 
-// The model installed with the tools (PREFIX/share/alexnet/alexnet-28-fmnist.safetensors, found
-// from the executable's own path), or "" when there is none.
-std::string installed_default_model();
+// The model installed with the tools (PREFIX/share/alexnet/alexnet-28-fmnist.safetensors, or its
+// quantized twin alexnet-28-fmnist-int8.safetensors for --precision int8; found from the
+// executable's own path), or "" when there is none.
+std::string installed_default_model(bool int8 = false);
 
 // Loads --weights (else $ALEXNET_WEIGHTS, else the installed default model, saying so on stderr
 // unless quiet) and applies the overrides. Without any, throws a UsageError that explains where

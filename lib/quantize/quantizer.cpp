@@ -104,8 +104,9 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
         check_inputs = cal;
         check_count = cal_count;
     }
-    log_info(o.common.quiet, "alexnet-quantize: calibrating on " + std::to_string(cal_count) + " images, comparing on " +
-                                 std::to_string(check_count) + (held_out ? " held-out" : " (the same)") + " images");
+    log_info(o.common.quiet, "alexnet-quantize: calibrating on " + count_of(cal_count, "image") + ", comparing on " +
+                                 std::to_string(check_count) + (held_out ? " held-out" : " (the same)") +
+                                 (check_count == 1 ? " image" : " images"));
 
     const std::vector<TensorHistogram> hists = collect_histograms(spec, model.weights, cal, cal_count, batch);
     std::vector<std::string> int8_names;
@@ -151,8 +152,8 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
                                    {"int8_layers", int8_names.size()}, {"unreadable", cal_failed + check_failed}};
     out.write(summary);
     log_info(o.common.quiet, "alexnet-quantize: wrote " + o.output + " (" + best.method + ", top-1 agreement with fp32 " +
-                                 fixed(100 * best_agreement.top1_agreement(), 2) + "% on " + std::to_string(check_count) +
-                                 " images)");
+                                 fixed(100 * best_agreement.top1_agreement(), 2) + "% on " +
+                                 count_of(check_count, "image") + ")");
     return 0;
 }
 
