@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <tuple>
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
@@ -153,7 +154,20 @@ TEST_CASE("alexnet-eval on the Fashion-MNIST test set gives PyTorch's numbers an
     CHECK(count_colour(heat.png, 0x440154) > 10 * 88 * 88);
     CHECK(s["confusion_png"] == (dir.path / "conf.png").string());
 
-    const Run tr = run(eval_cmd(kFashion + " --crop ten --batch 320 --limit 1000"));
+    // PyTorch's ten-crop figure is over the first 1,000 test images (--limit samples across the
+    // set): an IDX pair holding just those.
+    const fs::path first = dir.path / "first1000";
+    fs::create_directories(first);
+    for (const auto& [file, head, item] : {std::tuple{"t10k-images-idx3-ubyte", 16, 784}, {"t10k-labels-idx1-ubyte", 8, 1}}) {
+        const std::string to = (first / file).string();
+        REQUIRE(run("gzip -dc " + kFashion + "/" + file + ".gz | head -c " + std::to_string(head + 1000 * item) + " > " + to).status == 0);
+        std::fstream f(to, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(4);
+        const char count[4] = {0, 0, char(1000 >> 8), static_cast<char>(1000 & 0xff)};
+        f.write(count, 4);
+    }
+    const Run tr = run(eval_cmd(first.string() + " --crop ten --batch 320"));
+    CHECK(tr.lines().back()["images"] == 1000);
     REQUIRE(tr.status == 0);
     const json t = tr.lines().back();
     MESSAGE("ten-crop top-1: " << t["top1_accuracy"] << "; PyTorch " << ten);
@@ -218,10 +232,28 @@ TEST_CASE("alexnet-eval accounts for every item it cannot score, and --strict st
     CHECK(strict.err == "alexnet-eval: " + (dir.path / "missing.png").string() + ": no such file (--strict)\n");
 
     const Run limited = run(eval_cmd((dir.path / "val.txt").string() + " --limit 4"));
-    CHECK(limited.status == 0);
-    CHECK(limited.lines().back()["images"] == 4);
+    const json ls = limited.lines().back();  // 4 items drawn from all 13: scored or skipped, and counted
+    CHECK(ls["images"].get<int>() + ls["skipped"].get<int>() == 4);
+    CHECK(limited.status == (ls["skipped"] == 0 ? 0 : 1));
 
     const Run usage = run(eval_cmd(""));
     CHECK(usage.status == 2);
     CHECK(usage.err.find("give one data set") != std::string::npos);
+}
+
+TEST_CASE("alexnet-eval --limit on a class-sorted folder takes every class") {
+    TempDir dir;
+    for (const std::string cls : {"T-shirt_top", "Trouser"}) {
+        fs::create_directories(dir.path / "val" / cls);
+        for (int i = 0; i < 25; ++i)
+            fs::copy_file(kData + "/demo/0002-trouser.png", dir.path / "val" / cls / (std::to_string(i) + ".png"));
+    }
+    const Run r = run(eval_cmd((dir.path / "val").string() + " --limit 20"));
+    INFO(r.err);
+    CHECK(r.status == 0);
+    const json s = r.lines().back();
+    CHECK(s["images"] == 20);
+    CHECK(s["per_class"][0]["images"] == 10);  // T-shirt/top
+    CHECK(s["per_class"][1]["images"] == 10);  // Trouser
+    CHECK(s["per_class"][1]["top1_accuracy"] == 1.0);
 }

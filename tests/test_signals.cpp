@@ -75,11 +75,18 @@ struct Child {
         REQUIRE(pid >= 0);
         if (feed) close(p[0]), stdin_fd = p[1];
     }
-    // The exit code, or 1000 + the signal that killed it.
-    int wait() {
-        if (stdin_fd >= 0) close(stdin_fd), stdin_fd = -1;
+    // The exit code, or 1000 + the signal that killed it. Its stdin is closed first, or with
+    // `keep_stdin` only once it has ended (at most 30 s): a program still streaming paths when the
+    // signal came must not see the end of its input instead (a race it could win on a busy machine).
+    int wait(bool keep_stdin = false) {
         int status = 0;
-        waitpid(pid, &status, 0);
+        bool ended = false;
+        for (int i = 0; keep_stdin && !ended && i < 3000; ++i) {
+            ended = waitpid(pid, &status, WNOHANG) == pid;
+            if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (stdin_fd >= 0) close(stdin_fd), stdin_fd = -1;
+        if (!ended) waitpid(pid, &status, 0);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
     }
 };
@@ -256,7 +263,7 @@ TEST_CASE("alexnet-embed and alexnet-classify reading paths from stdin: a signal
             CAPTURE(i);
             CAPTURE(sig);
             const auto delay_ms = delay.count();
-        CAPTURE(delay_ms);
+            CAPTURE(delay_ms);
             std::vector<std::string> argv{kBin + "/" + tool.substr(0, tool.find(' ')), "-w", kModel, "-b", "4", "-"};
             const bool npy = tool.find("npy") != std::string::npos;
             if (npy) argv.insert(argv.end(), {"--format", "npy", "-o", out / "x.npy"});
@@ -269,7 +276,7 @@ TEST_CASE("alexnet-embed and alexnet-classify reading paths from stdin: a signal
                 std::this_thread::sleep_for(std::chrono::milliseconds(15));
             }
             kill(c.pid, sig);
-            const int code = c.wait();
+            const int code = c.wait(true);
             const std::string err = slurp(out / "stderr");
             INFO(err);
             if (ended_before_start(code, sig, out / "stdout")) continue;

@@ -1,6 +1,8 @@
 // Training data: set formats, the deterministic loader, augmentation, statistics, top-k metrics.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -49,6 +51,27 @@ void write_file(const fs::path& path, const std::string& text) {
 }
 
 }  // namespace
+
+TEST_CASE("--limit: a seeded sample across a class-sorted set, each class in proportion, in the set's order") {
+    TempDir dir;
+    std::string list;
+    for (int i = 0; i < 100; ++i) list += "img" + std::to_string(i) + ".png " + (i < 30 ? "0" : "1") + "\n";
+    write_file(dir.path / "list.txt", list);  // sorted by class: 30 of class 0, then 70 of class 1
+    const LabelledSet all = open_labelled_set((dir.path / "list.txt").string(), Split::train);
+    const LabelledSet a = sample_items(all, 20, 7);
+    REQUIRE(a.size() == 20);
+    CHECK(std::count(a.labels.begin(), a.labels.end(), 0) == 6);  // 30% of 20
+    CHECK(std::is_sorted(a.paths.begin(), a.paths.end(), [](const std::string& x, const std::string& y) {
+        return std::stoi(fs::path(x).stem().string().substr(3)) < std::stoi(fs::path(y).stem().string().substr(3));
+    }));
+    CHECK(sample_items(all, 20, 7).paths == a.paths);  // the same seed, the same items
+    CHECK(sample_items(all, 20, 8).paths != a.paths);
+    const LabelledSet two = sample_items(all, 2, 7);  // every class as soon as the limit allows
+    CHECK(std::count(two.labels.begin(), two.labels.end(), 0) == 1);
+    CHECK(sample_items(all, 100, 7).paths == all.paths);
+    CHECK(sample_items(all, 0, 7).size() == 100);
+    CHECK(first_items(all, 20).labels == std::vector<int>(20, 0));  // what --limit did before
+}
 
 TEST_CASE("path-label lists: comments, blank lines, relative paths, and errors with line numbers") {
     TempDir dir;

@@ -15,7 +15,7 @@ void add_data_options(CLI::App& app, TrainOptions& o) {
         ->check(CLI::Range(0.0, 0.99));
     app.add_option("--root", o.root, "Folder that relative paths in a --data list are under (default: the list's folder)");
     app.add_option("--val-root", o.val_root, "Folder that relative paths in a --val list are under (default: --root, else the list's folder)");
-    app.add_option("--limit", o.limit, "Train on the first N items of --data only")->check(CLI::PositiveNumber);
+    app.add_option("--limit", o.limit, "Train on N items drawn across --data: each class in proportion to its share, by --seed")->check(CLI::PositiveNumber);
     app.add_flag("--strict", o.strict, "Stop at the first missing or unreadable image instead of skipping it");
     app.add_option("--seed", o.seed, "Seeds initial weights, order, augmentation and dropout")->capture_default_str();
     app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores, shared among the processes on a machine)")->check(CLI::Range(0, 1024))

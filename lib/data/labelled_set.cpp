@@ -12,6 +12,7 @@
 #include "data/image.hpp"
 #include "data/inputs.hpp"
 #include "data/labels.hpp"
+#include "data/train_loader.hpp"
 
 namespace alexnet {
 
@@ -171,6 +172,31 @@ LabelledSet first_items(LabelledSet set, int limit) {
     std::vector<int> first(static_cast<size_t>(limit));
     for (int i = 0; i < limit; ++i) first[size_t(i)] = i;
     return subset(set, first);
+}
+
+LabelledSet sample_items(LabelledSet set, int limit, uint64_t seed) {
+    if (limit <= 0 || limit >= set.size()) return set;
+    const std::vector<int> order = epoch_order(set.size(), mix_seed(seed, 0x53414d504c45), 0);
+    std::map<int, int> class_size, seen;
+    for (int label : set.labels) ++class_size[label];
+    struct Ranked {
+        double rank;
+        int position, item;  // position in the shuffled order breaks ties
+    };
+    std::vector<Ranked> ranked;
+    ranked.reserve(order.size());
+    for (int p = 0; p < int(order.size()); ++p) {
+        const int item = order[size_t(p)], label = set.labels[size_t(item)];
+        ranked.push_back({(seen[label]++ + 0.5) / class_size[label], p, item});
+    }
+    std::nth_element(ranked.begin(), ranked.begin() + limit, ranked.end(), [](const Ranked& a, const Ranked& b) {
+        return a.rank != b.rank ? a.rank < b.rank : a.position < b.position;
+    });
+    std::vector<int> taken;
+    taken.reserve(size_t(limit));
+    for (int i = 0; i < limit; ++i) taken.push_back(ranked[size_t(i)].item);
+    std::sort(taken.begin(), taken.end());
+    return subset(set, taken);
 }
 
 std::vector<int> missing_items(const LabelledSet& set) {

@@ -45,6 +45,13 @@ LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices);
 // The first `limit` items (all when limit <= 0 or beyond the size).
 LabelledSet first_items(LabelledSet set, int limit);
 
+// `limit` items drawn from the whole set (all when limit <= 0 or beyond the size), each class in
+// proportion to its share, so a class-sorted folder is not cut to its first classes: the items of
+// each class in an order shuffled by `seed`, the k-th of a class of n ranked (k + 0.5) / n, the
+// `limit` lowest ranks taken, kept in the set's order. The same seed gives the same items.
+LabelledSet sample_items(LabelledSet set, int limit, uint64_t seed);
+constexpr uint64_t kSampleSeed = 0x4c494d4954;  // --limit's seed where a tool has no --seed
+
 // Positions of the items whose file does not exist (file sets; none for sets in memory).
 std::vector<int> missing_items(const LabelledSet& set);
 

@@ -107,8 +107,8 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const int classes = model.spec.num_classes();
     const std::vector<std::string> names = resolve_labels(o.labels_file, model.labels, classes);
     const std::string& source = o.common.inputs[0];
-    LabelledSet set = first_items(open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root),
-                                  o.limit);
+    LabelledSet set = sample_items(open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root),
+                                   o.limit, kSampleSeed);
     // Folders (and CIFAR-10's names) map to the model's classes by name, never by sorted position.
     if (!o.labels_file.empty() || !model.labels.empty())
         map_classes_by_name(set, names, o.labels_file.empty() ? "the model's labels (" + model.path + ")" : o.labels_file);

@@ -12,7 +12,7 @@ struct EvalOptions {
     CommonOptions common;         // inputs[0]: the data set; weights, batch, threads, crop, overrides
     std::string root;             // prefix for a list's relative paths
     std::string split = "test";   // which part of an IDX or CIFAR-10 folder
-    int limit = 0;                // the first N items only (0: all)
+    int limit = 0;                // N items drawn across the set (sample_items; 0: all)
     int topk = 1;                 // besides top-1 (--top5: 5)
     bool per_image = false;       // a line per image
     bool strict = false;          // a skipped item is fatal

@@ -36,6 +36,7 @@ using clock_type = std::chrono::steady_clock;
 
 nlohmann::json to_json(const TrainOptions& o) {
     return {{"data", o.data}, {"val", o.val}, {"root", o.root}, {"val_root", o.val_root}, {"limit", o.limit},
+            {"limit_first", o.limit_first},
             {"val_split", o.val_split},
             {"labels_file", o.labels_file}, {"arch", o.arch}, {"activation", o.activation}, {"init", o.init},
             {"weights", o.weights}, {"dropout", o.dropout}, {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr},
@@ -127,6 +128,8 @@ void apply_checkpoint_options(const nlohmann::json& j, const std::string& path, 
     o.val_root.clear(), o.limit = 0;  // absent before 0.1.1
     if (j.contains("val_root")) get("val_root", o.val_root);
     if (j.contains("limit")) get("limit", o.limit);
+    o.limit_first = o.limit > 0 && !j.contains("limit_first");  // checkpointed when --limit took the first N
+    if (j.contains("limit_first")) get("limit_first", o.limit_first);
     if (o.epochs == 0) get("epochs", o.epochs);  // a new --epochs wins
     check_run_options(o, path);
     lighting_from_json(j.contains("lighting_values") ? j.at("lighting_values") : nlohmann::json(), path);  // checked
@@ -192,7 +195,9 @@ namespace {
 // Training and validation sets: --val, or a seeded held-out fraction of --data.
 void open_sets(const TrainOptions& o, LabelledSet& train_set, LabelledSet& val_set) {
     check(o.val.empty() || o.val_split <= 0, "--val-split", "", "no --val-split with --val", fixed(o.val_split, 3));
-    LabelledSet all = first_items(open_labelled_set(o.data, Split::train, o.root), o.limit);
+    LabelledSet opened = open_labelled_set(o.data, Split::train, o.root);
+    LabelledSet all = o.limit_first ? first_items(std::move(opened), o.limit)
+                                    : sample_items(std::move(opened), o.limit, o.seed);
     if (!o.val.empty()) {
         train_set = std::move(all);
         val_set = open_labelled_set(o.val, Split::test, o.val_root.empty() ? o.root : o.val_root);
@@ -296,7 +301,7 @@ void plot_curves(const std::string& path, const std::vector<EpochRecord>& histor
     if (!val_err.x.empty()) err.series.push_back(val_err), loss.series.push_back(val_loss);
     const std::string val = !o.val.empty() ? data_name(o.val)
                             : o.val_split > 0 ? short_number(o.val_split * 100) + "% held out" : "none";
-    Figure f{arch + " trained on " + data_name(o.data) + (o.limit > 0 ? " (first " + std::to_string(o.limit) + " items)" : ""),
+    Figure f{arch + " trained on " + data_name(o.data) + (o.limit > 0 ? " (" + std::string(o.limit_first ? "first " : "") + std::to_string(o.limit) + " items)" : ""),
              "batch " + std::to_string(o.batch) + ", lr " + short_number(o.lr) + " (" + o.policy.name + "), momentum " +
                  short_number(o.momentum) + ", weight decay " + short_number(o.weight_decay) + ", dropout " +
                  short_number(o.dropout) + ", " + (o.weights.empty() ? o.init + " init" : "from " + data_name(o.weights)) + ", " +

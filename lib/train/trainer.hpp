@@ -15,7 +15,8 @@ struct TrainOptions {
     // data
     std::string data, val, root;
     std::string val_root;  // for a --val list (default: root)
-    int limit = 0;         // train on the first N items of --data (0: all)
+    int limit = 0;         // train on N items drawn across --data by `seed` (sample_items; 0: all)
+    bool limit_first = false;  // the first N instead: runs checkpointed before --limit sampled
     double val_split = 0;  // held-out fraction of --data when there is no --val
     std::string labels_file;  // class names to store in the model
     // model
