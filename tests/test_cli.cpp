@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
 #include "io/safetensors.hpp"
@@ -252,6 +253,35 @@ TEST_CASE("--arch that contradicts the weights is refused; it settles only alexn
     CHECK(as_alexnet.lines().at(0)["arch"] == "alexnet");
     CHECK(as_caffenet.status == 0);
     CHECK(as_caffenet.lines().at(0)["arch"] == "caffenet");
+}
+
+TEST_CASE("classify says once when inputs are far from what the model was trained on") {
+    TempDir dir;
+    cv::Mat photo(48, 64, CV_8UC3);
+    cv::randu(photo, cv::Scalar(0, 0, 0), cv::Scalar(255, 255, 255));
+    const std::string colour = dir / "colour.png", colour2 = dir / "colour2.png", grey = dir / "grey.png";
+    REQUIRE(cv::imwrite(colour, photo));
+    REQUIRE(cv::imwrite(colour2, photo));
+    REQUIRE(cv::imwrite(grey, cv::Mat(2000, 3000, CV_8UC1, cv::Scalar(128))));
+    const std::string classify = kBin + "/alexnet-classify -w " + kWeights + " ";
+    const std::string tail = ", and its answers for inputs this far from what it was trained on mean little (ImageNet "
+                             "weights: README, \"ImageNet weights\")\n";
+
+    const Run plain = run(classify + kData + "/demo");  // Fashion-MNIST's own images: no warning
+    CHECK(plain.status == 0);
+    CHECK(plain.err.find("warning") == std::string::npos);
+
+    const Run c = run(classify + colour + " " + colour2);
+    CHECK(c.status == 0);
+    CHECK(c.lines().size() == 2);
+    CHECK(c.err.rfind("alexnet-classify: warning: " + colour + " is a 64x48 colour image; alexnet-28 takes grey images "
+                      "resized to 28 pixels (colour is dropped)" + tail, 0) == 0);
+    CHECK(c.err.find("warning", 30) == std::string::npos);  // once a run
+    CHECK(run(kBin + "/alexnet-classify -q -w " + kWeights + " " + colour).err.empty());
+
+    const Run g = run(classify + grey);
+    CHECK(g.err.rfind("alexnet-classify: warning: " + grey + " is a 3000x2000 grey image; alexnet-28 takes grey images "
+                      "resized to 28 pixels" + tail, 0) == 0);
 }
 
 TEST_CASE("--summary prints the model table as JSON") {

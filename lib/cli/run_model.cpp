@@ -26,6 +26,23 @@ void print_summary(const CommonOptions& o) {
 
 namespace {
 
+// Why `item` is far from the images `spec` was made for ("" when it is not): colour into a grey
+// model, or a shorter side 50 times the resize target or a fiftieth of it. Such inputs get
+// confident answers that mean little (a night landscape into the Fashion-MNIST model: "Bag", 0.98).
+std::string unlike_training(const Batch::Item& item, const ModelSpec& spec) {
+    const Preprocessing& p = spec.preprocessing;
+    const int shorter = std::min(item.source.width, item.source.height), target = std::max(1, p.resize);
+    const bool colour = item.colour && p.channels == 1;
+    const bool size = shorter >= 50 * target || 50 * shorter <= target;
+    if (!colour && !size) return "";
+    return item.path + " is a " + std::to_string(item.source.width) + "x" + std::to_string(item.source.height) + " " +
+           (item.colour ? "colour" : "grey") + " image; " + spec.arch + " takes " + (p.channels == 1 ? "grey " : "") +
+           "images resized to " + std::to_string(p.resize) + " pixels" +
+           (colour ? " (colour is dropped)" : "") +
+           ", and its answers for inputs this far from what it was trained on mean little (ImageNet weights: "
+           "README, \"ImageNet weights\")";
+}
+
 // One rank's results of a batch, for rank 0 to emit: per item its path, error and (when it has no
 // error) dim floats, each string preceded by its length.
 void put_string(std::string& out, const std::string& s) {
@@ -87,6 +104,7 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         emit(path, error, values, dim);
     };
     std::string mine;  // this rank's results of a round (several processes)
+    bool warned = false;  // about an input unlike the model's training images
     for (int64_t round = 0; processes == 1 || round < rounds; ++round) {
         std::optional<Batch> batch = loader.next();
         if (!batch && processes == 1) break;
@@ -105,6 +123,10 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         static const std::vector<Batch::Item> none;  // a rank past the end of the inputs
         for (const auto& item : batch ? batch->items : none) {
             const float* v = item.error.empty() ? values(item) : nullptr;
+            if (v && !warned && lead_process()) {  // once a run
+                const std::string why = unlike_training(item, model.spec);
+                if (!why.empty()) log_info(quiet, tool + ": warning: " + why), warned = true;
+            }
             if (processes == 1) {
                 count(item.path, item.error, v);
                 continue;

@@ -59,8 +59,11 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
         const std::string path = job_->items[i].path;
         lock.unlock();
         std::string error;
+        SourceSize source;
+        bool colour = false;
         try {
-            const cv::Mat img = read_image(path, size_hint(preprocessing_));
+            const cv::Mat img = read_image(path, size_hint(preprocessing_), &source);
+            colour = has_colour(img);
             preprocess(img, preprocessing_, mode_, own.data());
         } catch (const Error& e) {
             error = e.what();
@@ -76,6 +79,8 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
         if (error.empty()) {
             std::copy(own.begin(), own.end(), job_->data.begin() + std::ptrdiff_t(image_floats_ * i));
             item.image = int(i);
+            item.source = source;
+            item.colour = colour;
         }
         if (++job_done_ == job_state_.size()) job_done_cv_.notify_all();
     }
@@ -133,7 +138,7 @@ void BatchLoader::run() {
             while (int(b.items.size()) < images_per_batch_) {
                 std::optional<std::string> path = source_.next(b.items.empty() ? -1 : kStreamWaitMs);
                 if (!path) break;  // the end, or stdin went quiet: run what there is
-                b.items.push_back({*path, "", -1});
+                b.items.push_back({*path, "", -1, {}, false});
             }
             if (b.items.empty()) break;  // next() without a timeout returns nothing only at the end
             b.data.resize(image_floats_ * images_per_batch_);

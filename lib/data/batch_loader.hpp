@@ -24,6 +24,8 @@ struct Batch {
         std::string path;
         std::string error;  // empty when decoded
         int image = -1;     // its rows in data: image * crops ... (image + 1) * crops - 1
+        SourceSize source;  // as stored (decoded items)
+        bool colour = false;  // has_colour() of the decoded image
     };
     std::vector<Item> items;
     int decoded = 0;          // items decoded (a failed item's rows in data are left unused)

@@ -96,7 +96,8 @@ void jpeg_message(j_common_ptr c, int level) {
 }
 
 // Decodes into `out`, which outlives the longjmp (it is the caller's).
-void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, SizeHint hint, cv::Mat& out, int& orientation) {
+void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, SizeHint hint, cv::Mat& out, int& orientation,
+                 SourceSize& source) {
     jpeg_decompress_struct cinfo{};
     JpegErrors errors{};
     errors.name = &name;
@@ -115,6 +116,7 @@ void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, Size
     jpeg_read_header(&cinfo, TRUE);
     try {
         check_pixels(name, "JPEG", cinfo.image_width, cinfo.image_height);
+        source = {int(cinfo.image_width), int(cinfo.image_height)};
     } catch (...) {
         jpeg_destroy_decompress(&cinfo);
         throw;
@@ -376,12 +378,13 @@ int exif_orientation(const uint8_t* d, size_t n) {
     return 1;
 }
 
-cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name, SizeHint hint) {
+cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name, SizeHint hint, SourceSize* source) {
     if (n == 0) throw Error(name, "image", "image data", "an empty file");
     cv::Mat img;
+    SourceSize stored;
     if (starts_with(d, n, "\xff\xd8\xff")) {
         int orientation = 1;
-        decode_jpeg(d, n, name, hint, img, orientation);
+        decode_jpeg(d, n, name, hint, img, orientation, stored);
         apply_orientation(img, orientation);
     } else if (starts_with(d, n, "\x89PNG\r\n\x1a\n")) {
         decode_png(d, n, name, img);
@@ -402,12 +405,13 @@ cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name, SizeHi
     } else {
         throw Error(name, "image", kSupported, unsupported_kind(d, n));
     }
+    if (source) *source = stored.width > 0 ? stored : SourceSize{img.cols, img.rows};
     return img;
 }
 
-cv::Mat read_image(const std::string& path, SizeHint hint) {
+cv::Mat read_image(const std::string& path, SizeHint hint, SourceSize* source) {
     const std::vector<uint8_t> bytes = read_file(path);
-    return decode_image(bytes.data(), bytes.size(), path, hint);
+    return decode_image(bytes.data(), bytes.size(), path, hint, source);
 }
 
 }  // namespace alexnet

@@ -45,14 +45,21 @@ struct SizeHint {
     bool shorter_side = false;
 };
 
+// The size the file stores, before a reduced JPEG decode (for the warning about inputs unlike a
+// model's training images).
+struct SourceSize {
+    int width = 0, height = 0;
+};
+
 // Reads and decodes an image as 8-bit BGR (grey and alpha converted, 16 bits per sample reduced
 // to 8, EXIF orientation of JPEGs applied). Throws Error(path, ...) when it is missing, not a
 // regular file, unreadable, of an unsupported format (named), over the pixel limit, corrupt or
-// truncated.
-cv::Mat read_image(const std::string& path, SizeHint hint = {});
+// truncated. `source`, when given, receives the stored size.
+cv::Mat read_image(const std::string& path, SizeHint hint = {}, SourceSize* source = nullptr);
 
 // The same for bytes already in memory; `name` is used in messages.
-cv::Mat decode_image(const uint8_t* data, size_t size, const std::string& name, SizeHint hint = {});
+cv::Mat decode_image(const uint8_t* data, size_t size, const std::string& name, SizeHint hint = {},
+                     SourceSize* source = nullptr);
 
 // The DCT reduction (1, 2, 4 or 8) a JPEG of width x height gets for `hint`.
 int jpeg_reduction(int width, int height, SizeHint hint);

@@ -225,4 +225,18 @@ void preprocess(const cv::Mat& bgr, const Preprocessing& p, CropMode mode, float
         for (int i = 0; i < 5; ++i) write_crop(img, xs[i], ys[i], m == 1, p, out + (m * 5 + i) * stride);
 }
 
+bool has_colour(const cv::Mat& bgr) {
+    if (bgr.channels() != 3 || bgr.empty()) return false;
+    const int step = std::max(1, int(std::sqrt(double(bgr.total()) / 4096.0)));
+    int64_t sampled = 0, coloured = 0;
+    for (int y = 0; y < bgr.rows; y += step) {
+        const uint8_t* row = bgr.ptr<uint8_t>(y);
+        for (int x = 0; x < bgr.cols; x += step, ++sampled) {
+            const int b = row[3 * x], g = row[3 * x + 1], r = row[3 * x + 2];
+            coloured += std::max({b, g, r}) - std::min({b, g, r}) > 24;
+        }
+    }
+    return coloured * 100 > sampled;
+}
+
 }  // namespace alexnet
