@@ -68,6 +68,14 @@ TEST_CASE("nice_axis: 1-2-5 steps, ticks covering the data, one precision per ax
     CHECK(a.ticks == std::vector<double>{-6, -4, -2, 0, 2, 4, 6});
     CHECK(labels(a).front() == "\u22126");
     CHECK(labels(a)[3] == "0");
+    // A diverging loss (up to 1.6e26 after 2.3): scientific labels, not 27-digit integers
+    a = nice_axis(2.3, 1.6e26, 6);
+    CHECK(labels(a) == std::vector<std::string>{"0", "5e25", "1e26", "1.5e26", "2e26"});
+    a = nice_axis(1.5e-7, 9.2e-7, 6);
+    CHECK(labels(a).back() == "1e\u22126");
+    CHECK(labels(a)[1] == "2e\u22127");
+    a = nice_axis(0, 4e5, 5);  // below a million: plain numbers
+    CHECK(labels(a).back() == "400000");
     // Small values keep the step's precision on every tick
     a = nice_axis(0.0012, 0.0087, 8);
     CHECK(a.ticks == std::vector<double>{0, 0.002, 0.004, 0.006, 0.008, 0.01});

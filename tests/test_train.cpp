@@ -164,6 +164,23 @@ TEST_CASE("a diverging run stops at the first non-finite loss and keeps the last
     CHECK(r.lines().back()["stopped"] == "non-finite loss");
 }
 
+TEST_CASE("a run whose loss grows a thousandfold while staying finite is stopped too, with a hint") {
+    Data d;
+    TempDir out;
+    // Before the stop, such runs went on: on Fashion-MNIST at lr 0.05 without warm-up the loss went
+    // 17 -> 1e3 -> 2e6 -> 2e20, then sat at chance (2.30) with its ReLUs dead, and exit 0.
+    const Run r = run(train_cmd(d, out.path.string(), "--epochs 2 --lr 5 --warmup-epochs 0 --log-every 1"));
+    CHECK(r.status == 1);
+    CHECK(r.err.rfind("alexnet-train: the loss grew from ", 0) == 0);
+    CHECK(r.err.find(" (over 1000 times where it started) at epoch 1, iteration ") != std::string::npos);
+    CHECK(r.err.find("Try a lower --lr.\n") != std::string::npos);
+    REQUIRE(!r.lines().empty());
+    const json last = r.lines().back();
+    CHECK(last["stopped"] == "diverging loss");
+    CHECK(last["loss"].get<double>() > 1000 * std::log(2.0));
+    CHECK(std::isfinite(last["loss"].get<double>()));
+}
+
 TEST_CASE("fine-tuning on a set with another class count re-initialises fc8 only") {
     Data d;
     TempDir base, tuned, three;

@@ -109,7 +109,25 @@ double widest_tick_label(const Axis& a) {
 
 std::string Axis::label(double tick) const {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, std::fabs(tick) < step * 1e-6 ? 0.0 : tick);
+    if (std::fabs(tick) < step * 1e-6) tick = 0;
+    if (step >= 1e6 || (step > 0 && step < 1e-5)) {
+        // Scientific, as 2.5e27 (a diverging loss would otherwise read 2000000000000000009529458688),
+        // with the significant digits that tell the ticks apart.
+        const double biggest = std::max({std::fabs(lo), std::fabs(hi), step});
+        const int digits = std::clamp(int(std::floor(std::log10(biggest)) - std::floor(std::log10(step) + 1e-9)) + 1, 1, 17);
+        std::snprintf(buf, sizeof buf, "%.*g", digits, tick);
+        std::string s = buf;
+        const size_t e = s.find('e');
+        if (e != std::string::npos) {  // e+27 -> e27, e-07 -> e-7
+            std::string exp = s.substr(e + 1);
+            const bool minus = exp[0] == '-';
+            exp = exp.substr(exp[0] == '+' || exp[0] == '-' ? 1 : 0);
+            exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
+            s = s.substr(0, e) + "e" + (minus ? "\u2212" : "") + exp;
+        }
+        return s[0] == '-' ? "\u2212" + s.substr(1) : s;
+    }
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, tick);
     const std::string s = buf;
     return s[0] == '-' ? "\u2212" + s.substr(1) : s;  // a minus sign, not a hyphen
 }

@@ -644,6 +644,12 @@ int train(TrainOptions o, JsonLines& out) {
                {"std", std::vector<float>(pp.std, pp.std + pp.channels)}});
 
     std::vector<float> logits(size_t(r.share.count) * classes);
+    // A run whose loss grows a thousandfold over where it started (or over ln(classes), chance's
+    // loss, when it started lower) has diverged even while the numbers stay finite: SGD at too high a
+    // rate reaches 1e26 and sits there, its error stuck at chance. Such a run is stopped like one
+    // whose loss overflows.
+    constexpr double kDivergence = 1000;
+    double start_loss = -1;
     for (; r.state.epoch < o.epochs; ++r.state.epoch, r.state.batch = 0) {
         const int epoch = r.state.epoch;
         const float epoch_lr = lr_for_epoch(o.policy, r.state.lr, epoch);
@@ -683,16 +689,24 @@ int train(TrainOptions o, JsonLines& out) {
             if (agree[8] > 0) r.sync_skips();
             if (agree[5] == 0) continue;  // not one readable image in the whole batch: no step
             const double batch_loss = agree[4] / o.batch;
-            if (!std::isfinite(batch_loss)) {
+            if (start_loss < 0 && std::isfinite(batch_loss)) start_loss = std::max(batch_loss, std::log(double(classes)));
+            const bool finite = std::isfinite(batch_loss);
+            if (!finite || batch_loss > kDivergence * start_loss) {
                 if (r.tty && !o.quiet) std::cerr << '\n';
+                const auto plain_float = [](float v) { return (std::ostringstream() << v).str(); };  // 1.6e+26, inf
                 if (r.lead)
-                    std::cerr << "alexnet-train: the loss became " << float(batch_loss) << " at epoch " << epoch + 1
-                              << ", iteration " << r.state.step + 1 << " (lr " << lr << "); stopped. "
+                    std::cerr << "alexnet-train: the loss "
+                              << (finite ? "grew from " + fixed(start_loss, 4) + " to " + plain_float(float(batch_loss)) +
+                                               " (over " + std::to_string(int(kDivergence)) + " times where it started)"
+                                         : "became " + plain_float(float(batch_loss)))
+                              << " at epoch " << epoch + 1 << ", iteration " << r.state.step + 1 << " (lr " << lr
+                              << "); stopped. "
                               << (fs::exists(r.last_path) ? "The last good checkpoint is " + r.last_path + "."
                                                           : std::string("No checkpoint was written yet."))
                               << " Try a lower --lr.\n";
-                out.write({{"summary", true}, {"stopped", "non-finite loss"}, {"epoch", epoch + 1},
-                           {"iter", r.state.step + 1}});
+                out.write({{"summary", true}, {"stopped", finite ? "diverging loss" : "non-finite loss"},
+                           {"epoch", epoch + 1}, {"iter", r.state.step + 1},
+                           {"loss", finite ? nlohmann::ordered_json(json_float(float(batch_loss))) : nlohmann::ordered_json()}});
                 return 1;
             }
             r.sgd->update(r.net->params(), r.net->grads(), lr);
