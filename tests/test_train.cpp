@@ -164,6 +164,20 @@ TEST_CASE("a diverging run stops at the first non-finite loss and keeps the last
     CHECK(r.lines().back()["stopped"] == "non-finite loss");
 }
 
+TEST_CASE("the images a whole-batch epoch leaves out are counted in the start line and said on stderr") {
+    Data d;  // 256 training images
+    TempDir out;
+    const std::string cmd = train_cmd(d, out.path.string(), "--epochs 1 --batch-size 96");
+    const Run r = run(cmd.substr(0, cmd.find(" -q ")) + cmd.substr(cmd.find(" -q ") + 3));  // without -q
+    REQUIRE(r.status == 0);
+    CHECK(r.lines().front()["iters_per_epoch"] == 2);
+    CHECK(r.lines().front()["left_out_per_epoch"] == 64);
+    CHECK(r.err.find("alexnet-train: 64 training images of 256 sit out each epoch (2 whole batches of 96; the shuffle "
+                     "leaves out others each epoch)\n") != std::string::npos);
+    const Run whole = run(train_cmd(d, out.path.string(), "--epochs 1 --batch-size 64"));
+    CHECK(whole.lines().front()["left_out_per_epoch"] == 0);
+}
+
 TEST_CASE("a run whose loss grows a thousandfold while staying finite is stopped too, with a hint") {
     Data d;
     TempDir out;
