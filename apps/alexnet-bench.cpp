@@ -594,31 +594,33 @@ int main(int argc, char** argv) {
     int train_batch = 32;
     app.add_option("--arch", arch, "alexnet | caffenet | alexnet-tv")->capture_default_str();
     app.add_option("--batches", batches, "Batch sizes for images/s")->delimiter(',')->capture_default_str();
-    app.add_option("--warmup", warmup, "Untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
-    app.add_option("--runs", runs, "Timed runs per batch size")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--warmup", warmup, "Untimed runs first")->check(in_range(0, 1000))->capture_default_str();
+    app.add_option("--runs", runs, "Timed runs per batch size")->check(in_range(1, 100000))->capture_default_str();
     app.add_option("--latency-runs", latency_runs, "Timed batch-1 runs for the latency median")
-        ->check(CLI::Range(1, 100000))->capture_default_str();
-    app.add_option("--layer-batch", layer_batch, "Batch size of the per-layer timing")->check(CLI::Range(1, 4096))->capture_default_str();
+        ->check(in_range(1, 100000))->capture_default_str();
+    app.add_option("--layer-batch", layer_batch, "Batch size of the per-layer timing")->check(in_range(1, 4096))->capture_default_str();
     app.add_option("-t,--threads", threads, "Compute threads (0: all cores)")->capture_default_str();
     app.add_option("--images", images_dir, "Folder of JPEGs for the end-to-end embed run (default: 256 generated 500x375 JPEGs)");
-    app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(CLI::Range(1, 100000))->capture_default_str();
+    app.add_option("--embed-images", embed_images, "How many JPEGs to generate")->check(in_range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", skip_embed, "Skip the end-to-end run");
     app.add_option("--precisions", precisions, "Precisions compared in one run at batch 32 and batch 1 (fp32 first)")
-        ->delimiter(',')->check(CLI::IsMember({"fp32", "bf16", "int8"}))->capture_default_str();
+        ->delimiter(',')->check(one_of({"fp32", "bf16", "int8"}))->capture_default_str();
     app.add_flag("--precision-only", precision_only, "Only the precision comparison");
     int under_load = 0;
     app.add_option("--under-load", under_load,
                    "Only throughput beside N busy processes of its own, as a ratio to the fair share of the cores")
-        ->check(CLI::Range(1, 64));
+        ->check(in_range(1, 64));
     app.add_flag("--training", training_only, "Only time training steps (forward, backward, SGD update)");
     app.add_option("--train-batch", train_batch, "Batch size of the training timing (--allreduce: the global batch)")
-        ->check(CLI::Range(1, 4096))->capture_default_str();
+        ->check(in_range(1, 4096))->capture_default_str();
     app.add_flag("--allreduce", allreduce,
                  "Only time data-parallel training (run under mpirun): one allreduce of every gradient, and a training "
                  "step without sums, with one sum after the backward pass, and with buckets summed during it");
     app.add_option("--bucket-mb", bucket_mb, "--allreduce: bucket size of the overlapped sums")
-        ->check(CLI::Range(0.001, 65536.0))->capture_default_str();
+        ->check(in_range(0.001, 65536.0))->capture_default_str();
     app.add_flag("--summary", summary, "Print the --arch model summary as JSON and exit");
+    bool quiet = false;  // run_tool reads it: no "stopped by" line on a signal
+    app.add_flag("-q,--quiet", quiet, "Nothing on stderr but errors (the bench writes only JSON lines otherwise too)");
     app.add_option("--write-random-weights", write_weights, "Only write random weights for --arch to this file and exit");
     std::string make_jpegs_dir;
     std::vector<std::string> golden;

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     std::string labels_file;
     add_common_options(app, o);
     auto* top_k = app.add_option("-k,--top", top, "How many classes to print per image")
-                      ->check(CLI::Range(1, 1000000))->capture_default_str();
+                      ->check(in_range(1, 1000000))->capture_default_str();
     app.add_flag_callback("--top5", [&] { top = 5; }, "The five most likely classes (-k 5)")->excludes(top_k);
     app.add_option("--labels", labels_file, "Class names, one per line (default: the weights' own, else ImageNet's)");
 

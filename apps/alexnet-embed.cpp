@@ -24,9 +24,9 @@ int main(int argc, char** argv) {
     add_common_options(app, o);
     app.add_option("-l,--layer", layer, "Layer whose output to extract (conv1..conv5 and fc6/fc7 after ReLU, "
                                         "norm1/2, pool1/2/5, fc8 logits, prob)")->capture_default_str();
-    app.add_option("--normalize", normalize, "l2 | none")->check(CLI::IsMember({"l2", "none"}))->capture_default_str();
+    app.add_option("--normalize", normalize, "l2 | none")->check(one_of({"l2", "none"}))->capture_default_str();
     app.add_option("--format", format, "jsonl | npy (default: --output's extension, else jsonl)")
-        ->check(CLI::IsMember({"jsonl", "npy"}));
+        ->check(one_of({"jsonl", "npy"}));
     app.add_option("-o,--output", output,
                    "Write the embeddings to FILE instead of stdout, written whole or not at all: .npy (a float32 "
                    "matrix; its paths in FILE.paths.txt, one per row) or .jsonl; stdout then gets error lines and "

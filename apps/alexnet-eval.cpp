@@ -17,11 +17,11 @@ int main(int argc, char** argv) {
         "CIFAR-10 binaries");
     app.add_option("--root", o.root, "Folder that a list's relative paths start from (default: the list's folder)");
     app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder")
-        ->check(CLI::IsMember({"test", "train"}))->capture_default_str();
+        ->check(one_of({"test", "train"}))->capture_default_str();
     app.add_option("--limit", o.limit, "Evaluate N items drawn across the whole set: each class in proportion to its share, by a fixed "
-                                   "seed (the same items every run)")->check(CLI::PositiveNumber);
+                                   "seed (the same items every run)")->check(positive_number);
     auto* top5 = app.add_flag_callback("--top5", [&] { o.topk = 5; }, "Report top-5 besides top-1 (-k 5)");
-    app.add_option("-k,--top,--topk", o.topk, "Report top-K besides top-1")->check(CLI::Range(1, 1000000))->excludes(top5);
+    app.add_option("-k,--top,--topk", o.topk, "Report top-K besides top-1")->check(in_range(1, 1000000))->excludes(top5);
     app.add_flag("--per-image", o.per_image, "A line per image: {path, label, top, correct_top1, correct_topK}");
     app.add_option("--confusion", o.confusion, "Write the confusion matrix as CSV (and beside it a heat map, .png and .svg, for up to 100 classes)");
     app.add_flag("--strict", o.strict, "Stop at the first missing file, unreadable image or out-of-range label");

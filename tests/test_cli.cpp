@@ -284,6 +284,29 @@ TEST_CASE("classify says once when inputs are far from what the model was traine
                       "resized to 28 pixels" + tail, 0) == 0);
 }
 
+TEST_CASE("options are one family: -q on every tool, range and choice errors in one style, hints") {
+    for (const char* tool : {"classify", "embed", "eval", "train", "quantize", "compare-activations", "bench"}) {
+        CAPTURE(tool);
+        const Run r = run(kBin + "/alexnet-" + tool + " -q --version");
+        CHECK(r.status == 0);
+        CHECK(r.err.empty());
+    }
+    const auto err = [](const std::string& args) {
+        const Run r = run(kBin + "/" + args);
+        CHECK(r.status == 2);
+        return r.err;
+    };
+    CHECK(err("alexnet-classify -b -4 x.png") == "alexnet-classify: --batch-size: expected a number from 1 to 4096, found -4\n");
+    CHECK(err("alexnet-classify --crop five x.png") == "alexnet-classify: --crop: expected one of center, ten, found 'five'\n");
+    CHECK(err("alexnet-eval --limit 0 x") == "alexnet-eval: --limit: expected a number above 0, found 0\n");
+    CHECK(err("alexnet-train --lr fast") == "alexnet-train: --lr: expected a number above 0, found 'fast'\n");
+    CHECK(err("alexnet-train --arch resnet") ==
+          "alexnet-train: --arch: expected one of alexnet, caffenet, alexnet-tv, alexnet-28, alexnet-32, convnet-4, "
+          "convnet-18pct, found 'resnet'\n");
+    CHECK(err("alexnet-eval --per-class x") == "alexnet-eval: unknown option '--per-class': per-class accuracy is always "
+                                               "in the summary line (\"per_class\") (--help lists the options)\n");
+}
+
 TEST_CASE("--summary prints the model table as JSON") {
     const Run r = run(kBin + "/alexnet-classify --summary --arch alexnet-tv");
     CHECK(r.status == 0);

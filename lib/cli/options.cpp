@@ -1,10 +1,15 @@
 #include "cli/options.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <opencv2/core/version.hpp>
 
@@ -30,16 +35,16 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("--arch", o.arch,
                    "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4 | convnet-18pct: settles what weights "
                    "cannot tell (caffenet's pool-before-LRN order)");
-    add_batch_option(app, o.batch, "Images per forward pass")->check(CLI::Range(1, 4096));
-    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+    add_batch_option(app, o.batch, "Images per forward pass")->check(in_range(1, 4096));
+    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(in_range(0, 1024))->capture_default_str();
     add_loader_threads_option(app, o.loader_threads);
     add_max_pixels_option(app);
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
-        ->check(CLI::IsMember({"center", "ten"}))
+        ->check(one_of({"center", "ten"}))
         ->capture_default_str();
     app.add_option("--precision", o.precision,
                    "fp32 | bf16 | int8 (a model made by alexnet-quantize); default: int8 for such a model, else fp32")
-        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
+        ->check(one_of({"fp32", "bf16", "int8"}));
     app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors");
     app.add_flag("--summary", o.summary, "Print the model summary (layers, shapes, params, MACs) as JSON and exit");
     // one comma-separated argument each, so the inputs after it stay inputs
@@ -48,8 +53,8 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("--std", o.std, "Per-channel std, e.g. 0.229,0.224,0.225")->delimiter(',')->allow_extra_args(false);
     auto* rgb = app.add_flag("--rgb", o.rgb, "Feed channels in RGB order");
     app.add_flag("--bgr", o.bgr, "Feed channels in BGR order")->excludes(rgb);
-    app.add_option("--resize", o.resize, "Resize target before cropping")->check(CLI::Range(1, 100000));
-    app.add_option("--crop-size", o.crop_size, "Crop size (the network's input size)")->check(CLI::Range(1, 100000));
+    app.add_option("--resize", o.resize, "Resize target before cropping")->check(in_range(1, 100000));
+    app.add_option("--crop-size", o.crop_size, "Crop size (the network's input size)")->check(in_range(1, 100000));
 }
 
 namespace {
@@ -62,7 +67,7 @@ CLI::Option* add_max_pixels_option(CLI::App& app) {
                  "Decode JPEGs at full size before resizing (default: at the DCT reduction 1/2, 1/4 or 1/8 that "
                  "stays at least as large as the resize target)");
     return app.add_option("--max-pixels", max_pixels, "Refuse images with more pixels (decompression bombs)")
-        ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+        ->check(in_range(int64_t(1), int64_t(1) << 40))
         ->capture_default_str();
 }
 
@@ -72,7 +77,7 @@ CLI::Option* add_batch_option(CLI::App& app, int& batch, const std::string& help
 
 CLI::Option* add_loader_threads_option(CLI::App& app, int& threads) {
     return app.add_option("--loader-threads", threads, "Image decoding threads (run beside the compute threads)")
-        ->check(CLI::Range(1, 64))
+        ->check(in_range(1, 64))
         ->capture_default_str();
 }
 
@@ -112,6 +117,18 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
             if (arg.size() < 2 || arg[0] != '-') continue;
             const std::string name = arg.substr(0, arg.find('='));
             const std::string near = nearest_option(app, name);
+            // Options other tools have (PyTorch scripts, Caffe, our own older ones) that mean
+            // something here without a near name.
+            static const std::map<std::string, std::string> hints{
+                {"alexnet-eval --per-class", "per-class accuracy is always in the summary line (\"per_class\")"},
+                {"--gpu", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
+                {"--device", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
+                {"--cuda", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
+            };
+            auto hint = hints.find(tool + " " + name);
+            if (hint == hints.end()) hint = hints.find(name);
+            if (near.empty() && hint != hints.end())
+                return tool + ": unknown option '" + name + "': " + hint->second + " (--help lists the options)";
             return tool + ": unknown option '" + name + "'" + (near.empty() ? "" : "; did you mean '" + near + "'?") +
                    " (--help lists the options)";
         }
@@ -139,6 +156,58 @@ void configure_decoding_messages(const std::string& tool, bool quiet) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string number_text(double v) {
+    if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
+
+// `text` as a number (the whole of it), or nullopt.
+std::optional<double> as_number(const std::string& text) {
+    try {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return v;
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+}
+
+CLI::Validator number_check(const std::string& expected, const std::string& description,
+                            std::function<bool(double)> ok) {
+    return CLI::Validator(
+        [expected, ok](std::string& text) -> std::string {
+            const std::optional<double> v = as_number(text);
+            if (v && ok(*v)) return "";
+            return "expected " + expected + ", found " + (v ? text : "'" + text + "'");
+        },
+        description);
+}
+
+}  // namespace
+
+CLI::Validator in_range(double lo, double hi) {
+    return number_check("a number from " + number_text(lo) + " to " + number_text(hi),
+                        "[" + number_text(lo) + " - " + number_text(hi) + "]", [lo, hi](double v) { return v >= lo && v <= hi; });
+}
+
+const CLI::Validator positive_number = number_check("a number above 0", "POSITIVE", [](double v) { return v > 0; });
+const CLI::Validator non_negative_number = number_check("a number of 0 or more", "NONNEGATIVE", [](double v) { return v >= 0; });
+
+CLI::Validator one_of(std::vector<std::string> names) {
+    std::string listed, braces;
+    for (const std::string& n : names) listed += (listed.empty() ? "" : ", ") + n, braces += (braces.empty() ? "" : ",") + n;
+    return CLI::Validator(
+        [names, listed](std::string& text) -> std::string {
+            if (std::find(names.begin(), names.end(), text) != names.end()) return "";
+            return "expected one of " + listed + ", found '" + text + "'";
+        },
+        "{" + braces + "}");
+}
 
 std::string nearest_option(const CLI::App& app, const std::string& arg) {
     std::string best;

@@ -21,6 +21,14 @@ CLI::Option* add_max_pixels_option(CLI::App& app);
 // --loader-threads, the same on every tool that decodes images.
 CLI::Option* add_loader_threads_option(CLI::App& app, int& threads);
 
+// CLI11 validators whose messages read like every other error of the suite (CLI11's own say
+// "Value -4 not in range 1 to 4096" or "five not in {center,ten}"): "--batch-size: expected a
+// number from 1 to 4096, found -4", "--crop: expected one of center, ten, found 'five'".
+CLI::Validator in_range(double lo, double hi);
+CLI::Validator one_of(std::vector<std::string> names);
+extern const CLI::Validator positive_number;      // above 0
+extern const CLI::Validator non_negative_number;  // 0 or more
+
 // UsageError when no image, directory or "-" was given.
 void require_inputs(const CommonOptions& o);
 

@@ -11,12 +11,12 @@ void add_quantize_options(CLI::App& app, QuantizeOptions& o) {
                    "Calibration images: a folder of images, a path-label list, an IDX file or folder, CIFAR-10 binaries")
         ->required();
     app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder")
-        ->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+        ->check(one_of({"train", "test"}))->capture_default_str();
     app.add_option("--images", o.images, "Calibration images (drawn by a seeded shuffle)")
-        ->check(CLI::Range(1, 1000000))->capture_default_str();
+        ->check(in_range(1, 1000000))->capture_default_str();
     app.add_option("--check-images", o.check_images,
                    "Further images on which each method's int8 network is compared with fp32 (0: the calibration images)")
-        ->check(CLI::Range(0, 1000000))->capture_default_str();
+        ->check(in_range(0, 1000000))->capture_default_str();
     app.add_option("--method", o.method,
                    "auto (try each, keep the best top-1 agreement) | minmax | percentile-P (e.g. percentile-99.99) | entropy")
         ->capture_default_str();
