@@ -248,9 +248,14 @@ TEST_CASE("alexnet-eval --limit on a class-sorted folder takes every class") {
         for (int i = 0; i < 25; ++i)
             fs::copy_file(kData + "/demo/0002-trouser.png", dir.path / "val" / cls / (std::to_string(i) + ".png"));
     }
-    const Run r = run(eval_cmd((dir.path / "val").string() + " --limit 20"));
+    const Run r = run(eval_cmd((dir.path / "val").string() + " --limit 20 --confusion " + (dir.path / "conf.png").string()));
     INFO(r.err);
     CHECK(r.status == 0);
+    // The title names the folder with its parent, without a --split that does not apply to it
+    std::ifstream svg(dir.path / "conf.svg");
+    const std::string text((std::istreambuf_iterator<char>(svg)), {});
+    CHECK(text.find("<title>Confusion matrix: " + dir.path.filename().string() + "/val, alexnet-28-fmnist.safetensors</title>") !=
+          std::string::npos);
     const json s = r.lines().back();
     CHECK(s["images"] == 20);
     CHECK(s["per_class"][0]["images"] == 10);  // T-shirt/top

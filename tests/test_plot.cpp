@@ -34,6 +34,16 @@ Series curve(const std::string& name, double (*f)(double), double x0, double x1,
 
 }  // namespace
 
+TEST_CASE("data_name: the data set a title names, with the parent of a bare split name") {
+    CHECK(data_name("/usr/share/datasets/fashion-mnist/") == "fashion-mnist");
+    CHECK(data_name("data/shapes/train") == "shapes/train");
+    CHECK(data_name("shapes/val/") == "shapes/val");
+    CHECK(data_name("/data/ilsvrc/val.txt") == "ilsvrc/val.txt");
+    CHECK(data_name("train") == "train");
+    CHECK(data_name("/train") == "train");
+    CHECK(data_name("cifar-10-batches-bin/data_batch_1.bin") == "data_batch_1.bin");
+}
+
 TEST_CASE("nice_axis: 1-2-5 steps, ticks covering the data, one precision per axis") {
     Axis a = nice_axis(0, 1, 6);
     CHECK(a.ticks == std::vector<double>{0, 0.2, 0.4, 0.6, 0.8, 1.0});

@@ -85,6 +85,9 @@ TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint a
     check_png_size(curves, 1900, 2100, 800, 950);
     CHECK(count_colour(curves.png, 0x0072b2) > 500);
     CHECK(count_colour(curves.png, 0xd55e00) > 500);
+    std::ifstream svg(out.path / "curves.svg");
+    const std::string svg_text((std::istreambuf_iterator<char>(svg)), {});
+    CHECK(svg_text.find("<title>alexnet-28 trained on " + d.dir.path.filename().string() + "</title>") != std::string::npos);
 
     // The model classifies like the validation said: alexnet-classify reads it directly.
     cv::Mat img(28, 28, CV_8UC1, cv::Scalar(60));

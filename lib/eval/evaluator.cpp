@@ -109,6 +109,8 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     const std::string& source = o.common.inputs[0];
     LabelledSet set = sample_items(open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root),
                                    o.limit, kSampleSeed);
+    // --split names a part of a folder holding IDX files or CIFAR-10 batches (in memory), never an image folder.
+    const bool split_applies = set.in_memory() && fs::is_directory(source);
     // Folders (and CIFAR-10's names) map to the model's classes by name, never by sorted position.
     if (!o.labels_file.empty() || !model.labels.empty())
         map_classes_by_name(set, names, o.labels_file.empty() ? "the model's labels (" + model.path + ")" : o.labels_file);
@@ -297,7 +299,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     if (!o.confusion.empty()) {
         const std::string png =
             lead ? write_confusion(o.confusion, eval, names,
-                                   data_name(source) + (set.in_memory() && fs::is_directory(source) ? " " + o.split : "") +
+                                   data_name(source) + (split_applies ? " " + o.split : "") +
                                        ", " + (o.common.weights.empty() ? model.spec.arch : data_name(o.common.weights)))
                  : "";
         summary["confusion"] = fs::path(o.confusion).extension() == ".png"

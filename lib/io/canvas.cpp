@@ -150,7 +150,7 @@ std::string svg_path_beside(const std::string& png_path) {
     return (has_ext ? png_path.substr(0, dot) : png_path) + ".svg";
 }
 
-void write_png_and_svg(const std::string& png_path, double width, double height,
+void write_png_and_svg(const std::string& png_path, double width, double height, const std::string& title,
                        const std::function<void(Canvas&)>& draw) {
     const std::string svg_path = svg_path_beside(png_path);
     std::string png, svg;
@@ -183,6 +183,13 @@ void write_png_and_svg(const std::string& png_path, double width, double height,
         cr.reset();
         cairo_surface_finish(surface.get());
         check_cairo(cairo_surface_status(surface.get()), svg_path);
+    }
+    if (const size_t root = svg.find("<svg"); root != std::string::npos && !title.empty()) {
+        std::string escaped;
+        for (const char ch : title)
+            escaped += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
+        const size_t end = svg.find('>', root);
+        if (end != std::string::npos) svg.insert(end + 1, "\n<title>" + escaped + "</title>");
     }
     AtomicFile png_file(png_path), svg_file(svg_path);
     png_file.write(png);

@@ -55,7 +55,9 @@ private:
 
 // Calls `draw` once onto a width x height point PNG (kPngScale pixels per point) and once onto an
 // SVG of the same size, then writes `png_path` and the same name with `.svg`, each atomically.
-void write_png_and_svg(const std::string& png_path, double width, double height,
+// The SVG carries `title` as its <title> (cairo draws text as glyph outlines: this is the text a
+// browser, a screen reader or a search finds).
+void write_png_and_svg(const std::string& png_path, double width, double height, const std::string& title,
                        const std::function<void(Canvas&)>& draw);
 
 // `png_path` with its extension replaced by `.svg` (or `.svg` appended when it has none).

@@ -56,7 +56,7 @@ void write_heatmap(const std::string& png_path, const Heatmap& m) {
         const double v = m.values[size_t(r) * n + col];
         return std::isfinite(v) ? std::clamp(v, 0.0, 1.0) : 0.0;
     };
-    write_png_and_svg(png_path, width, height, [&](Canvas& c) {
+    write_png_and_svg(png_path, width, height, m.title, [&](Canvas& c) {
         cairo_t* cr = c.cr();
         double y = kMargin;
         c.set_colour(kInk);

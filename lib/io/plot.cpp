@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numbers>
+#include <set>
 
 #include "core/error.hpp"
 #include "io/canvas.hpp"
@@ -216,7 +217,7 @@ void write_figure(const std::string& png_path, const Figure& f) {
         const size_t i = size_t(std::find(l.legend_names.begin(), l.legend_names.end(), name) - l.legend_names.begin());
         return int(i) % kStyleCount;
     };
-    write_png_and_svg(png_path, l.width, l.height, [&](Canvas& c) {
+    write_png_and_svg(png_path, l.width, l.height, f.title, [&](Canvas& c) {
         cairo_t* cr = c.cr();
         c.set_colour(kInk);
         double y = kMargin;
@@ -314,7 +315,15 @@ std::string data_name(const std::string& path) {
     std::string p = path;
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     const size_t slash = p.find_last_of('/');
-    return slash == std::string::npos ? p : p.substr(slash + 1);
+    const std::string last = slash == std::string::npos ? p : p.substr(slash + 1);
+    // A split's name says little alone ("train"): with its parent it names the data set.
+    std::string stem = last.substr(0, last.find('.'));
+    std::transform(stem.begin(), stem.end(), stem.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    static const std::set<std::string> generic{"train", "training", "val", "valid", "validation", "test",
+                                               "testing", "eval", "images", "data"};
+    if (!generic.count(stem) || slash == std::string::npos || slash == 0) return last;
+    const size_t before = p.find_last_of('/', slash - 1);
+    return p.substr(before == std::string::npos ? 0 : before + 1);
 }
 
 }  // namespace alexnet

@@ -101,7 +101,9 @@ FigureLayout layout_figure(const Figure& figure);
 // A number as short as it reads exactly (0.001, 0.03, 128), for titles.
 std::string short_number(double v);
 
-// The last part of a data path (/usr/share/datasets/fashion-mnist/ -> fashion-mnist), for titles.
+// The last part of a data path (/usr/share/datasets/fashion-mnist/ -> fashion-mnist), or the last
+// two when the last is only a split's name (data/shapes/train -> shapes/train, ilsvrc/val.txt ->
+// ilsvrc/val.txt), for titles.
 std::string data_name(const std::string& path);
 
 }  // namespace alexnet
