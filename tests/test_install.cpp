@@ -70,7 +70,7 @@ TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/
     CHECK(runtime.lines().at(0)["error"] == prefix / "missing.png" + ": cannot open: No such file or directory");
     const Run env = run("ALEXNET_WEIGHTS=" + prefix / "nope.safetensors " + prefix / "bin/alexnet-classify -q " + img);
     CHECK(env.status == 1);  // $ALEXNET_WEIGHTS wins over the default, and a bad one is an error
-    CHECK(env.err == "alexnet-classify: " + prefix / "nope.safetensors" + ": cannot open weights file\n");
+    CHECK(env.err == "alexnet-classify: " + prefix / "nope.safetensors" + ": cannot open weights file: No such file or directory\n");
 
     // BMP and TIFF go through OpenCV's imgcodecs, loaded from PREFIX/LIBDIR/alexnet only when such a
     // file appears; the tools themselves do not link it (it costs ~0.35 s of start-up).

@@ -164,7 +164,14 @@ TEST_CASE("damaged files fail with the field named") {
     write_raw(f, "", {}, 0);
     std::ofstream(f, std::ios::trunc) << "abc";
     CHECK_THROWS_WITH_AS(read_safetensors(f), (f + ": safetensors header: expected at least 8 bytes, found 3 bytes").c_str(), Error);
-    CHECK(load_error(dir.file("missing")) == dir.file("missing") + ": cannot open weights file");
+    CHECK(load_error(dir.file("missing")) == dir.file("missing") + ": cannot open weights file: No such file or directory");
+    // pickle.dump({"a": [1, 2]}, f, protocol=4): a pickle, but not what torch.save writes
+    const std::string plain = dir.file("plain.pth");
+    const char pickled[] = "\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01" "a\x94]\x94(K\x01K\x02" "es.";
+    std::ofstream(plain, std::ios::binary) << std::string(pickled, sizeof pickled - 1);
+    CHECK(load_error(plain) == plain + ": weights format: expected safetensors, a PyTorch .pth (zip), a Caffe .caffemodel or an "
+                                       "ONNX model, found a Python pickle without a state dict (torch.save(model.state_dict(), "
+                                       "FILE) writes one)");
     std::ofstream(f, std::ios::trunc) << "PK\x03\x04rest";
     CHECK(load_error(f) == f + ": zip: expected an end-of-central-directory record, found none (not a zip "
                                "archive, or truncated)");

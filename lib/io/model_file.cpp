@@ -125,6 +125,9 @@ std::string describe_content(const std::string& head) {
     for (const auto& m : kMagic)
         if (starts_with(head, m.bytes, m.n)) return m.what;
     if (head.size() >= 12 && starts_with(head, "RIFF", 4) && head.compare(8, 4, "WEBP") == 0) return "a WebP image";
+    // Pickle protocol 2-5 (a torch .pth is a zip archive, or a legacy stream read before this)
+    if (head.size() >= 2 && uint8_t(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5)
+        return "a Python pickle without a state dict (torch.save(model.state_dict(), FILE) writes one)";
     if (!looks_like_text(head)) return "";
     std::string lower;  // from the first visible character
     for (size_t i = std::min(head.find_first_not_of(" \t\r\n"), head.size()); i < head.size(); ++i)
@@ -160,7 +163,10 @@ Weights read_weights_file(const std::string& path) {
 }
 
 LoadedModel load_model(const std::string& path, const std::string& arch_override) {
-    if (!std::filesystem::exists(path)) throw Error(path, "cannot open weights file");
+    std::error_code missing;
+    if (!std::filesystem::exists(path, missing))
+        throw Error(path, "cannot open weights file: " +
+                              (missing ? missing.message() : std::make_error_code(std::errc::no_such_file_or_directory).message()));
     Weights raw = read_weights_file(path);
 
     // Canonical names, each tensor renamed where it lies (views keep pointing into the mapping the
