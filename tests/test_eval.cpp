@@ -207,22 +207,28 @@ TEST_CASE("alexnet-eval accounts for every item it cannot score, and --strict st
     CHECK(!s.contains("top5_error"));
     CHECK(s["top1_accuracy"].get<double>() == doctest::Approx(double(pytorch_correct) / double(files.size())));
     int per_image = 0;
+    const std::vector<std::string> names{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                         "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
     std::map<std::string, json> skipped;
     for (const auto& l : lines) {
         if (l.contains("skipped") && l.contains("error")) skipped[l["skipped"]] = l;
         if (!l.contains("top")) continue;
         ++per_image;
         CHECK(l["top"].size() == 5);
-        CHECK(l["correct_top1"] == (l["top"][0]["class"] == l["label"]));
+        CHECK(l["correct_top1"] == (l["top"][0]["class"] == l["class"]));
+        CHECK(l["label"] == names.at(l["class"].get<size_t>()));  // the true class's name beside its index
         bool in3 = false;
-        for (int j = 0; j < 3; ++j) in3 = in3 || l["top"][j]["class"] == l["label"];
+        for (int j = 0; j < 3; ++j) in3 = in3 || l["top"][j]["class"] == l["class"];
         CHECK(l["correct_top3"] == in3);
     }
     CHECK(per_image == int(files.size()));
     REQUIRE(skipped.size() == 3);
     CHECK(skipped["missing"]["path"] == (dir.path / "missing.png").string());
     CHECK(skipped["missing"]["error"] == "no such file");
-    CHECK(skipped["label_out_of_range"]["label"] == 12);
+    CHECK(skipped["label_out_of_range"]["class"] == 12);
+    CHECK(!skipped["label_out_of_range"].contains("label"));  // no name: the model has no class 12
+    CHECK(skipped["missing"]["class"] == 3);
+    CHECK(skipped["missing"]["label"] == "Dress");
     CHECK(skipped["label_out_of_range"]["error"] == "label: expected 0..9 (the model has 10 classes), found 12");
     CHECK(skipped["unreadable"]["path"] == (dir.path / "broken.png").string());
 

@@ -122,7 +122,10 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
     // `why`: the message after the item's path ("no such file", "label: expected ..., found ...").
     auto skip_line = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
         if (o.strict) throw Error(name, why + " (--strict)");
-        return nlohmann::ordered_json{{"path", name}, {"label", label}, {"skipped", kind}, {"error", why}};
+        nlohmann::ordered_json line{{"path", name}, {"class", label}};
+        if (label >= 0 && label < int(names.size())) line["label"] = names[size_t(label)];
+        line["skipped"] = kind, line["error"] = why;
+        return line;
     };
     auto skip = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
         out.write(skip_line(name, label, kind, why));
@@ -212,7 +215,8 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
                 nlohmann::ordered_json top = nlohmann::ordered_json::array();
                 for (int c : top_classes(mean.data(), classes, shown))
                     top.push_back({{"class", c}, {"label", names[size_t(c)]}, {"prob", json_float(mean[size_t(c)])}});
-                nlohmann::ordered_json line{{"path", name_of(item)}, {"label", label}, {"top", top},
+                // "class" and "label" as in "top": the true class's index and its name
+                nlohmann::ordered_json line{{"path", name_of(item)}, {"class", label}, {"label", names[size_t(label)]}, {"top", top},
                                             {"correct_top1", rank < 1}};
                 if (k > 1) line["correct_" + topk_key] = rank < k;
                 lines += dump_line(line) + "\n";
