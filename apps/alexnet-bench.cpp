@@ -643,7 +643,9 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (!write_weights.empty()) {
-            save_model(write_weights, spec, random_weights(spec, 1));
+            Weights marker;  // the tools say so when they run such a file
+            marker.metadata["random"] = "seeded random weights written by alexnet-bench --write-random-weights, not trained";
+            save_model(write_weights, spec, random_weights(spec, 1), {}, &marker);
             out.write({{"written", write_weights}, {"arch", arch}});
             return 0;
         }

@@ -307,6 +307,20 @@ TEST_CASE("options are one family: -q on every tool, range and choice errors in 
                                                "in the summary line (\"per_class\") (--help lists the options)\n");
 }
 
+TEST_CASE("random weights from alexnet-bench carry a marker, and the tools say so when they run them") {
+    TempDir dir;
+    const std::string file = dir / "random.safetensors";
+    const Run w = run(kBin + "/alexnet-bench --arch alexnet-28 --write-random-weights " + file);
+    REQUIRE(w.status == 0);
+    CHECK(alexnet::read_safetensors(file).metadata.count("random") == 1);
+    const Run c = run(kBin + "/alexnet-classify -w " + file + " " + kData + "/demo/0002-trouser.png");
+    CHECK(c.status == 0);
+    CHECK(c.err.rfind("alexnet-classify: " + file + " holds random weights (alexnet-bench --write-random-weights), not a "
+                      "trained model: its answers mean nothing\n", 0) == 0);
+    CHECK(run(kBin + "/alexnet-classify -w " + kWeights + " " + kData + "/demo/0002-trouser.png").err.find("random") ==
+          std::string::npos);
+}
+
 TEST_CASE("--summary prints the model table as JSON") {
     const Run r = run(kBin + "/alexnet-classify --summary --arch alexnet-tv");
     CHECK(r.status == 0);

@@ -64,6 +64,10 @@ LoadedModel load_tool_model(const CommonOptions& o) {
                               "default model " + path + " (Fashion-MNIST, 10 classes" + (int8 ? ", int8" : "") + ")");
     }
     LoadedModel m = load_model(path, o.arch);
+    if (m.weights.metadata.count("random"))
+        log_info(o.quiet, std::string(program_invocation_short_name) + ": " + path +
+                              " holds random weights (alexnet-bench --write-random-weights), not a trained model: "
+                              "its answers mean nothing");
     apply_overrides(o, m.spec);
     return m;
 }
