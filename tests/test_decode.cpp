@@ -86,7 +86,7 @@ TEST_CASE("JPEG, PNG and WebP decode exactly as OpenCV's imdecode does") {
     check_same_as_opencv(encode(photo_like(33, 20), ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
     check_same_as_opencv(encode(photo_like(61, 47), ".png"));
     check_same_as_opencv(encode(photo_like(30, 31, CV_8UC1), ".png"));
-    check_same_as_opencv(encode(photo_like(30, 31, CV_8UC4), ".png"));   // alpha dropped
+    check_same_as_opencv(encode(photo_like(30, 31, CV_8UC4), ".png"));   // opaque alpha: the same
     check_same_as_opencv(encode(photo_like(30, 31, CV_16UC3), ".png"));  // 16 bits: the high byte
     check_same_as_opencv(encode(photo_like(30, 31), ".png", {cv::IMWRITE_PNG_BILEVEL, 0, cv::IMWRITE_PNG_STRATEGY, 0}));
     check_same_as_opencv(encode(photo_like(40, 24), ".webp", {cv::IMWRITE_WEBP_QUALITY, 80}));
@@ -98,6 +98,32 @@ TEST_CASE("JPEG, PNG and WebP decode exactly as OpenCV's imdecode does") {
     const std::vector<uint8_t> exif((std::istreambuf_iterator<char>(in)), {});
     check_same_as_opencv(exif);
     CHECK(decode_image(exif.data(), exif.size(), "exif").cols == 30);
+}
+
+TEST_CASE("PNG and WebP transparency is composited onto black, not dropped") {
+    cv::Mat bgra = photo_like(32, 24, CV_8UC4);
+    for (int y = 0; y < bgra.rows; ++y)
+        for (int x = 0; x < bgra.cols; ++x) bgra.at<cv::Vec4b>(y, x)[3] = uint8_t(x < 8 ? 0 : x < 16 ? 128 : 255);
+    for (const auto& bytes : {encode(bgra, ".png"), encode(bgra, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101})}) {
+        const cv::Mat ours = decode_image(bytes.data(), bytes.size(), "alpha");
+        const cv::Mat stored = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);  // BGRA as the file holds it
+        REQUIRE(ours.type() == CV_8UC3);
+        REQUIRE(stored.type() == CV_8UC4);
+        int differ = 0;
+        for (int y = 0; y < ours.rows; ++y)
+            for (int x = 0; x < ours.cols; ++x) {
+                const cv::Vec4b s = stored.at<cv::Vec4b>(y, x);
+                for (int c = 0; c < 3; ++c) differ += ours.at<cv::Vec3b>(y, x)[c] != (s[c] * s[3] + 127) / 255;
+            }
+        CHECK(differ == 0);
+        CHECK(ours.at<cv::Vec3b>(5, 3) == cv::Vec3b(0, 0, 0));  // transparent: black
+        CHECK(ours.at<cv::Vec3b>(5, 20) == cv::Vec3b(stored.at<cv::Vec4b>(5, 20)[0], stored.at<cv::Vec4b>(5, 20)[1],
+                                                     stored.at<cv::Vec4b>(5, 20)[2]));  // opaque: as stored
+    }
+    // Without transparency nothing is composited
+    cv::Mat grey(8, 8, CV_8UC1, cv::Scalar(200));
+    const std::vector<uint8_t> plain = encode(grey, ".png");
+    CHECK(decode_image(plain.data(), plain.size(), "grey").at<cv::Vec3b>(0, 0) == cv::Vec3b(200, 200, 200));
 }
 
 TEST_CASE("unsupported formats are named, with what is supported") {

@@ -197,6 +197,20 @@ void png_read_memory(png_structp png, png_bytep out, png_size_t n) {
     src->at += n;
 }
 
+// A BGRA image as BGR composited onto black, round(c * a / 255): a transparent area becomes
+// black, whatever colour its pixels store (OpenCV's IMREAD_COLOR and PIL's convert("RGB") drop
+// alpha and show that stored colour, often noise or white).
+cv::Mat composite_on_black(const cv::Mat& bgra) {
+    cv::Mat bgr(bgra.rows, bgra.cols, CV_8UC3);
+    for (int y = 0; y < bgra.rows; ++y) {
+        const uint8_t* s = bgra.ptr<uint8_t>(y);
+        uint8_t* d = bgr.ptr<uint8_t>(y);
+        for (int x = 0; x < bgra.cols; ++x, s += 4, d += 3)
+            for (int c = 0; c < 3; ++c) d[c] = uint8_t((s[c] * s[3] + 127) / 255);
+    }
+    return bgr;
+}
+
 void decode_png(const uint8_t* data, size_t size, const std::string& name, cv::Mat& out) {
     PngSource src{data, size, 0, &name, false, {}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_warning_to_caller);
@@ -230,15 +244,22 @@ void decode_png(const uint8_t* data, size_t size, const std::string& name, cv::M
         png_set_expand_gray_1_2_4_to_8(png);
         png_set_gray_to_rgb(png);
     }
-    png_set_strip_alpha(png);  // alpha (and tRNS) is dropped, as OpenCV's IMREAD_COLOR does
+    // Transparency (an alpha channel or tRNS) is composited onto black, see composite_on_black.
+    const bool alpha = (colour & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS);
+    if (alpha) png_set_tRNS_to_alpha(png);
     png_set_bgr(png);
     const int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    out.create(int(height), int(width), CV_8UC3);  // `out` is the caller's: it outlives a longjmp
+    if (png_get_rowbytes(png, info) != size_t(width) * (alpha ? 4 : 3)) {  // what the rows below assume
+        png_destroy_read_struct(&png, &info, nullptr);
+        throw Error(name, "PNG data", "8-bit BGR or BGRA rows after conversion", "another layout (an unusual colour type)");
+    }
+    out.create(int(height), int(width), alpha ? CV_8UC4 : CV_8UC3);  // the caller's: it outlives a longjmp
     for (int pass = 0; pass < passes; ++pass)
         for (png_uint_32 y = 0; y < height; ++y) png_read_row(png, out.ptr<uint8_t>(int(y)), nullptr);
     png_read_end(png, nullptr);
     png_destroy_read_struct(&png, &info, nullptr);
+    if (alpha) out = composite_on_black(out);
 }
 
 // ---- WebP (libwebp) ----
@@ -250,9 +271,11 @@ void decode_webp(const uint8_t* data, size_t size, const std::string& name, cv::
     check(status == VP8_STATUS_OK, name, "WebP data", "a decodable WebP", "corrupt data (status " + std::to_string(int(status)) + ")");
     check(!f.has_animation, name, "image", "a still image", "an animated WebP (not supported; extract a frame)");
     check_pixels(name, "WebP", f.width, f.height);
-    out.create(f.height, f.width, CV_8UC3);
-    if (!WebPDecodeBGRInto(data, size, out.data, out.total() * 3, int(out.step)))
-        throw Error(name, "WebP data", "a decodable WebP", "corrupt data");
+    out.create(f.height, f.width, f.has_alpha ? CV_8UC4 : CV_8UC3);
+    const bool ok = f.has_alpha ? WebPDecodeBGRAInto(data, size, out.data, out.total() * 4, int(out.step)) != nullptr
+                                : WebPDecodeBGRInto(data, size, out.data, out.total() * 3, int(out.step)) != nullptr;
+    if (!ok) throw Error(name, "WebP data", "a decodable WebP", "corrupt data");
+    if (f.has_alpha) out = composite_on_black(out);
 }
 
 // ---- BMP and TIFF (OpenCV), with their sizes read from the header first ----
