@@ -90,7 +90,7 @@ TEST_CASE("alexnet-eval maps class folders to the model's labels by name, and re
         const std::string path = line["path"];
         const auto it = std::find_if(kDemo.begin(), kDemo.end(), [&](const auto& e) { return path.find(e.first) != std::string::npos; });
         REQUIRE(it != kDemo.end());
-        CHECK(line["label"] == it->second);
+        CHECK(line["class"] == it->second);
     }
     fs::create_directories(d.path / "set" / "Hat");
     fs::copy_file(kData + "/demo/0000-ankle-boot.png", d.path / "set" / "Hat" / "x.png");
