@@ -268,17 +268,27 @@ TEST_CASE("alexnet-embed and alexnet-classify reading paths from stdin: a signal
             const bool npy = tool.find("npy") != std::string::npos;
             if (npy) argv.insert(argv.end(), {"--format", "npy", "-o", out / "x.npy"});
             Child c(argv, out / "stdout", out / "stderr", true);
-            // Paths arrive one by one, as from `tail -f`, until the signal.
+            // Paths arrive one by one, as from `tail -f`, until the signal. A tool that ended before
+            // it (it must not) closes the pipe: EPIPE here, not SIGPIPE ending the test program.
+            struct sigaction ignore{}, before{};
+            ignore.sa_handler = SIG_IGN;
+            sigaction(SIGPIPE, &ignore, &before);
+            bool ended_early = false;
             const auto t0 = std::chrono::steady_clock::now();
             for (size_t k = 0; std::chrono::steady_clock::now() - t0 < delay; ++k) {
                 const std::string line = images.paths[k % images.paths.size()] + "\n";
-                if (write(c.stdin_fd, line.data(), line.size()) < 0) break;
+                if (write(c.stdin_fd, line.data(), line.size()) < 0) {
+                    ended_early = true;
+                    break;
+                }
                 std::this_thread::sleep_for(std::chrono::milliseconds(15));
             }
+            sigaction(SIGPIPE, &before, nullptr);
             kill(c.pid, sig);
             const int code = c.wait(true);
             const std::string err = slurp(out / "stderr");
             INFO(err);
+            CHECK_MESSAGE(!ended_early, "the tool ended while paths were still coming, exit " << code);
             if (ended_before_start(code, sig, out / "stdout")) continue;
             CHECK(code == 128 + sig);
             CHECK(err.find(std::string("stopped by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")) != std::string::npos);
