@@ -253,6 +253,14 @@ TEST_CASE("--arch that contradicts the weights is refused; it settles only alexn
     CHECK(as_alexnet.lines().at(0)["arch"] == "alexnet");
     CHECK(as_caffenet.status == 0);
     CHECK(as_caffenet.lines().at(0)["arch"] == "caffenet");
+    // convnet-18pct without metadata: three convs and fc10 say it
+    alexnet::Weights c18 = alexnet::read_safetensors(std::string(ALEXNET_FIXTURES) + "/narrow_convnet-18pct.safetensors");
+    alexnet::Weights bare18;
+    for (const auto& name : c18.names()) bare18.add_view(name, c18.at(name));
+    alexnet::write_safetensors(dir / "bare18.safetensors", bare18);
+    const Run c18_summary = run(kBin + "/alexnet-embed -q --summary -w " + dir / "bare18.safetensors");
+    REQUIRE(c18_summary.status == 0);
+    CHECK(c18_summary.lines().at(0)["arch"] == "convnet-18pct");
 }
 
 TEST_CASE("classify says once when inputs are far from what the model was trained on") {

@@ -167,8 +167,24 @@ TEST_CASE("alexnet-eval on the Fashion-MNIST test set gives PyTorch's numbers an
         f.write(count, 4);
     }
     const Run tr = run(eval_cmd(first.string() + " --crop ten --batch 320"));
-    CHECK(tr.lines().back()["images"] == 1000);
     REQUIRE(tr.status == 0);
+    REQUIRE(!tr.lines().empty());
+    CHECK(tr.lines().back()["images"] == 1000);
+
+    // --limit on a set in memory: each item is named by its index in the file ("#k"), not in the sample
+    std::ifstream label_file(first / "t10k-labels-idx1-ubyte", std::ios::binary);
+    const std::string label_bytes((std::istreambuf_iterator<char>(label_file)), {});
+    const Run some = run(eval_cmd(first.string() + " --limit 30 --per-image"));
+    REQUIRE(some.status == 0);
+    int beyond_30 = 0;
+    for (const json& l : some.lines()) {
+        if (!l.contains("correct_top1")) continue;
+        const std::string path = l["path"];
+        const int k = std::stoi(path.substr(path.rfind('#') + 1));
+        CHECK(l["class"] == int(label_bytes.at(size_t(8 + k))));
+        beyond_30 += k >= 30;
+    }
+    CHECK(beyond_30 > 0);  // drawn from the whole file
     const json t = tr.lines().back();
     MESSAGE("ten-crop top-1: " << t["top1_accuracy"] << "; PyTorch " << ten);
     CHECK(t["crop"] == "ten");

@@ -178,6 +178,8 @@ TEST_CASE("the images a whole-batch epoch leaves out are counted in the start li
     CHECK(r.err.find("alexnet-train: 64 training images of 256 sit out each epoch (2 whole batches of 96; the shuffle "
                      "leaves out others each epoch)\n") != std::string::npos);
     const Run whole = run(train_cmd(d, out.path.string(), "--epochs 1 --batch-size 64"));
+    REQUIRE(whole.status == 0);
+    REQUIRE(!whole.lines().empty());
     CHECK(whole.lines().front()["left_out_per_epoch"] == 0);
 }
 

@@ -409,6 +409,7 @@ cv::Mat decode_image(const uint8_t* d, size_t n, const std::string& name, SizeHi
         int orientation = 1;
         decode_jpeg(d, n, name, hint, img, orientation, stored);
         apply_orientation(img, orientation);
+        if (orientation >= 5) std::swap(stored.width, stored.height);  // as shown: 90 degrees turned
     } else if (starts_with(d, n, "\x89PNG\r\n\x1a\n")) {
         decode_png(d, n, name, img);
     } else if (starts_with(d, n, "RIFF") && starts_with(d, n, "WEBP", 8)) {

@@ -141,7 +141,7 @@ cv::Mat LabelledSet::image(int i, SizeHint hint) const {
 }
 
 std::string LabelledSet::name(int i) const {
-    return in_memory() ? source + "#" + std::to_string(i) : paths[size_t(i)];
+    return in_memory() ? source + "#" + std::to_string(origin.empty() ? i : origin[size_t(i)]) : paths[size_t(i)];
 }
 
 LabelledSet open_labelled_set(const std::string& path, Split split, const std::string& root) {
@@ -285,6 +285,7 @@ LabelledSet subset(const LabelledSet& set, const std::vector<int>& indices) {
     }
     for (int i : indices) {
         if (!set.in_memory()) s.paths.push_back(set.paths[size_t(i)]);
+        if (set.in_memory()) s.origin.push_back(set.origin.empty() ? i : set.origin[size_t(i)]);
         s.labels.push_back(set.labels[size_t(i)]);
     }
     s.images.labels = s.labels;

@@ -23,6 +23,7 @@ struct LabelledSet {
     ImageSet images;                       // IDX and CIFAR: pixels in memory
     std::vector<std::string> paths;        // list and folder: one file per item
     std::vector<int> labels;
+    std::vector<int> origin;               // in memory, a subset's items' indices in the file (empty: 0, 1, ...)
     std::vector<std::string> notes;        // for people: files skipped while listing folders
     int size() const { return int(labels.size()); }
     bool in_memory() const { return paths.empty(); }
@@ -30,7 +31,7 @@ struct LabelledSet {
     // Item i as 8-bit grey or BGR (decoded from disk for file sets; throws Error(path, reason)).
     // `hint`: what the image will be resized to (a JPEG may be decoded smaller, see SizeHint).
     cv::Mat image(int i, SizeHint hint = {}) const;
-    std::string name(int i) const;  // its path, or "source#i" for in-memory items
+    std::string name(int i) const;  // its path, or "source#k" for in-memory items (k: its index in the file)
 };
 
 // path: an IDX images file (labels found beside it: "images-idx3" -> "labels-idx1"), a folder

@@ -147,7 +147,7 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
             keep.push_back(i);
     }
     const LabelledSet work = int(keep.size()) == set.size() ? std::move(set) : subset(set, keep);
-    auto name_of = [&](int item) { return work.in_memory() ? source + "#" + std::to_string(keep[size_t(item)]) : work.paths[size_t(item)]; };
+    auto name_of = [&](int item) { return work.name(item); };
 
     const CropMode mode = parse_crop_mode(o.common.crop);
     const int crops = crops_per_image(mode);

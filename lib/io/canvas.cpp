@@ -186,8 +186,9 @@ void write_png_and_svg(const std::string& png_path, double width, double height,
     }
     if (const size_t root = svg.find("<svg"); root != std::string::npos && !title.empty()) {
         std::string escaped;
-        for (const char ch : title)
-            escaped += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;" : std::string(1, ch);
+        for (const char ch : title)  // control characters are not allowed in XML 1.0: a space instead
+            escaped += ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '&' ? "&amp;"
+                       : (unsigned char)ch < 0x20 ? std::string(" ") : std::string(1, ch);
         const size_t end = svg.find('>', root);
         if (end != std::string::npos) svg.insert(end + 1, "\n<title>" + escaped + "</title>");
     }

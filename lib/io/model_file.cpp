@@ -190,6 +190,8 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     else if (torchvision_names) arch = "alexnet-tv", told_by = "torchvision's tensor names";
     // convnet-4 (the activation experiment's network): three convs and fc4
     else if (!w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4", told_by = "its tensors";
+    // convnet-18pct (the paper's Figure 1 network): the same three convs and fc10
+    else if (!w.contains("conv4.weight") && w.contains("fc10.weight")) arch = "convnet-18pct", told_by = "its tensors";
     else {
         arch = conv1.shape[1] == 1 ? "alexnet-28"
                : conv1.shape[2] == 5 ? "alexnet-32"
