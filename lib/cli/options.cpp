@@ -119,11 +119,10 @@ std::string parse_error_message(const CLI::App& app, const CLI::ParseError& e) {
             const std::string near = nearest_option(app, name);
             // Options other tools have (PyTorch scripts, Caffe, our own older ones) that mean
             // something here without a near name.
+            const std::string cpu_only = "the suite runs on the CPU (oneDNN); --threads sets how many cores";
             static const std::map<std::string, std::string> hints{
                 {"alexnet-eval --per-class", "per-class accuracy is always in the summary line (\"per_class\")"},
-                {"--gpu", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
-                {"--device", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
-                {"--cuda", "the suite runs on the CPU (oneDNN); --threads sets how many cores"},
+                {"--gpu", cpu_only}, {"--device", cpu_only}, {"--cuda", cpu_only},
             };
             auto hint = hints.find(tool + " " + name);
             if (hint == hints.end()) hint = hints.find(name);
@@ -154,10 +153,6 @@ void configure_decoding_messages(const std::string& tool, bool quiet) {
         };
     configure_decoding(s);
 }
-
-}  // namespace
-
-namespace {
 
 std::string number_text(double v) {
     if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));

@@ -1,8 +1,9 @@
 // The MPI job behind world() when mpirun started the process, built as the plugin alexnet-mpi.so
-// (core/plugin.hpp): only a process started by mpirun maps Open MPI's seven libraries. One thread owns MPI: it initialises
-// it, runs the posted collectives one after another (blocking MPI calls, so a reduction makes
-// progress while the compute threads run the backward pass), and finalises it. MPI errors keep
-// MPI's default handler, which ends the whole job with MPI's own message (a lost peer included).
+// (core/plugin.hpp): only a process started by mpirun maps Open MPI's seven libraries.
+// One thread owns MPI: it initialises it, runs the posted collectives one after another (blocking
+// MPI calls, so a reduction makes progress while the compute threads run the backward pass), and
+// finalises it. MPI errors keep MPI's default handler, which ends the whole job with MPI's own
+// message (a lost peer included).
 #include <mpi.h>
 
 #include <algorithm>

@@ -638,7 +638,8 @@ int train(TrainOptions o, JsonLines& out) {
     const int classes = r.spec.num_classes();
     // Every step takes a whole batch (Caffe's way; PyTorch's drop_last=True): the remainder of the
     // shuffled set sits out each epoch, other items each time.
-    if (const int left_out = r.train_set.size() - batches * o.batch; left_out > 0 && r.lead)
+    const int left_out = r.train_set.size() - batches * o.batch;
+    if (left_out > 0 && r.lead)
         log_info(o.quiet, "alexnet-train: " + count_of(left_out, "training image") + " of " +
                               std::to_string(r.train_set.size()) + " sit out each epoch (" + std::to_string(batches) +
                               (batches == 1 ? " whole batch" : " whole batches") + " of " + std::to_string(o.batch) +
@@ -646,7 +647,7 @@ int train(TrainOptions o, JsonLines& out) {
     out.write({{"event", "start"}, {"arch", r.spec.arch}, {"activation", to_string(hidden_activation(r.spec))},
                {"classes", classes}, {"train_images", r.train_set.size()}, {"val_images", r.val_set.size()},
                {"batch", o.batch}, {"processes", processes}, {"iters_per_epoch", batches},
-               {"left_out_per_epoch", r.train_set.size() - batches * o.batch}, {"epochs", o.epochs}, {"params", layout.total},
+               {"left_out_per_epoch", left_out}, {"epochs", o.epochs}, {"params", layout.total},
                {"seed", o.seed}, {"resumed_at_epoch", resumed ? nlohmann::json(r.state.epoch + 1) : nlohmann::json()},
                {"mean", std::vector<float>(pp.mean, pp.mean + pp.channels)},
                {"std", std::vector<float>(pp.std, pp.std + pp.channels)}});
