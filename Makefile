@@ -19,8 +19,10 @@ SANITIZE_DEPS = clang libclang-rt-14-dev llvm-14
 
 all: build
 
+# Installs the missing Debian packages: one line per step on stderr, apt's output appended to
+# $(BUILD)/setup.log (printed with the log's tail when a step fails).
 deps:
-	@scripts/install-deps.sh
+	@BUILD='$(BUILD)' scripts/install-deps.sh
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release

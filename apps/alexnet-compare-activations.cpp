@@ -3,7 +3,7 @@
 #include "cli/options.hpp"
 #include "io/json_lines.hpp"
 #include "model/model.hpp"
-#include "train/activation_experiment.hpp"
+#include "study/activation_experiment.hpp"
 #include "train/solver.hpp"
 
 using namespace alexnet;

@@ -6,11 +6,11 @@
 #include "cli/options.hpp"
 #include "io/json_lines.hpp"
 #include "cli/run_model.hpp"
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
-#include "io/model_file.hpp"
-#include "io/npy.hpp"
+#include "formats/model_file.hpp"
+#include "formats/npy.hpp"
 #include "model/model.hpp"
 
 using namespace alexnet;

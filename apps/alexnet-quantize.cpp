@@ -9,10 +9,10 @@ using namespace alexnet;
 int main(int argc, char** argv) {
     CLI::App app{"Quantize an AlexNet model to int8: s8 weights per output channel, activation scales calibrated on images",
                  "alexnet-quantize"};
-    QuantizeOptions o;
+    QuantizeCli o;
     add_quantize_options(app, o);
     return run_tool(app, argc, argv, [&] {
         JsonLines out;
-        return quantize(o, out);
+        return run_quantize(o, out);
     });
 }

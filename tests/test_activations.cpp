@@ -16,8 +16,8 @@
 #include "engine/train_net.hpp"
 #include "synthetic_idx.hpp"
 #include "test_util.hpp"
-#include "train/activation_experiment.hpp"
-#include "train/activation_figures.hpp"
+#include "study/activation_experiment.hpp"
+#include "study/activation_figures.hpp"
 #include "io/json_lines.hpp"
 
 using namespace alexnet;

@@ -11,7 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
-#include "io/safetensors.hpp"
+#include "formats/safetensors.hpp"
 #include "cli_util.hpp"
 #include "test_util.hpp"
 

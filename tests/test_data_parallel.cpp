@@ -5,13 +5,13 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "data/inputs.hpp"
 #include "engine/train_net.hpp"
 #include "metrics/topk.hpp"
 #include "model/weights.hpp"
 #include "test_util.hpp"
-#include "train/data_parallel.hpp"
+#include "parallel/gradient_reducer.hpp"
 
 using namespace alexnet;
 using test::random_vector;

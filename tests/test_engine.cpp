@@ -7,8 +7,8 @@
 #include "engine/fc_layout.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;

@@ -9,7 +9,7 @@
 
 #include "cli_util.hpp"
 #include "figure_util.hpp"
-#include "io/safetensors.hpp"
+#include "formats/safetensors.hpp"
 #include "metrics/topk.hpp"
 #include "test_util.hpp"
 

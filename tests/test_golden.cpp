@@ -6,8 +6,8 @@
 #include "data/image.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 
 #include <nlohmann/json.hpp>

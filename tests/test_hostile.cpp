@@ -19,11 +19,11 @@
 #include "data/labelled_set.hpp"
 #include "hostile_files.hpp"
 #include "io/atomic_file.hpp"
-#include "io/caffe.hpp"
-#include "io/model_file.hpp"
-#include "io/onnx.hpp"
-#include "io/pth.hpp"
-#include "io/safetensors.hpp"
+#include "formats/caffe.hpp"
+#include "formats/model_file.hpp"
+#include "formats/onnx.hpp"
+#include "formats/pth.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;

@@ -8,9 +8,9 @@
 #include "cli_util.hpp"
 #include "core/error.hpp"
 #include "engine/inference_net.hpp"
-#include "io/model_file.hpp"
-#include "io/pth.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/pth.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "cli_util.hpp"
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;

@@ -8,7 +8,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
-#include "io/safetensors.hpp"
+#include "formats/safetensors.hpp"
 #include "synthetic_idx.hpp"
 #include "test_util.hpp"
 #include "train/checkpoint.hpp"

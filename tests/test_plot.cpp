@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "core/error.hpp"
-#include "io/canvas.hpp"
-#include "io/plot.hpp"
+#include "figures/canvas.hpp"
+#include "figures/plot.hpp"
 #include "figure_util.hpp"
 #include "test_util.hpp"
 

@@ -10,8 +10,8 @@
 #include "cli_util.hpp"
 #include "figure_util.hpp"
 #include "synthetic_idx.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 #include "train/checkpoint.hpp"
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "data/augment.hpp"
 #include "data/labelled_set.hpp"

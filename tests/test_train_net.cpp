@@ -6,12 +6,12 @@
 #include <cstring>
 #include <random>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/reference.hpp"
 #include "engine/train_net.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 #include "test_util.hpp"
 #include "train/solver.hpp"
 

@@ -11,7 +11,7 @@
 #include "core/error.hpp"
 #include "core/temp_dir.hpp"
 #include "engine/precision.hpp"
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 
 namespace alexnet::test {
 

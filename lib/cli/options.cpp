@@ -13,7 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <opencv2/core/version.hpp>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "core/signals.hpp"
 #include "data/decode.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "io/model_options.hpp"
+#include "cli/tool_model.hpp"
 
 namespace alexnet {
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "io/json_lines.hpp"
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "data/batch_loader.hpp"
 #include "engine/inference_net.hpp"

@@ -6,7 +6,7 @@
 
 #include "cli/options.hpp"
 #include "engine/precision.hpp"
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 
 namespace alexnet {
 

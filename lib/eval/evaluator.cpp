@@ -11,7 +11,7 @@
 #include <optional>
 #include <sstream>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "data/labelled_set.hpp"
 #include "data/labels.hpp"
@@ -19,7 +19,7 @@
 #include "engine/inference_net.hpp"
 #include "io/atomic_file.hpp"
 #include "engine/reference.hpp"
-#include "io/plot.hpp"
+#include "figures/plot.hpp"
 #include "metrics/agreement.hpp"
 #include "metrics/topk.hpp"
 
@@ -76,196 +76,87 @@ nlohmann::ordered_json ratio_or_null(int64_t hits, int64_t images) {
     return images ? nlohmann::ordered_json(double(hits) / double(images)) : nlohmann::ordered_json();
 }
 
-}  // namespace
+// A line for an item that is not scored: its path, true class, the kind of problem and why.
+nlohmann::ordered_json skip_line(const std::string& name, int label, const std::vector<std::string>& names,
+                                 const std::string& kind, const std::string& why, bool strict) {
+    if (strict) throw Error(name, why + " (--strict)");
+    nlohmann::ordered_json line{{"path", name}, {"class", label}};
+    if (label >= 0 && label < int(names.size())) line["label"] = names[size_t(label)];
+    line["skipped"] = kind, line["error"] = why;
+    return line;
+}
 
-int evaluate(const EvalOptions& o, JsonLines& out) {
-    const auto t0 = clock_type::now();
-    if (o.common.inputs.size() != 1)
-        throw UsageError("give one data set (a path-label list, an image folder, an IDX file or folder, or CIFAR-10 "
-                         "binaries); found " + std::to_string(o.common.inputs.size()) + " inputs");
-    // Under mpirun every rank reads the same set and scores its share; rank 0 writes.
-    Communicator& comm = world();
-    const bool lead = comm.rank() == 0, quiet = o.common.quiet || !lead;
-    set_num_threads(threads_per_process(o.common.threads));
-    LoadedModel model = load_tool_model(o.common);
-    const bool quantized = model.weights.metadata.count(kQuantizationKey) != 0;
-    const Precision precision = resolve_precision(o.common, model);
-    // --compare-precision: the same images through the fp32 model as well.
-    std::optional<LoadedModel> reference_model;
-    if (o.compare_precision) {
-        if (o.reference.empty() && quantized)
-            throw UsageError("--compare-precision: " + o.common.weights +
-                             " is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL");
-        CommonOptions ref = o.common;
-        if (!o.reference.empty()) ref.weights = o.reference;
-        reference_model = load_tool_model(ref);
-        check(!reference_model->weights.metadata.count(kQuantizationKey), ref.weights, "--reference",
-              "a float model", "a quantized model");
-        check(reference_model->spec.num_classes() == model.spec.num_classes(), ref.weights, "--reference",
-              std::to_string(model.spec.num_classes()) + " classes", std::to_string(reference_model->spec.num_classes()));
-    }
-    const int classes = model.spec.num_classes();
-    const std::vector<std::string> names = resolve_labels(o.labels_file, model.labels, classes);
-    const std::string& source = o.common.inputs[0];
-    LabelledSet set = sample_items(open_labelled_set(source, o.split == "train" ? Split::train : Split::test, o.root),
+// The items to score. Those the model cannot be scored on (a label beyond its classes, a missing
+// file) are known before any computation, by every rank alike: each gets a line and is left out.
+struct Screened {
+    LabelledSet work;
+    std::map<std::string, int> skipped;  // kind -> count
+    bool split_applies = false;          // --split named a part of an IDX or CIFAR-10 folder
+};
+
+Screened screen_items(const EvalOptions& o, const LoadedModel& model, const std::vector<std::string>& names,
+                      bool quiet, JsonLines& out) {
+    const int classes = int(names.size());
+    LabelledSet set = sample_items(open_labelled_set(o.data, o.split == "train" ? Split::train : Split::test, o.root),
                                    o.limit, kSampleSeed);
+    Screened s;
     // --split names a part of a folder holding IDX files or CIFAR-10 batches (in memory), never an image folder.
-    const bool split_applies = set.in_memory() && fs::is_directory(source);
+    s.split_applies = set.in_memory() && fs::is_directory(o.data);
     // Folders (and CIFAR-10's names) map to the model's classes by name, never by sorted position.
     if (!o.labels_file.empty() || !model.labels.empty())
         map_classes_by_name(set, names, o.labels_file.empty() ? "the model's labels (" + model.path + ")" : o.labels_file);
-    const int total = set.size();
     for (const std::string& note : set.notes) log_info(quiet, "alexnet-eval: " + note);
-
-    // Items the model cannot be scored on are known before any computation (by every rank alike).
-    std::map<std::string, int> skipped;
-    // `why`: the message after the item's path ("no such file", "label: expected ..., found ...").
-    auto skip_line = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
-        if (o.strict) throw Error(name, why + " (--strict)");
-        nlohmann::ordered_json line{{"path", name}, {"class", label}};
-        if (label >= 0 && label < int(names.size())) line["label"] = names[size_t(label)];
-        line["skipped"] = kind, line["error"] = why;
-        return line;
-    };
-    auto skip = [&](const std::string& name, int label, const std::string& kind, const std::string& why) {
-        out.write(skip_line(name, label, kind, why));
-        ++skipped[kind];
-    };
-    std::vector<int> keep;
-    keep.reserve(size_t(total));
-    std::vector<bool> missing(size_t(total), false);
+    std::vector<bool> missing(size_t(set.size()), false);
     for (int i : missing_items(set)) missing[size_t(i)] = true;
-    for (int i = 0; i < total; ++i) {
+    std::vector<int> keep;
+    for (int i = 0; i < set.size(); ++i) {
         const int label = set.labels[size_t(i)];
+        std::string kind, why;
         if (label < 0 || label >= classes)
-            skip(set.name(i), label, "label_out_of_range",
-                 "label: expected 0.." + std::to_string(classes - 1) + " (the model has " + std::to_string(classes) +
-                     " classes), found " + std::to_string(label));
+            kind = "label_out_of_range", why = "label: expected 0.." + std::to_string(classes - 1) + " (the model has " +
+                                               std::to_string(classes) + " classes), found " + std::to_string(label);
         else if (missing[size_t(i)])
-            skip(set.name(i), label, "missing", "no such file");
-        else
+            kind = "missing", why = "no such file";
+        if (kind.empty()) {
             keep.push_back(i);
-    }
-    const LabelledSet work = int(keep.size()) == set.size() ? std::move(set) : subset(set, keep);
-    auto name_of = [&](int item) { return work.name(item); };
-
-    const CropMode mode = parse_crop_mode(o.common.crop);
-    const int crops = crops_per_image(mode);
-    const int k = std::max(1, o.topk);
-    const std::string topk_key = "top" + std::to_string(k);
-    Evaluation eval(classes, k), reference_eval(classes, k);
-    Agreement agreement, rows;  // per image (top-1 of what is scored), per network row (logits)
-    const bool tty = isatty(2) && !quiet;
-    int64_t unreadable = 0;
-    if (work.size() > 0) {
-        // Rank r of N scores batches r, r + N, ... of the batches one process makes (the same
-        // batches, so the same numbers); after each round rank 0 writes every rank's lines in rank
-        // order, which is input order.
-        const int per_batch = std::min(work.size(), std::max(1, o.common.batch / crops));
-        Loader loader(work, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.common.loader_threads, mode,
-                      {per_batch * comm.size(), per_batch * comm.rank()});
-        // Logits, then softmax here (what the network's prob layer computes), so both can be compared.
-        const std::string& logits_layer = model.spec.classifier();
-        InferenceNet net(model.spec, model.weights, per_batch * crops, logits_layer, /*release_weights=*/true, precision);
-        if (precision != Precision::fp32) log_info(quiet, "alexnet-eval: " + net.plan());
-        std::unique_ptr<InferenceNet> ref_net;
-        if (reference_model)
-            ref_net = std::make_unique<InferenceNet>(reference_model->spec, reference_model->weights, per_batch * crops,
-                                                     logits_layer, true);
-        const size_t rows_per_batch = size_t(net.batch());
-        std::vector<float> logits(rows_per_batch * classes), prob(logits.size()), mean(static_cast<size_t>(classes));
-        std::vector<float> ref_logits(ref_net ? logits.size() : 0), ref_prob(ref_logits.size()), ref_mean(mean.size());
-        const int shown = std::min(classes, std::max(k, 5));
-        auto t_report = clock_type::now();
-        int64_t done = 0, done_top1 = 0;  // every rank's, for rank 0's progress line
-        loader.start(0);
-        for (int b = 0; b < loader.batches_per_epoch(); ++b) {
-            const LoaderBatch& batch = loader.next();
-            if (batch.count > 0) net.forward(batch.data.data(), logits.data());
-            reference::softmax_forward(prob.data(), logits.data(), int(rows_per_batch), classes);
-            const Evaluation::Counts before = eval.total();
-            std::string lines;  // this batch's output lines, in item order (JSON has no raw newline)
-            if (ref_net && batch.count > 0) {
-                ref_net->forward(batch.data.data(), ref_logits.data());
-                reference::softmax_forward(ref_prob.data(), ref_logits.data(), int(rows_per_batch), classes);
-            }
-            for (int j = 0; j < batch.count; ++j) {
-                const int item = batch.items[size_t(j)], label = batch.labels[size_t(j)];
-                const auto failed = std::find(batch.failed.begin(), batch.failed.end(), j);
-                if (failed != batch.failed.end()) {
-                    const std::string& e = batch.errors[size_t(failed - batch.failed.begin())];
-                    const std::string prefix = name_of(item) + ": ";  // errors read "path: reason"
-                    lines += dump_line(skip_line(name_of(item), label, "unreadable",
-                                                 e.rfind(prefix, 0) == 0 ? e.substr(prefix.size()) : e)) + "\n";
-                    ++unreadable;
-                    continue;
-                }
-                average_rows(prob.data() + size_t(j) * crops * classes, crops, classes, mean.data());
-                const int rank = eval.add(mean.data(), label);
-                if (ref_net) {
-                    average_rows(ref_prob.data() + size_t(j) * crops * classes, crops, classes, ref_mean.data());
-                    reference_eval.add(ref_mean.data(), label);
-                    agreement.add(mean.data(), ref_mean.data(), classes);
-                    for (int c = 0; c < crops; ++c) {
-                        const size_t row = (size_t(j) * crops + size_t(c)) * classes;
-                        rows.add(logits.data() + row, ref_logits.data() + row, classes);
-                    }
-                }
-                if (!o.per_image) continue;
-                nlohmann::ordered_json top = nlohmann::ordered_json::array();
-                for (int c : top_classes(mean.data(), classes, shown))
-                    top.push_back({{"class", c}, {"label", names[size_t(c)]}, {"prob", json_float(mean[size_t(c)])}});
-                // "class" and "label" as in "top": the true class's index and its name
-                nlohmann::ordered_json line{{"path", name_of(item)}, {"class", label}, {"label", names[size_t(label)]}, {"top", top},
-                                            {"correct_top1", rank < 1}};
-                if (k > 1) line["correct_" + topk_key] = rank < k;
-                lines += dump_line(line) + "\n";
-            }
-            // A first line "images top1" of this batch, for the progress line, then the lines.
-            const std::string part = std::to_string(eval.total().images - before.images) + " " +
-                                     std::to_string(eval.total().top1 - before.top1) + "\n" + lines;
-            for (const std::string& p : comm.gather(part)) {
-                std::istringstream in(p);
-                int64_t images = 0, top1 = 0;
-                in >> images >> top1;
-                done += images, done_top1 += top1;
-                std::string line;
-                std::getline(in, line);  // the rest of the first line
-                while (std::getline(in, line)) out.write_raw(line);
-            }
-            const auto now = clock_type::now();
-            if (!quiet && (now - t_report > std::chrono::milliseconds(tty ? 200 : 10000) ||
-                           (tty && b + 1 == loader.batches_per_epoch()))) {
-                t_report = now;
-                const double s = std::chrono::duration<double>(now - t0).count();
-                std::cerr << (tty ? "\r" : "") << "alexnet-eval: " << done << "/" << work.size()
-                          << " images, top-1 error " << fixed(done ? 1 - double(done_top1) / done : 0, 4) << ", "
-                          << fixed(done / std::max(s, 1e-9), 0) << " images/s" << (tty ? "   " : "\n") << std::flush;
-            }
+            continue;
         }
-        if (tty) std::cerr << '\n';
+        out.write(skip_line(set.name(i), label, names, kind, why, o.strict));
+        ++s.skipped[kind];
     }
-    // The ranks' counts summed (one process: its own).
-    std::vector<int64_t> counts = eval.counts();
-    counts.push_back(unreadable);
-    if (reference_model) {
-        const std::vector<int64_t> r = reference_eval.counts();
-        counts.insert(counts.end(), r.begin(), r.end());
-        counts.insert(counts.end(), {agreement.images, agreement.same_top1, agreement.logits, rows.images,
-                                     rows.same_top1, rows.logits});
-    }
-    comm.sum(counts.data(), int64_t(counts.size()));
-    const size_t eval_counts = eval.counts().size();
-    eval.set_counts({counts.begin(), counts.begin() + std::ptrdiff_t(eval_counts)});
-    unreadable = counts[eval_counts];
-    if (unreadable > 0) skipped["unreadable"] += int(unreadable);
-    if (reference_model) {
-        auto at = counts.begin() + std::ptrdiff_t(eval_counts + 1);
-        reference_eval.set_counts({at, at + std::ptrdiff_t(eval_counts)});
-        at += std::ptrdiff_t(eval_counts);
+    s.work = int(keep.size()) == set.size() ? std::move(set) : subset(set, keep);
+    return s;
+}
+
+// What each rank counts; summed over the ranks once every batch is scored.
+struct Tally {
+    Evaluation eval, reference_eval;
+    Agreement agreement, rows;  // per image (top-1 of what is scored), per network row (logits)
+    int64_t unreadable = 0;
+
+    Tally(int classes, int k) : eval(classes, k), reference_eval(classes, k) {}
+
+    // The ranks' counts summed (one process: its own). Sums run in rank order; with several
+    // processes the mean logit difference may differ from one process's in the last digits.
+    void sum_over(Communicator& comm, bool with_reference) {
+        std::vector<int64_t> counts = eval.counts();
+        const size_t n = counts.size();
+        counts.push_back(unreadable);
+        if (with_reference) {
+            const std::vector<int64_t> r = reference_eval.counts();
+            counts.insert(counts.end(), r.begin(), r.end());
+            counts.insert(counts.end(), {agreement.images, agreement.same_top1, agreement.logits, rows.images,
+                                         rows.same_top1, rows.logits});
+        }
+        comm.sum(counts.data(), int64_t(counts.size()));
+        eval.set_counts({counts.begin(), counts.begin() + std::ptrdiff_t(n)});
+        unreadable = counts[n];
+        if (!with_reference) return;
+        auto at = counts.begin() + std::ptrdiff_t(n + 1);
+        reference_eval.set_counts({at, at + std::ptrdiff_t(n)});
+        at += std::ptrdiff_t(n);
         agreement.images = at[0], agreement.same_top1 = at[1], agreement.logits = at[2];
         rows.images = at[3], rows.same_top1 = at[4], rows.logits = at[5];
-        // Sums in rank order; with several processes the mean may differ from one process's in the last digits.
         double sums[] = {agreement.sum_logit_diff, rows.sum_logit_diff};
         comm.sum(sums, 2);
         agreement.sum_logit_diff = sums[0], rows.sum_logit_diff = sums[1];
@@ -273,71 +164,251 @@ int evaluate(const EvalOptions& o, JsonLines& out) {
         comm.max(maxima, 2);
         agreement.max_logit_diff = maxima[0], rows.max_logit_diff = maxima[1];
     }
+};
 
-    const Evaluation::Counts& n = eval.total();
-    const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
-    nlohmann::ordered_json summary{{"summary", true}, {"images", n.images}};
-    summary["top1_error"] = ratio_or_null(n.images - n.top1, n.images);
-    if (k > 1) summary[topk_key + "_error"] = ratio_or_null(n.images - n.topk, n.images);
-    summary["top1_accuracy"] = ratio_or_null(n.top1, n.images);
-    if (k > 1) summary[topk_key + "_accuracy"] = ratio_or_null(n.topk, n.images);
-    summary["crop"] = o.common.crop;
-    summary["precision"] = to_string(precision);
+// The networks of one run and their buffers: scores a batch (all crops of each image), adds it to
+// the tally and returns its output lines, in item order.
+class BatchScorer {
+public:
+    BatchScorer(const EvalOptions& o, EvalModels& m, const std::vector<std::string>& names, int per_batch, int crops,
+                bool quiet)
+        : o_(o), names_(names), classes_(int(names.size())), crops_(crops), k_(std::max(1, o.topk)),
+          net_(m.model.spec, m.model.weights, per_batch * crops, m.model.spec.classifier(), /*release_weights=*/true,
+               m.precision) {
+        if (m.precision != Precision::fp32) log_info(quiet, "alexnet-eval: " + net_.plan());
+        if (m.reference)
+            ref_net_ = std::make_unique<InferenceNet>(m.reference->spec, m.reference->weights, per_batch * crops,
+                                                      m.model.spec.classifier(), true);
+        const size_t rows = size_t(net_.batch()) * size_t(classes_);
+        logits_.resize(rows), prob_.resize(rows), mean_.resize(size_t(classes_));
+        if (ref_net_) ref_logits_.resize(rows), ref_prob_.resize(rows), ref_mean_.resize(size_t(classes_));
+    }
+
+    std::string score(const LoaderBatch& batch, const LabelledSet& work, Tally& t) {
+        forward(batch);
+        std::string lines;  // JSON has no raw newline: one per line
+        for (int j = 0; j < batch.count; ++j) {
+            const int item = batch.items[size_t(j)], label = batch.labels[size_t(j)];
+            const auto failed = std::find(batch.failed.begin(), batch.failed.end(), j);
+            if (failed != batch.failed.end()) {
+                const std::string& e = batch.errors[size_t(failed - batch.failed.begin())];
+                const std::string prefix = work.name(item) + ": ";  // errors read "path: reason"
+                lines += dump_line(skip_line(work.name(item), label, names_, "unreadable",
+                                             e.rfind(prefix, 0) == 0 ? e.substr(prefix.size()) : e, o_.strict)) + "\n";
+                ++t.unreadable;
+                continue;
+            }
+            const int rank = add_image(j, label, t);
+            if (o_.per_image) lines += dump_line(image_line(work.name(item), label, rank)) + "\n";
+        }
+        return lines;
+    }
+
+private:
+    void forward(const LoaderBatch& batch) {
+        const int rows = net_.batch();
+        if (batch.count > 0) net_.forward(batch.data.data(), logits_.data());
+        reference::softmax_forward(prob_.data(), logits_.data(), rows, classes_);  // what the prob layer computes
+        if (ref_net_ && batch.count > 0) {
+            ref_net_->forward(batch.data.data(), ref_logits_.data());
+            reference::softmax_forward(ref_prob_.data(), ref_logits_.data(), rows, classes_);
+        }
+    }
+
+    // Image j's crops averaged, counted; returns the true class's rank in the average.
+    int add_image(int j, int label, Tally& t) {
+        const size_t first_row = size_t(j) * size_t(crops_);
+        average_rows(prob_.data() + first_row * classes_, crops_, classes_, mean_.data());
+        const int rank = t.eval.add(mean_.data(), label);
+        if (!ref_net_) return rank;
+        average_rows(ref_prob_.data() + first_row * classes_, crops_, classes_, ref_mean_.data());
+        t.reference_eval.add(ref_mean_.data(), label);
+        t.agreement.add(mean_.data(), ref_mean_.data(), classes_);
+        for (size_t c = 0; c < size_t(crops_); ++c) {
+            const size_t row = (first_row + c) * classes_;
+            t.rows.add(logits_.data() + row, ref_logits_.data() + row, classes_);
+        }
+        return rank;
+    }
+
+    // "class" and "label" as in "top": the true class's index and its name.
+    nlohmann::ordered_json image_line(const std::string& name, int label, int rank) const {
+        nlohmann::ordered_json top = nlohmann::ordered_json::array();
+        for (int c : top_classes(mean_.data(), classes_, std::min(classes_, std::max(k_, 5))))
+            top.push_back({{"class", c}, {"label", names_[size_t(c)]}, {"prob", json_float(mean_[size_t(c)])}});
+        nlohmann::ordered_json line{{"path", name}, {"class", label}, {"label", names_[size_t(label)]}, {"top", top},
+                                    {"correct_top1", rank < 1}};
+        if (k_ > 1) line["correct_top" + std::to_string(k_)] = rank < k_;
+        return line;
+    }
+
+    const EvalOptions& o_;
+    const std::vector<std::string>& names_;
+    const int classes_, crops_, k_;
+    InferenceNet net_;
+    std::unique_ptr<InferenceNet> ref_net_;
+    std::vector<float> logits_, prob_, mean_, ref_logits_, ref_prob_, ref_mean_;
+};
+
+// The stderr progress line: every 200 ms on a terminal (redrawn), every 10 s otherwise.
+class Progress {
+public:
+    Progress(bool quiet, int total, clock_type::time_point t0)
+        : quiet_(quiet), tty_(isatty(2) && !quiet), total_(total), t0_(t0), last_(clock_type::now()) {}
+    void add(int64_t images, int64_t top1, bool last_batch) {
+        done_ += images, done_top1_ += top1;
+        const auto now = clock_type::now();
+        if (quiet_ || !(now - last_ > std::chrono::milliseconds(tty_ ? 200 : 10000) || (tty_ && last_batch))) return;
+        last_ = now;
+        const double s = std::chrono::duration<double>(now - t0_).count();
+        std::cerr << (tty_ ? "\r" : "") << "alexnet-eval: " << done_ << "/" << total_ << " images, top-1 error "
+                  << fixed(done_ ? 1 - double(done_top1_) / done_ : 0, 4) << ", " << fixed(done_ / std::max(s, 1e-9), 0)
+                  << " images/s" << (tty_ ? "   " : "\n") << std::flush;
+    }
+    ~Progress() {
+        if (tty_) std::cerr << '\n';
+    }
+
+private:
+    const bool quiet_, tty_;
+    const int total_;
+    const clock_type::time_point t0_;
+    clock_type::time_point last_;
+    int64_t done_ = 0, done_top1_ = 0;  // every rank's
+};
+
+// Every batch through the networks. Rank r of N scores batches r, r + N, ... of the batches one
+// process makes (the same batches, so the same numbers); after each round rank 0 writes every
+// rank's lines in rank order, which is input order.
+void score_items(const EvalOptions& o, EvalModels& m, const std::vector<std::string>& names, const LabelledSet& work,
+                 Communicator& comm, bool quiet, clock_type::time_point t0, Tally& t, JsonLines& out) {
+    if (work.size() == 0) return;
+    const CropMode mode = parse_crop_mode(o.crop);
+    const int crops = crops_per_image(mode);
+    const int per_batch = std::min(work.size(), std::max(1, o.batch / crops));
+    Loader loader(work, m.model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.loader_threads, mode,
+                  {per_batch * comm.size(), per_batch * comm.rank()});
+    BatchScorer scorer(o, m, names, per_batch, crops, quiet);
+    Progress progress(quiet, work.size(), t0);
+    loader.start(0);
+    for (int b = 0; b < loader.batches_per_epoch(); ++b) {
+        const Evaluation::Counts before = t.eval.total();
+        const std::string lines = scorer.score(loader.next(), work, t);
+        // A first line "images top1" of this batch, for the progress line, then the lines.
+        const std::string part = std::to_string(t.eval.total().images - before.images) + " " +
+                                 std::to_string(t.eval.total().top1 - before.top1) + "\n" + lines;
+        int64_t images = 0, top1 = 0;
+        for (const std::string& p : comm.gather(part)) {
+            std::istringstream in(p);
+            int64_t i = 0, t1 = 0;
+            in >> i >> t1;
+            images += i, top1 += t1;
+            std::string line;
+            std::getline(in, line);  // the rest of the first line
+            while (std::getline(in, line)) out.write_raw(line);
+        }
+        progress.add(images, top1, b + 1 == loader.batches_per_epoch());
+    }
+}
+
+// The summary line, without "confusion" and "per_class" (added by the caller, in this order).
+nlohmann::ordered_json summary_line(const EvalOptions& o, const EvalModels& m, const Tally& t,
+                                    const std::map<std::string, int>& skipped, double seconds) {
+    const Evaluation::Counts& n = t.eval.total();
+    const std::string topk = "top" + std::to_string(std::max(1, o.topk));
+    const bool k = o.topk > 1;
+    nlohmann::ordered_json s{{"summary", true}, {"images", n.images}};
+    s["top1_error"] = ratio_or_null(n.images - n.top1, n.images);
+    if (k) s[topk + "_error"] = ratio_or_null(n.images - n.topk, n.images);
+    s["top1_accuracy"] = ratio_or_null(n.top1, n.images);
+    if (k) s[topk + "_accuracy"] = ratio_or_null(n.topk, n.images);
+    s["crop"] = o.crop;
+    s["precision"] = to_string(m.precision);
     int64_t skipped_total = 0;
     nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
     for (const auto& [kind, count] : skipped) reasons[kind] = count, skipped_total += count;
-    summary["skipped"] = skipped_total;
-    summary["skipped_reasons"] = reasons;
-    summary["data"] = source;
-    summary["weights"] = model.path;
-    summary["seconds"] = json_float(float(seconds));
-    summary["images_per_sec"] = json_float(float(n.images / std::max(seconds, 1e-9)));
+    s["skipped"] = skipped_total;
+    s["skipped_reasons"] = reasons;
+    s["data"] = o.data;
+    s["weights"] = m.model.path;
+    s["seconds"] = json_float(float(seconds));
+    s["images_per_sec"] = json_float(float(n.images / std::max(seconds, 1e-9)));
+    return s;
+}
+
+nlohmann::ordered_json per_class_lines(const EvalOptions& o, const Tally& t, const std::vector<std::string>& names) {
     nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
-    for (int c = 0; c < classes; ++c) {
-        const Evaluation::Counts& pc = eval.per_class()[size_t(c)];
+    for (int c = 0; c < int(names.size()); ++c) {
+        const Evaluation::Counts& pc = t.eval.per_class()[size_t(c)];
         nlohmann::ordered_json row{{"class", c}, {"label", names[size_t(c)]}, {"images", pc.images},
                                    {"top1_accuracy", ratio_or_null(pc.top1, pc.images)}};
-        if (k > 1) row[topk_key + "_accuracy"] = ratio_or_null(pc.topk, pc.images);
+        if (o.topk > 1) row["top" + std::to_string(o.topk) + "_accuracy"] = ratio_or_null(pc.topk, pc.images);
         per_class.push_back(row);
     }
+    return per_class;
+}
+
+double top1_accuracy(const Evaluation::Counts& c) { return c.images ? double(c.top1) / double(c.images) : 0.0; }
+
+// --compare-precision's line, and its sentence on stderr.
+void write_comparison(const EvalOptions& o, const EvalModels& m, const Tally& t, bool quiet, JsonLines& out) {
+    const Evaluation::Counts &n = t.eval.total(), &r = t.reference_eval.total();
+    const Agreement &a = t.agreement, &rows = t.rows;
+    out.write({{"compare_precision", true}, {"precision", to_string(m.precision)}, {"reference", "fp32"},
+               {"reference_weights", o.reference_arg.empty() ? o.weights_arg : o.reference_arg},
+               {"images", a.images}, {"top1_agreement", ratio_or_null(a.same_top1, a.images)},
+               {"disagreements", a.images - a.same_top1},
+               {"max_logit_diff", json_float(float(rows.max_logit_diff))},
+               {"mean_logit_diff", json_float(float(rows.mean_logit_diff()))},
+               {"top1_accuracy", ratio_or_null(n.top1, n.images)},
+               {"reference_top1_accuracy", ratio_or_null(r.top1, r.images)},
+               {"top1_accuracy_delta", json_float(float(top1_accuracy(n) - top1_accuracy(r)))}});
+    log_info(quiet, std::string("alexnet-eval: ") + to_string(m.precision) + " vs fp32: top-1 agreement " +
+                        fixed(100 * a.top1_agreement(), 2) + "% (" + std::to_string(a.images - a.same_top1) + " of " +
+                        std::to_string(a.images) + " differ), max logit difference " + fixed(rows.max_logit_diff, 4) +
+                        ", top-1 accuracy " + fixed(100 * top1_accuracy(n), 2) + "% vs " +
+                        fixed(100 * top1_accuracy(r), 2) + "%");
+}
+
+std::string error_or_na(int64_t hits, int64_t images) { return images ? fixed(1 - double(hits) / images, 4) : "n/a"; }
+
+}  // namespace
+
+int evaluate(const EvalOptions& o, EvalModels& m, JsonLines& out) {
+    const auto t0 = clock_type::now();
+    Communicator& comm = world();
+    const bool lead = comm.rank() == 0, quiet = o.quiet || !lead;
+    const int classes = m.model.spec.num_classes();
+    const std::vector<std::string> names = resolve_labels(o.labels_file, m.model.labels, classes);
+
+    Screened s = screen_items(o, m.model, names, quiet, out);
+    Tally t(classes, std::max(1, o.topk));
+    score_items(o, m, names, s.work, comm, quiet, t0, t, out);
+    t.sum_over(comm, m.reference.has_value());
+    if (t.unreadable > 0) s.skipped["unreadable"] += int(t.unreadable);
+
+    const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    nlohmann::ordered_json summary = summary_line(o, m, t, s.skipped, seconds);
     if (!o.confusion.empty()) {
-        const std::string png =
-            lead ? write_confusion(o.confusion, eval, names,
-                                   data_name(source) + (split_applies ? " " + o.split : "") +
-                                       ", " + (o.common.weights.empty() ? model.spec.arch : data_name(o.common.weights)))
-                 : "";
+        const std::string what = data_name(o.data) + (s.split_applies ? " " + o.split : "") + ", " +
+                                 (o.weights_arg.empty() ? m.model.spec.arch : data_name(o.weights_arg));
+        const std::string png = lead ? write_confusion(o.confusion, t.eval, names, what) : "";
         summary["confusion"] = fs::path(o.confusion).extension() == ".png"
                                    ? fs::path(o.confusion).replace_extension(".csv").string()
                                    : o.confusion;
         if (!png.empty()) summary["confusion_png"] = png;
     }
-    summary["per_class"] = per_class;
-    if (reference_model) {
-        const Evaluation::Counts& r = reference_eval.total();
-        const auto accuracy = [](const Evaluation::Counts& c) { return c.images ? double(c.top1) / double(c.images) : 0.0; };
-        out.write({{"compare_precision", true}, {"precision", to_string(precision)}, {"reference", "fp32"},
-                   {"reference_weights", o.reference.empty() ? o.common.weights : o.reference},
-                   {"images", agreement.images}, {"top1_agreement", ratio_or_null(agreement.same_top1, agreement.images)},
-                   {"disagreements", agreement.images - agreement.same_top1},
-                   {"max_logit_diff", json_float(float(rows.max_logit_diff))},
-                   {"mean_logit_diff", json_float(float(rows.mean_logit_diff()))},
-                   {"top1_accuracy", ratio_or_null(n.top1, n.images)},
-                   {"reference_top1_accuracy", ratio_or_null(r.top1, r.images)},
-                   {"top1_accuracy_delta", json_float(float(accuracy(n) - accuracy(r)))}});
-        log_info(quiet, std::string("alexnet-eval: ") + to_string(precision) + " vs fp32: top-1 agreement " +
-                                     fixed(100 * agreement.top1_agreement(), 2) + "% (" +
-                                     std::to_string(agreement.images - agreement.same_top1) + " of " +
-                                     std::to_string(agreement.images) + " differ), max logit difference " +
-                                     fixed(rows.max_logit_diff, 4) + ", top-1 accuracy " + fixed(100 * accuracy(n), 2) +
-                                     "% vs " + fixed(100 * accuracy(r), 2) + "%");
-    }
+    summary["per_class"] = per_class_lines(o, t, names);
+    if (m.reference) write_comparison(o, m, t, quiet, out);
     out.write(summary);
-    log_info(quiet, "alexnet-eval: " + count_of(n.images, "image") + ", top-1 error " +
-                                 (n.images ? fixed(1 - double(n.top1) / n.images, 4) : "n/a") +
-                                 (k > 1 ? ", " + topk_key + " error " + (n.images ? fixed(1 - double(n.topk) / n.images, 4) : "n/a") : "") +
-                                 (skipped_total ? ", " + std::to_string(skipped_total) + " skipped" : "") + " (" +
-                                 fixed(seconds, 2) + " s)");
-    return skipped_total ? 1 : 0;
+
+    const Evaluation::Counts& n = t.eval.total();
+    const int64_t skipped = summary["skipped"].get<int64_t>();
+    const std::string topk = "top" + std::to_string(o.topk);
+    log_info(quiet, "alexnet-eval: " + count_of(n.images, "image") + ", top-1 error " + error_or_na(n.top1, n.images) +
+                        (o.topk > 1 ? ", " + topk + " error " + error_or_na(n.topk, n.images) : "") +
+                        (skipped ? ", " + std::to_string(skipped) + " skipped" : "") + " (" + fixed(seconds, 2) + " s)");
+    return skipped ? 1 : 0;
 }
 
 }  // namespace alexnet

@@ -1,15 +1,23 @@
 #pragma once
 // The run behind alexnet-eval: a labelled data set through a model, center or ten crops, top-1 and
 // top-k error overall and per class, the confusion matrix, and every skipped item accounted for.
+// The caller (lib/cli/eval_options) parses the options and loads the models.
+#include <optional>
 #include <string>
 
+#include "engine/precision.hpp"
+#include "formats/model_file.hpp"
 #include "io/json_lines.hpp"
-#include "io/model_options.hpp"
 
 namespace alexnet {
 
 struct EvalOptions {
-    CommonOptions common;         // inputs[0]: the data set; weights, batch, threads, crop, overrides
+    std::string data;             // the data set: a list, an image folder, IDX or CIFAR-10
+    std::string weights_arg;      // --weights as given ("" for the default model): titles and JSON
+    int batch = 32;               // images per forward pass (crops count)
+    int loader_threads = 2;       // decoding threads
+    std::string crop = "center";  // center | ten
+    bool quiet = false;
     std::string root;             // prefix for a list's relative paths
     std::string split = "test";   // which part of an IDX or CIFAR-10 folder
     int limit = 0;                // N items drawn across the set (sample_items; 0: all)
@@ -18,12 +26,19 @@ struct EvalOptions {
     bool strict = false;          // a skipped item is fatal
     std::string confusion;        // CSV path (and a PNG beside it for up to 100 classes)
     std::string labels_file;      // class names, else the weights' own
-    bool compare_precision = false;  // also run fp32 and report top-1 agreement, logit differences
-    std::string reference;        // the fp32 model to compare with (default: --weights itself)
+    std::string reference_arg;    // --reference as given, for the comparison line
+};
+
+// The model evaluated, at `precision`, and for --compare-precision the fp32 model beside it.
+struct EvalModels {
+    LoadedModel model;
+    Precision precision = Precision::fp32;
+    std::optional<LoadedModel> reference;
 };
 
 // Streams per-image lines (with per_image), a line per skipped item, and the summary line last.
-// Returns the exit code: 0, or 1 when items were skipped.
-int evaluate(const EvalOptions& o, JsonLines& out);
+// Returns the exit code: 0, or 1 when items were skipped. Under mpirun every rank reads the same
+// set and scores its share; rank 0 writes.
+int evaluate(const EvalOptions& o, EvalModels& models, JsonLines& out);
 
 }  // namespace alexnet

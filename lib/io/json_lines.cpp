@@ -14,7 +14,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/communicator.hpp"
+#include "core/job.hpp"
 #include "core/signals.hpp"
 
 namespace alexnet {

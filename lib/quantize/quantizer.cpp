@@ -74,11 +74,8 @@ std::vector<float> logits_of(const ModelSpec& spec, Weights& w, const std::vecto
 
 }  // namespace
 
-int quantize(const QuantizeOptions& o, JsonLines& out) {
-    require_precision_support(Precision::int8);
-    set_num_threads(o.common.threads);
-    LoadedModel model = load_tool_model(o.common);
-    check(!model.weights.metadata.count(kQuantizationKey), o.common.weights, "weights",
+int quantize(const QuantizeOptions& o, LoadedModel model, JsonLines& out) {
+    check(!model.weights.metadata.count(kQuantizationKey), o.weights_arg, "weights",
           "a float model to quantize", "a quantized model");
     const ModelSpec& spec = model.spec;
     for (const auto& name : o.keep_float) {
@@ -95,16 +92,16 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
     const LabelledSet cal_set = subset(all, std::vector<int>(order.begin(), order.begin() + n_cal));
     const LabelledSet check_set = subset(all, std::vector<int>(order.begin() + n_cal, order.begin() + n_cal + n_check));
     int cal_count = 0, check_count = 0, cal_failed = 0, check_failed = 0;
-    const int batch = o.common.batch;
-    const std::vector<float> cal = load_inputs(cal_set, spec, batch, o.common.loader_threads, cal_count, cal_failed);
-    std::vector<float> check_inputs = load_inputs(check_set, spec, batch, o.common.loader_threads, check_count, check_failed);
+    const int batch = o.batch;
+    const std::vector<float> cal = load_inputs(cal_set, spec, batch, o.loader_threads, cal_count, cal_failed);
+    std::vector<float> check_inputs = load_inputs(check_set, spec, batch, o.loader_threads, check_count, check_failed);
     check(cal_count > 0, o.calibrate, "calibration images", "at least one readable image", "none");
     const bool held_out = check_count > 0;
     if (!held_out) {  // too few images to hold any out: compare on the calibration images
         check_inputs = cal;
         check_count = cal_count;
     }
-    log_info(o.common.quiet, "alexnet-quantize: calibrating on " + count_of(cal_count, "image") + ", comparing on " +
+    log_info(o.quiet, "alexnet-quantize: calibrating on " + count_of(cal_count, "image") + ", comparing on " +
                                  std::to_string(check_count) + (held_out ? " held-out" : " (the same)") +
                                  (check_count == 1 ? " image" : " images"));
 
@@ -151,7 +148,7 @@ int quantize(const QuantizeOptions& o, JsonLines& out) {
                                    {"max_logit_diff", json_float(float(best_agreement.max_logit_diff))},
                                    {"int8_layers", int8_names.size()}, {"unreadable", cal_failed + check_failed}};
     out.write(summary);
-    log_info(o.common.quiet, "alexnet-quantize: wrote " + o.output + " (" + best.method + ", top-1 agreement with fp32 " +
+    log_info(o.quiet, "alexnet-quantize: wrote " + o.output + " (" + best.method + ", top-1 agreement with fp32 " +
                                  fixed(100 * best_agreement.top1_agreement(), 2) + "% on " +
                                  count_of(check_count, "image") + ")");
     return 0;

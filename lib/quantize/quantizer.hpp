@@ -5,13 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "formats/model_file.hpp"
 #include "io/json_lines.hpp"
-#include "io/model_options.hpp"
 
 namespace alexnet {
 
 struct QuantizeOptions {
-    CommonOptions common;             // weights, arch, batch, threads, quiet, preprocessing overrides
+    std::string weights_arg;          // --weights as given, for messages
+    int batch = 32;                   // images per forward pass
+    int loader_threads = 2;           // decoding threads
+    bool quiet = false;
     std::string calibrate;            // a folder of images, a path-label list, IDX or CIFAR-10
     std::string split = "train";      // which part of an IDX or CIFAR-10 folder
     int images = 500;                 // calibration images
@@ -22,7 +25,8 @@ struct QuantizeOptions {
     uint64_t seed = 1;                // which images are drawn
 };
 
-// Writes a JSON line per method tried and a summary line; returns the exit code.
-int quantize(const QuantizeOptions& o, JsonLines& out);
+// Quantizes `model` (a float model, loaded by the caller with the preprocessing overrides applied):
+// writes a JSON line per method tried and a summary line; returns the exit code.
+int quantize(const QuantizeOptions& o, LoadedModel model, JsonLines& out);
 
 }  // namespace alexnet

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 #include "metrics/topk.hpp"
 #include "train/solver.hpp"
 

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <type_traits>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "core/error.hpp"
 #include "core/signals.hpp"
 #include "data/labels.hpp"
@@ -23,11 +23,11 @@
 #include "engine/train_net.hpp"
 #include "io/atomic_file.hpp"
 #include "io/bounded_json.hpp"
-#include "io/model_file.hpp"
-#include "io/plot.hpp"
+#include "formats/model_file.hpp"
+#include "figures/plot.hpp"
 #include "metrics/topk.hpp"
 #include "train/checkpoint.hpp"
-#include "train/data_parallel.hpp"
+#include "parallel/gradient_reducer.hpp"
 
 namespace alexnet {
 

@@ -1,6 +1,6 @@
 // Caffe .caffemodel: NetParameter with current and V1 layers, blobs and their shapes.
 #include "fuzz_input.hpp"
-#include "io/caffe.hpp"
+#include "formats/caffe.hpp"
 
 using namespace alexnet;
 

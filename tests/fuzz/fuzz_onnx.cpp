@@ -1,7 +1,7 @@
 // ONNX: the protobuf reader over ModelProto, initializers (raw and float data), nodes, attributes
 // and graph inputs.
 #include "fuzz_input.hpp"
-#include "io/onnx.hpp"
+#include "formats/onnx.hpp"
 
 using namespace alexnet;
 

@@ -1,6 +1,6 @@
 // Caffe's prototxt (protobuf text format): tokens, quotes, comments, nesting.
 #include "fuzz_input.hpp"
-#include "io/caffe.hpp"
+#include "formats/caffe.hpp"
 
 using namespace alexnet;
 

@@ -1,7 +1,7 @@
 // PyTorch .pth: torch.save's zip (data.pkl + storages) or the legacy stream, through the
 // restricted unpickler and the strided tensor reader.
 #include "fuzz_input.hpp"
-#include "io/pth.hpp"
+#include "formats/pth.hpp"
 
 using namespace alexnet;
 

@@ -1,7 +1,7 @@
 // safetensors: the header (JSON, depth, shapes, offsets), metadata, and load_model's checks.
 #include "fuzz_input.hpp"
-#include "io/model_file.hpp"
-#include "io/safetensors.hpp"
+#include "formats/model_file.hpp"
+#include "formats/safetensors.hpp"
 
 using namespace alexnet;
 

@@ -1,7 +1,7 @@
 // The zip reader: end record, zip64 records and extra fields, local headers, stored and deflated
 // entries.
 #include "fuzz_input.hpp"
-#include "io/zip.hpp"
+#include "formats/zip.hpp"
 
 using namespace alexnet;
 

@@ -1,4 +1,4 @@
-#include "io/model_options.hpp"
+#include "cli/tool_model.hpp"
 
 #include <unistd.h>
 

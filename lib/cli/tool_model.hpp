@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "engine/precision.hpp"
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 
 namespace alexnet {
 

@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 
 namespace alexnet {
 
@@ -176,5 +176,5 @@ private:
 
 }  // namespace alexnet
 
-// The plugin's one entry point (core/communicator.cpp); the caller owns the result.
+// The plugin's one entry point (parallel/communicator.cpp); the caller owns the result.
 extern "C" alexnet::Communicator* alexnet_mpi_communicator() { return new alexnet::MpiCommunicator(); }

@@ -1,4 +1,4 @@
-#include "io/model_file.hpp"
+#include "formats/model_file.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -9,10 +9,10 @@
 #include "core/regular_file.hpp"
 #include "io/bounded_json.hpp"
 #include "io/json_lines.hpp"
-#include "io/caffe.hpp"
-#include "io/onnx.hpp"
-#include "io/pth.hpp"
-#include "io/safetensors.hpp"
+#include "formats/caffe.hpp"
+#include "formats/onnx.hpp"
+#include "formats/pth.hpp"
+#include "formats/safetensors.hpp"
 #include "model/quantization.hpp"
 
 namespace alexnet {

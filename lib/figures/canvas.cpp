@@ -1,4 +1,4 @@
-#include "io/canvas.hpp"
+#include "figures/canvas.hpp"
 
 #include <cairo-svg.h>
 

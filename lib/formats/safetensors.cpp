@@ -1,4 +1,4 @@
-#include "io/safetensors.hpp"
+#include "formats/safetensors.hpp"
 
 #include <algorithm>
 #include <cstring>

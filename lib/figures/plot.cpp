@@ -1,4 +1,4 @@
-#include "io/plot.hpp"
+#include "figures/plot.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "io/canvas.hpp"
+#include "figures/canvas.hpp"
 
 namespace alexnet {
 

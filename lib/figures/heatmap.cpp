@@ -6,8 +6,8 @@
 #include <numbers>
 
 #include "core/error.hpp"
-#include "io/canvas.hpp"
-#include "io/plot.hpp"
+#include "figures/canvas.hpp"
+#include "figures/plot.hpp"
 
 namespace alexnet {
 

@@ -1,4 +1,4 @@
-#include "train/activation_figures.hpp"
+#include "study/activation_figures.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "engine/dnnl_util.hpp"
 #include "io/json_lines.hpp"
-#include "io/plot.hpp"
+#include "figures/plot.hpp"
 
 namespace alexnet {
 

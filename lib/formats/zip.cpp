@@ -1,4 +1,4 @@
-#include "io/zip.hpp"
+#include "formats/zip.hpp"
 
 #include <zlib.h>
 

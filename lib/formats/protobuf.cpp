@@ -1,4 +1,4 @@
-#include "io/protobuf.hpp"
+#include "formats/protobuf.hpp"
 
 #include <cstring>
 

@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 #include "engine/train_net.hpp"
 
 namespace alexnet {

@@ -1,4 +1,4 @@
-#include "io/onnx.hpp"
+#include "formats/onnx.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -10,8 +10,8 @@
 #include "core/error.hpp"
 #include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
-#include "io/protobuf.hpp"
-#include "io/safetensors.hpp"
+#include "formats/protobuf.hpp"
+#include "formats/safetensors.hpp"
 
 namespace alexnet {
 

@@ -1,4 +1,4 @@
-#include "io/caffe.hpp"
+#include "formats/caffe.hpp"
 
 #include <cctype>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
-#include "io/protobuf.hpp"
+#include "formats/protobuf.hpp"
 
 namespace alexnet {
 

@@ -1,4 +1,4 @@
-#include "core/communicator.hpp"
+#include "parallel/communicator.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +29,7 @@ public:
     [[noreturn]] void abort(int code) override { std::exit(code); }
 };
 
-// Open MPI's side, from the plugin alexnet-mpi.so (lib/core/mpi_communicator.cpp).
+// Open MPI's side, from the plugin alexnet-mpi.so (lib/parallel/mpi_communicator.cpp).
 std::unique_ptr<Communicator> make_mpi_communicator() {
     const PluginSymbol found = plugin_symbol("alexnet-mpi.so", "ALEXNET_MPI", "alexnet_mpi_communicator", true);
     if (!found.address) throw Error("mpirun", "MPI", "Open MPI (alexnet-mpi.so)", found.failure);
@@ -42,22 +42,10 @@ std::unique_ptr<Communicator> g_world;
 
 }  // namespace
 
-bool launched_by_mpi() {
-    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
-        if (std::getenv(v)) return true;
-    return false;
-}
-
-bool lead_process() {
-    if (g_world) return g_world->rank() == 0;
-    for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
-        if (const char* rank = std::getenv(v)) return std::string(rank) == "0";
-    return true;
-}
-
 Communicator& world() {
     std::call_once(g_once, [] {
         g_world = launched_by_mpi() ? make_mpi_communicator() : std::make_unique<SingleProcess>();
+        set_job_rank(g_world->rank());
     });
     return *g_world;
 }

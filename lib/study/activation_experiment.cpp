@@ -1,4 +1,4 @@
-#include "train/activation_experiment.hpp"
+#include "study/activation_experiment.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -14,9 +14,9 @@
 #include "engine/dnnl_util.hpp"
 #include "engine/inference_net.hpp"
 #include "engine/train_net.hpp"
-#include "io/plot.hpp"
+#include "figures/plot.hpp"
 #include "metrics/topk.hpp"
-#include "train/activation_figures.hpp"
+#include "study/activation_figures.hpp"
 #include "train/solver.hpp"
 
 namespace alexnet {

@@ -1,4 +1,4 @@
-#include "io/pth.hpp"
+#include "formats/pth.hpp"
 
 #include <cstring>
 #include <deque>
@@ -9,8 +9,8 @@
 #include "core/error.hpp"
 #include "core/regular_file.hpp"
 #include "io/mapped_file.hpp"
-#include "io/safetensors.hpp"
-#include "io/zip.hpp"
+#include "formats/safetensors.hpp"
+#include "formats/zip.hpp"
 
 namespace alexnet {
 

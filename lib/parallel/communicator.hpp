@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/job.hpp"  // launched_by_mpi, lead_process
+
 namespace alexnet {
 
 class Communicator {
@@ -45,11 +47,6 @@ public:
 Communicator& world();
 // Whether world() has been made and has several processes (for places that must not start MPI).
 bool in_parallel_job();
-// Whether mpirun (or another MPI launcher) started this process, from its environment.
-bool launched_by_mpi();
-// Whether this process writes stdout and output files: rank 0 of a job (known from the launcher's
-// environment before world() exists), or a process of its own.
-bool lead_process();
 // " (rank R of N)" in a job of several processes, else "": for messages of every rank.
 std::string rank_tag();
 // Compute threads per process: `requested`, or for 0 the machine's cores shared among the

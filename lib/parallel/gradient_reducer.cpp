@@ -1,4 +1,4 @@
-#include "train/data_parallel.hpp"
+#include "parallel/gradient_reducer.hpp"
 
 #include <algorithm>
 #include <cstring>
