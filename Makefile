@@ -84,15 +84,15 @@ demo: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target alexnet-classify
 	$(BUILD)/alexnet-classify --weights $(WEIGHTS) --top 3 data/demo
 
-# Speed and memory figures (README "Performance"); prints JSON lines.
+# Speed and memory figures (docs/performance.md); prints JSON lines.
 bench: build
 	$(BUILD)/alexnet-bench --arch alexnet
-	$(BUILD)/alexnet-bench --arch alexnet --precision-only
+	$(BUILD)/alexnet-bench precision --arch alexnet
 	$(BUILD)/alexnet-bench --arch alexnet-tv --skip-embed --batches 32
-	$(BUILD)/alexnet-bench --arch alexnet --training
-	$(BUILD)/alexnet-bench --arch alexnet --under-load 1
+	$(BUILD)/alexnet-bench training --arch alexnet
+	$(BUILD)/alexnet-bench under-load 1 --arch alexnet
 	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 2 \
-	  $(BUILD)/alexnet-bench --allreduce --arch alexnet --train-batch 32 --runs 5
+	  $(BUILD)/alexnet-bench allreduce --arch alexnet --train-batch 32 --runs 5
 	@scripts/install-deps.sh time
 	@scripts/measure-classify-rss.sh $(BUILD)
 

@@ -4,7 +4,7 @@
 loss, every parameter gradient, and the weights after a few SGD steps (momentum, weight decay,
 the paper's update; dropout off).
 
-    /usr/bin/python3 scripts/compare_training_with_pytorch.py build/alexnet-bench [--arch alexnet] [--batch 2]
+    /usr/bin/python3 scripts/compare_training_with_pytorch.py build/tests/training-golden [--arch alexnet] [--batch 2]
 
 Prints one JSON line per tensor and a summary; exits 1 when any relative max error exceeds 1e-4.
 """
@@ -32,7 +32,7 @@ def rel(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("bench")
+    ap.add_argument("helper", help="the training-golden program (tests/tools/training_golden.cpp), e.g. build/tests/training-golden")
     ap.add_argument("--arch", default="alexnet", choices=["alexnet", "caffenet", "alexnet-tv"])
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3)
@@ -61,7 +61,7 @@ def main():
         meta = {"arch": args.arch, "num_classes": "1000", "steps": str(args.steps), "lr": repr(lr),
                 "momentum": repr(momentum), "weight_decay": repr(wd)}
         save_safetensors(os.path.join(tmp, "in.safetensors"), tensors, meta)
-        subprocess.run([args.bench, "--training-golden", os.path.join(tmp, "in.safetensors"),
+        subprocess.run([args.helper, os.path.join(tmp, "in.safetensors"),
                         os.path.join(tmp, "out.safetensors")], check=True)
         ours, ours_meta = load_safetensors(os.path.join(tmp, "out.safetensors"))
     params = {f"{n}.{p}": getattr(m, p) for n, m in layers.items() for p in ("weight", "bias")}

@@ -5,8 +5,8 @@ set -euo pipefail
 build=${1:-build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$build/alexnet-bench" --write-random-weights "$tmp/alexnet.safetensors" --arch alexnet >/dev/null
-"$build/alexnet-bench" --make-jpegs "$tmp/jpegs" --embed-images 256 >/dev/null
+"$build/alexnet-bench" random-weights "$tmp/alexnet.safetensors" --arch alexnet >/dev/null
+"$build/alexnet-bench" make-jpegs "$tmp/jpegs" --embed-images 256 >/dev/null
 /usr/bin/time -f '%M %e' -o "$tmp/time" "$build/alexnet-classify" -q --batch 32 \
     --weights "$tmp/alexnet.safetensors" "$tmp/jpegs" >/dev/null
 read -r kb seconds < "$tmp/time"

@@ -66,7 +66,7 @@ LoadedModel load_tool_model(const CommonOptions& o) {
     LoadedModel m = load_model(path, o.arch);
     if (m.weights.metadata.count("random"))
         log_info(o.quiet, std::string(program_invocation_short_name) + ": " + path +
-                              " holds random weights (alexnet-bench --write-random-weights), not a trained model: "
+                              " holds random weights (alexnet-bench random-weights), not a trained model: "
                               "its answers mean nothing");
     apply_overrides(o, m.spec);
     return m;

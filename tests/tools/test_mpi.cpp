@@ -312,8 +312,8 @@ TEST_CASE("mpirun: an error on one rank ends the job, reported by that rank") {
     CHECK(r.err.find("alexnet-train (rank ") != std::string::npos);
 }
 
-TEST_CASE("alexnet-bench --allreduce: one allreduce of every gradient, and steps with and without overlap") {
-    const Run r = run(mpirun(2, kBin + "/alexnet-bench --allreduce --arch alexnet-28 --train-batch 8 --warmup 1 --runs 3 " +
+TEST_CASE("alexnet-bench allreduce: one allreduce of every gradient, and steps with and without overlap") {
+    const Run r = run(mpirun(2, kBin + "/alexnet-bench allreduce --arch alexnet-28 --train-batch 8 --warmup 1 --runs 3 " +
                                     "--bucket-mb 0.5"));
     INFO(r.err);
     REQUIRE(r.status == 0);

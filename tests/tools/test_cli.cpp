@@ -318,15 +318,39 @@ TEST_CASE("options are one family: -q on every tool, range and choice errors in 
 TEST_CASE("random weights from alexnet-bench carry a marker, and the tools say so when they run them") {
     TempDir dir;
     const std::string file = dir / "random.safetensors";
-    const Run w = run(kBin + "/alexnet-bench --arch alexnet-28 --write-random-weights " + file);
+    const Run w = run(kBin + "/alexnet-bench random-weights " + file + " --arch alexnet-28");
     REQUIRE(w.status == 0);
+    CHECK(w.err == "");
     CHECK(alexnet::read_safetensors(file).metadata.count("random") == 1);
     const Run c = run(kBin + "/alexnet-classify -w " + file + " " + kData + "/demo/0002-trouser.png");
     CHECK(c.status == 0);
-    CHECK(c.err.rfind("alexnet-classify: " + file + " holds random weights (alexnet-bench --write-random-weights), not a "
+    CHECK(c.err.rfind("alexnet-classify: " + file + " holds random weights (alexnet-bench random-weights), not a "
                       "trained model: its answers mean nothing\n", 0) == 0);
     CHECK(run(kBin + "/alexnet-classify -w " + kWeights + " " + kData + "/demo/0002-trouser.png").err.find("random") ==
           std::string::npos);
+}
+
+TEST_CASE("alexnet-bench: subcommands, and the old only-this flags still work for one release with a note") {
+    TempDir dir;
+    const Run sub = run(kBin + "/alexnet-bench summary --arch alexnet-28");
+    REQUIRE(sub.status == 0);
+    const auto lines = sub.lines();
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["arch"] == "alexnet-28");
+    const Run old = run(kBin + "/alexnet-bench --arch alexnet-28 --summary");
+    CHECK(old.status == 0);
+    CHECK(old.out == sub.out);
+    CHECK(old.err == "alexnet-bench: summary is a subcommand now: alexnet-bench summary [OPTIONS] (the old flag goes in "
+                     "the next release)\n");
+    const std::string file = dir / "w.safetensors";
+    const Run old_value = run(kBin + "/alexnet-bench -q --write-random-weights=" + file + " --arch alexnet-28");
+    CHECK(old_value.status == 0);
+    CHECK(old_value.err == "");
+    CHECK(alexnet::read_safetensors(file).metadata.count("random") == 1);
+    const Run two = run(kBin + "/alexnet-bench training summary");
+    CHECK(two.status == 2);
+    CHECK(run(kBin + "/alexnet-bench under-load").status == 2);  // N is required
+    CHECK(run(kBin + "/alexnet-bench --training-golden a b").status == 2);  // left the bench
 }
 
 TEST_CASE("--summary prints the model table as JSON") {
