@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_options.hpp"
 #include "core/run_command.hpp"
 #include "engine/precision.hpp"
 #include "io/json_lines.hpp"
@@ -15,17 +16,7 @@
 
 namespace alexnet::bench {
 
-// What the measurements read, set by alexnet-bench's options.
-struct Settings {
-    std::string arch = "alexnet";
-    std::vector<int> batches = {1, 8, 32, 64};
-    int warmup = 3, runs = 10, latency_runs = 50, threads = 0, layer_batch = 32;
-    std::string images_dir;  // JPEGs for the end-to-end run; empty: generated
-    int embed_images = 256;
-    std::vector<std::string> precisions = {"fp32", "bf16", "int8"};
-    int train_batch = 32;
-    double bucket_mb = 0;    // allreduce: bucket size of the overlapped sums
-};
+using Settings = BenchSettings;  // lib/cli/bench_options.hpp
 
 // Every line says where it was measured: the CPU's model and the ISA oneDNN uses on it (which
 // ONEDNN_MAX_CPU_ISA may cap), so figures from different machines are never mixed up.

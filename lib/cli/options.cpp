@@ -36,7 +36,7 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
                    "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4 | convnet-18pct: settles what weights "
                    "cannot tell (caffenet's pool-before-LRN order)");
     add_batch_option(app, o.batch, "Images per forward pass")->check(in_range(1, 4096));
-    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(in_range(0, 1024))->capture_default_str();
+    add_threads_option(app, o.threads);
     add_loader_threads_option(app, o.loader_threads);
     add_max_pixels_option(app);
     app.add_option("--crop", o.crop, "center | ten (corners and center, mirrored; outputs averaged)")
@@ -45,7 +45,7 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
     app.add_option("--precision", o.precision,
                    "fp32 | bf16 | int8 (a model made by alexnet-quantize); default: int8 for such a model, else fp32")
         ->check(one_of({"fp32", "bf16", "int8"}));
-    app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors");
+    add_quiet_option(app, o.quiet);
     app.add_flag("--summary", o.summary, "Print the model summary (layers, shapes, params, MACs) as JSON and exit");
     // one comma-separated argument each, so the inputs after it stay inputs
     app.add_option("--mean", o.mean, "Per-channel mean in network channel order, e.g. 104,117,123")
@@ -79,6 +79,17 @@ CLI::Option* add_loader_threads_option(CLI::App& app, int& threads) {
     return app.add_option("--loader-threads", threads, "Image decoding threads (run beside the compute threads)")
         ->check(in_range(1, 64))
         ->capture_default_str();
+}
+
+CLI::Option* add_threads_option(CLI::App& app, int& threads) {
+    return app.add_option("-t,--threads", threads,
+                          "Compute threads (0: all cores, shared among a job's processes on one machine)")
+        ->check(in_range(0, 1024))
+        ->capture_default_str();
+}
+
+CLI::Option* add_quiet_option(CLI::App& app, bool& quiet) {
+    return app.add_flag("-q,--quiet", quiet, "Nothing on stderr but errors (no progress, no notes)");
 }
 
 void require_inputs(const CommonOptions& o) {

@@ -20,6 +20,9 @@ CLI::Option* add_batch_option(CLI::App& app, int& batch, const std::string& help
 CLI::Option* add_max_pixels_option(CLI::App& app);
 // --loader-threads, the same on every tool that decodes images.
 CLI::Option* add_loader_threads_option(CLI::App& app, int& threads);
+// -t/--threads and -q/--quiet, the same on every tool.
+CLI::Option* add_threads_option(CLI::App& app, int& threads);
+CLI::Option* add_quiet_option(CLI::App& app, bool& quiet);
 
 // CLI11 validators whose messages read like every other error of the suite (CLI11's own say
 // "Value -4 not in range 1 to 4096" or "five not in {center,ten}"): "--batch-size: expected a

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <iostream>
 #include <unistd.h>
 
@@ -59,6 +61,51 @@ std::string take_string(const std::string& in, size_t& at) {
     return s;
 }
 
+// Item `image`'s values in `out`: its row, or the mean of its rows over the crops (into `mean`).
+const float* item_values(const std::vector<float>& out, int image, int crops, int dim, std::vector<float>& mean) {
+    const float* rows = out.data() + size_t(image) * crops * dim;
+    if (crops == 1) return rows;
+    std::fill(mean.begin(), mean.end(), 0.f);
+    for (int c = 0; c < crops; ++c)
+        for (int i = 0; i < dim; ++i) mean[size_t(i)] += rows[size_t(c) * dim + i];
+    for (auto& v : mean) v /= float(crops);
+    return mean.data();
+}
+
+// Several processes: every rank's results of a round (`mine`: path, error and values of each item),
+// in rank order, through `count` on rank 0.
+void count_gathered(Communicator& comm, const std::string& mine, int dim,
+                    const std::function<void(const std::string&, const std::string&, const float*)>& count) {
+    std::vector<float> row(static_cast<size_t>(dim));
+    for (const std::string& part : comm.gather(mine))
+        for (size_t at = 0; at < part.size();) {
+            const std::string path = take_string(part, at), error = take_string(part, at);
+            if (!error.empty()) {
+                count(path, error, nullptr);
+                continue;
+            }
+            std::memcpy(row.data(), part.data() + at, row.size() * sizeof(float));
+            at += row.size() * sizeof(float);
+            count(path, error, row.data());
+        }
+}
+
+// Images per batch (the batch size over the crops, at most the inputs' count when known) and, for
+// several processes, the rounds each rank runs, its share of the inputs kept in `source`.
+int64_t plan_batches(const CommonOptions& o, int crops, Communicator& comm, PathSource& source, int& images_per_batch) {
+    images_per_batch = std::max(1, o.batch / crops);
+    const std::optional<size_t> known = source.known_count();
+    if (known) {
+        if (*known == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
+        images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *known));
+    }
+    const int processes = comm.size();
+    if (processes == 1) return -1;
+    if (!known) throw UsageError("paths from stdin ('-') need one process; under mpirun give the files or folders");
+    source.keep_share(images_per_batch, comm.rank(), processes);
+    return int64_t((*known + size_t(images_per_batch) * processes - 1) / (size_t(images_per_batch) * processes));
+}
+
 }  // namespace
 
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
@@ -74,20 +121,10 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     const int crops = crops_per_image(mode);
     const std::string tool = program_invocation_short_name;
     PathSource source(o.inputs, o.null_separated);
-    int images_per_batch = std::max(1, o.batch / crops);
     const std::optional<size_t> known = source.known_count();
-    if (known) {
-        if (*known == 0) throw Error("", "no images among the inputs (" + source.emptiness() + ")");
-        images_per_batch = int(std::min<size_t>(size_t(images_per_batch), *known));
-    }
+    int images_per_batch = 1;
+    const int64_t rounds = plan_batches(o, crops, comm, source, images_per_batch);  // per rank (several processes)
     const Precision precision = resolve_precision(o, model);
-    int64_t rounds = -1;  // batches per rank (several processes)
-    if (processes > 1) {
-        if (!known)
-            throw UsageError("paths from stdin ('-') need one process; under mpirun give the files or folders");
-        rounds = int64_t((*known + size_t(images_per_batch) * processes - 1) / (size_t(images_per_batch) * processes));
-        source.keep_share(images_per_batch, comm.rank(), processes);
-    }
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
     BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
     InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true, precision);
@@ -109,20 +146,10 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
         std::optional<Batch> batch = loader.next();
         if (!batch && processes == 1) break;
         if (batch && batch->decoded > 0) net.forward(batch->data.data(), out.data());
-        // One item's values: its rows, or their mean over the crops.
-        auto values = [&](const Batch::Item& item) {
-            const float* rows = out.data() + size_t(item.image) * crops * dim;
-            if (crops == 1) return rows;
-            std::fill(mean.begin(), mean.end(), 0.f);
-            for (int c = 0; c < crops; ++c)
-                for (int i = 0; i < dim; ++i) mean[i] += rows[size_t(c) * dim + i];
-            for (auto& v : mean) v /= float(crops);
-            return static_cast<const float*>(mean.data());
-        };
         mine.clear();
         static const std::vector<Batch::Item> none;  // a rank past the end of the inputs
         for (const auto& item : batch ? batch->items : none) {
-            const float* v = item.error.empty() ? values(item) : nullptr;
+            const float* v = item.error.empty() ? item_values(out, item.image, crops, dim, mean) : nullptr;
             if (v && !warned && lead_process()) {  // once a run
                 const std::string why = unlike_training(item, model.spec);
                 if (!why.empty()) log_info(quiet, tool + ": warning: " + why), warned = true;
@@ -136,20 +163,7 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
             if (v) mine.append(reinterpret_cast<const char*>(v), size_t(dim) * sizeof(float));
         }
         if (batch) loader.recycle(std::move(*batch));
-        if (processes > 1) {
-            std::vector<float> row(static_cast<size_t>(dim));
-            for (const std::string& part : comm.gather(mine))
-                for (size_t at = 0; at < part.size();) {
-                    const std::string path = take_string(part, at), error = take_string(part, at);
-                    if (!error.empty()) {
-                        count(path, error, nullptr);
-                        continue;
-                    }
-                    std::memcpy(row.data(), part.data() + at, row.size() * sizeof(float));
-                    at += row.size() * sizeof(float);
-                    count(path, error, row.data());
-                }
-        }
+        if (processes > 1) count_gathered(comm, mine, dim, count);
         if (tty && clock_type::now() - t_report > std::chrono::milliseconds(200)) {  // progress, in place
             t_report = clock_type::now();
             std::cerr << "\r" << tool << ": " << done << (known ? "/" + std::to_string(*known) : std::string())

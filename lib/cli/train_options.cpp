@@ -18,11 +18,10 @@ void add_data_options(CLI::App& app, TrainOptions& o) {
     app.add_option("--limit", o.limit, "Train on N items drawn across --data: each class in proportion to its share, by --seed")->check(positive_number);
     app.add_flag("--strict", o.strict, "Stop at the first missing or unreadable image instead of skipping it");
     app.add_option("--seed", o.seed, "Seeds initial weights, order, augmentation and dropout")->capture_default_str();
-    app.add_option("-t,--threads", o.threads, "Compute threads (0: all cores, shared among the processes on a machine)")->check(in_range(0, 1024))
-        ->capture_default_str();
+    add_threads_option(app, o.threads);
     add_loader_threads_option(app, o.loader_threads);
     add_max_pixels_option(app);
-    app.add_flag("-q,--quiet", o.quiet, "Nothing on stderr but errors (no progress)");
+    add_quiet_option(app, o.quiet);
 }
 
 void add_train_options(CLI::App& app, TrainOptions& o) {
