@@ -106,6 +106,108 @@ double widest_tick_label(const Axis& a) {
     return w;
 }
 
+// A series' style: the index of its name among the legend's, modulo the styles there are.
+int style_of(const FigureLayout& l, const std::string& name) {
+    const size_t i = size_t(std::find(l.legend_names.begin(), l.legend_names.end(), name) - l.legend_names.begin());
+    return int(i) % kStyleCount;
+}
+
+void draw_titles(Canvas& c, const FigureLayout& l) {
+    c.set_colour(kInk);
+    double y = kMargin;
+    for (const std::string& line : l.title_lines) c.text(line, l.width / 2, y, kTitleFont, 0.5, 0), y += text_height(kTitleFont);
+    c.set_colour(hex_rgb(0x444444));
+    for (const std::string& line : l.subtitle_lines)
+        c.text(line, l.width / 2, y, kSubtitleFont, 0.5, 0), y += text_height(kSubtitleFont);
+}
+
+// One series in style `si`: its line (broken where a value is not finite), then its markers.
+void draw_series(Canvas& c, const PanelLayout& pl, const Series& s, int si) {
+    cairo_t* cr = c.cr();
+    const Style& st = kStyles[si];
+    set_dashes(c, st);
+    cairo_set_line_width(cr, s.thin ? kThinWidth : line_width(si));
+    bool pen_down = false;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+        if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+            pen_down = false;
+            continue;
+        }
+        pen_down ? cairo_line_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i])) : cairo_move_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i]));
+        pen_down = true;
+    }
+    c.set_colour(st.colour);
+    cairo_stroke(cr);
+    // About a dozen markers per series, staggered between series so they do not stack.
+    const size_t n = s.thin ? 0 : std::min(s.x.size(), s.y.size());
+    const size_t every = n <= 15 ? 1 : (n + 11) / 12;
+    for (size_t i = every > 1 ? size_t(si) * every / kStyleCount : 0; i < n; i += every)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) marker(c, st, pl.to_x(s.x[i]), pl.to_y(s.y[i]), 3.6);
+}
+
+// The grid, then the reference lines and series clipped to the plot.
+void draw_panel_data(Canvas& c, const FigureLayout& l, const Panel& p, const PanelLayout& pl) {
+    cairo_t* cr = c.cr();
+    const Rect& r = pl.plot;
+    c.set_colour(kGrid);
+    for (double t : pl.x.ticks) c.line(pl.to_x(t), r.y, pl.to_x(t), r.y + r.h, 0.6);
+    for (double t : pl.y.ticks) c.line(r.x, pl.to_y(t), r.x + r.w, pl.to_y(t), 0.6);
+
+    cairo_save(cr);
+    c.rect(r.x, r.y, r.w, r.h);
+    cairo_clip(cr);
+    c.set_colour(kReference);
+    for (const Reference& ref : p.references) c.line(r.x, pl.to_y(ref.y), r.x + r.w, pl.to_y(ref.y), 1.1);
+    for (const Series& s : p.series) draw_series(c, pl, s, style_of(l, s.name));
+    cairo_restore(cr);
+}
+
+// The frame, the ticks and their labels, the axis labels and the panel's title.
+void draw_panel_frame(Canvas& c, const Panel& p, const PanelLayout& pl) {
+    cairo_t* cr = c.cr();
+    const Rect& r = pl.plot;
+    cairo_set_dash(cr, nullptr, 0, 0);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+    c.set_colour(kInk);
+    c.rect(r.x, r.y, r.w, r.h);
+    cairo_set_line_width(cr, 0.8);
+    cairo_stroke(cr);
+    for (double t : pl.x.ticks) {
+        c.line(pl.to_x(t), r.y + r.h, pl.to_x(t), r.y + r.h + kTick, 0.8);
+        c.text(pl.x.label(t), pl.to_x(t), r.y + r.h + kTick + 3, kTickFont, 0.5, 0);
+    }
+    double widest = 0;
+    for (double t : pl.y.ticks) {
+        c.line(r.x - kTick, pl.to_y(t), r.x, pl.to_y(t), 0.8);
+        c.text(pl.y.label(t), r.x - kTick - 3, pl.to_y(t), kTickFont, 1, 0.5);
+        widest = std::max(widest, text_width(pl.y.label(t), kTickFont));
+    }
+    const double tick_h = text_height(kTickFont);
+    c.text(p.x_label, r.x + r.w / 2, r.y + r.h + kTick + 3 + tick_h + 5, kLabelFont, 0.5, 0);
+    c.text(p.y_label, r.x - kTick - 3 - widest - 6, r.y + r.h / 2, kLabelFont, 0.5, 1, 90);
+    c.text(p.title, r.x + r.w / 2, r.y - 6, kPanelTitleFont, 0.5, 1);
+}
+
+void draw_legend(Canvas& c, const FigureLayout& l) {
+    for (size_t i = 0; i < l.legend_names.size(); ++i) {
+        const Rect& e = l.legend_entries[i];
+        const double my = e.y + e.h / 2;
+        if (i < l.legend_series) {
+            const int si = style_of(l, l.legend_names[i]);
+            set_dashes(c, kStyles[si]);
+            c.set_colour(kStyles[si].colour);
+            c.line(e.x, my, e.x + kSwatch, my, line_width(si));
+            marker(c, kStyles[si], e.x + kSwatch / 2, my, 3.6);
+        } else {
+            cairo_set_dash(c.cr(), nullptr, 0, 0);
+            c.set_colour(kReference);
+            c.line(e.x, my, e.x + kSwatch, my, 1.1);
+        }
+        c.set_colour(kInk);
+        c.text(l.legend_names[i], e.x + kSwatch + 6, my, kLegendFont, 0, 0.5);
+    }
+}
+
 }  // namespace
 
 std::string Axis::label(double tick) const {
@@ -213,95 +315,13 @@ FigureLayout layout_figure(const Figure& f) {
 void write_figure(const std::string& png_path, const Figure& f) {
     check(!f.panels.empty(), png_path, "figure", "at least one panel", "none");
     const FigureLayout l = layout_figure(f);
-    auto style_of = [&](const std::string& name) {
-        const size_t i = size_t(std::find(l.legend_names.begin(), l.legend_names.end(), name) - l.legend_names.begin());
-        return int(i) % kStyleCount;
-    };
     write_png_and_svg(png_path, l.width, l.height, f.title, [&](Canvas& c) {
-        cairo_t* cr = c.cr();
-        c.set_colour(kInk);
-        double y = kMargin;
-        for (const std::string& line : l.title_lines) c.text(line, l.width / 2, y, kTitleFont, 0.5, 0), y += text_height(kTitleFont);
-        c.set_colour(hex_rgb(0x444444));
-        for (const std::string& line : l.subtitle_lines)
-            c.text(line, l.width / 2, y, kSubtitleFont, 0.5, 0), y += text_height(kSubtitleFont);
-
+        draw_titles(c, l);
         for (size_t pi = 0; pi < f.panels.size(); ++pi) {
-            const Panel& p = f.panels[pi];
-            const PanelLayout& pl = l.panels[pi];
-            const Rect& r = pl.plot;
-            c.set_colour(kGrid);
-            for (double t : pl.x.ticks) c.line(pl.to_x(t), r.y, pl.to_x(t), r.y + r.h, 0.6);
-            for (double t : pl.y.ticks) c.line(r.x, pl.to_y(t), r.x + r.w, pl.to_y(t), 0.6);
-
-            cairo_save(cr);
-            c.rect(r.x, r.y, r.w, r.h);
-            cairo_clip(cr);
-            c.set_colour(kReference);
-            for (const Reference& ref : p.references) c.line(r.x, pl.to_y(ref.y), r.x + r.w, pl.to_y(ref.y), 1.1);
-            for (const Series& s : p.series) {
-                const int si = style_of(s.name);
-                const Style& st = kStyles[si];
-                set_dashes(c, st);
-                cairo_set_line_width(cr, s.thin ? kThinWidth : line_width(si));
-                bool pen_down = false;
-                for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-                    if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
-                        pen_down = false;
-                        continue;
-                    }
-                    pen_down ? cairo_line_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i])) : cairo_move_to(cr, pl.to_x(s.x[i]), pl.to_y(s.y[i]));
-                    pen_down = true;
-                }
-                c.set_colour(st.colour);
-                cairo_stroke(cr);
-                // About a dozen markers per series, staggered between series so they do not stack.
-                const size_t n = s.thin ? 0 : std::min(s.x.size(), s.y.size());
-                const size_t every = n <= 15 ? 1 : (n + 11) / 12;
-                for (size_t i = every > 1 ? size_t(si) * every / kStyleCount : 0; i < n; i += every)
-                    if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) marker(c, st, pl.to_x(s.x[i]), pl.to_y(s.y[i]), 3.6);
-            }
-            cairo_restore(cr);
-
-            cairo_set_dash(cr, nullptr, 0, 0);
-            cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
-            c.set_colour(kInk);
-            c.rect(r.x, r.y, r.w, r.h);
-            cairo_set_line_width(cr, 0.8);
-            cairo_stroke(cr);
-            for (double t : pl.x.ticks) {
-                c.line(pl.to_x(t), r.y + r.h, pl.to_x(t), r.y + r.h + kTick, 0.8);
-                c.text(pl.x.label(t), pl.to_x(t), r.y + r.h + kTick + 3, kTickFont, 0.5, 0);
-            }
-            double widest = 0;
-            for (double t : pl.y.ticks) {
-                c.line(r.x - kTick, pl.to_y(t), r.x, pl.to_y(t), 0.8);
-                c.text(pl.y.label(t), r.x - kTick - 3, pl.to_y(t), kTickFont, 1, 0.5);
-                widest = std::max(widest, text_width(pl.y.label(t), kTickFont));
-            }
-            const double tick_h = text_height(kTickFont);
-            c.text(p.x_label, r.x + r.w / 2, r.y + r.h + kTick + 3 + tick_h + 5, kLabelFont, 0.5, 0);
-            c.text(p.y_label, r.x - kTick - 3 - widest - 6, r.y + r.h / 2, kLabelFont, 0.5, 1, 90);
-            c.text(p.title, r.x + r.w / 2, r.y - 6, kPanelTitleFont, 0.5, 1);
+            draw_panel_data(c, l, f.panels[pi], l.panels[pi]);
+            draw_panel_frame(c, f.panels[pi], l.panels[pi]);
         }
-
-        for (size_t i = 0; i < l.legend_names.size(); ++i) {
-            const Rect& e = l.legend_entries[i];
-            const double my = e.y + e.h / 2;
-            if (i < l.legend_series) {
-                const int si = style_of(l.legend_names[i]);
-                set_dashes(c, kStyles[si]);
-                c.set_colour(kStyles[si].colour);
-                c.line(e.x, my, e.x + kSwatch, my, line_width(si));
-                marker(c, kStyles[si], e.x + kSwatch / 2, my, 3.6);
-            } else {
-                cairo_set_dash(cr, nullptr, 0, 0);
-                c.set_colour(kReference);
-                c.line(e.x, my, e.x + kSwatch, my, 1.1);
-            }
-            c.set_colour(kInk);
-            c.text(l.legend_names[i], e.x + kSwatch + 6, my, kLegendFont, 0, 0.5);
-        }
+        draw_legend(c, l);
     });
 }
 

@@ -97,6 +97,104 @@ bool looks_like_text(const std::string& head) {
     return true;
 }
 
+// Architecture: from the metadata, torchvision's names or the tensors' shapes. --arch settles only
+// what those cannot tell: alexnet or caffenet (the same shapes, LRN and pooling swapped) when
+// nothing names it; any other contradiction would run a hybrid or fail deep in a layer.
+std::string model_arch(const std::string& path, const Weights& w, bool torchvision_names,
+                       const std::string& arch_override) {
+    check(w.contains("conv1.weight"), path, "conv1.weight (or features.0.weight)",
+          "a 4-dimensional conv weight tensor", "none");
+    const Tensor& conv1 = w.at("conv1.weight");
+    check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
+    std::string arch, told_by;
+    if (auto* v = find_meta(w, "arch")) arch = *v, told_by = "its metadata";
+    else if (torchvision_names) arch = "alexnet-tv", told_by = "torchvision's tensor names";
+    // convnet-4 (the activation experiment's network): three convs and fc4
+    else if (!w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4", told_by = "its tensors";
+    // convnet-18pct (the paper's Figure 1 network): the same three convs and fc10
+    else if (!w.contains("conv4.weight") && w.contains("fc10.weight")) arch = "convnet-18pct", told_by = "its tensors";
+    else {
+        arch = conv1.shape[1] == 1 ? "alexnet-28"
+               : conv1.shape[2] == 5 ? "alexnet-32"
+               : conv1.shape[0] == 64 ? "alexnet-tv"
+                                      : "alexnet";
+        told_by = "its tensors' shapes";
+    }
+    if (!arch_override.empty() && arch_override != arch) {
+        const bool order_only = told_by == "its tensors' shapes" && arch == "alexnet" && arch_override == "caffenet";
+        check(order_only, "--arch", "",
+              arch + " or no --arch (" + path + " holds " + arch + " weights, by " + told_by +
+                  "; --arch only settles what weights cannot tell: alexnet or caffenet, whose tensors have the same "
+                  "shapes)",
+              arch_override);
+        arch = arch_override;
+    }
+    return arch;
+}
+
+// The preset's widths and classes from the tensors' shapes (and the input size from the metadata).
+PresetOptions preset_options(const std::string& path, const Weights& w, const std::string& arch) {
+    const Tensor& conv1 = w.at("conv1.weight");
+    const bool convnet4 = arch == "convnet-4" || arch == "convnet-18pct";
+    const int convs = convnet4 ? 3 : 5;
+    const std::string classifier = arch == "convnet-18pct" ? "fc10.weight" : convnet4 ? "fc4.weight" : "fc8.weight";
+    PresetOptions opt;
+    for (int i = 1; i <= convs; ++i) {
+        const std::string name = "conv" + std::to_string(i) + ".weight";
+        check(w.contains(name), path, name, "a conv weight tensor", "none");
+        opt.conv_channels.push_back(int(w.at(name).shape.at(0)));
+    }
+    std::vector<std::string> fcs{classifier};
+    if (!convnet4) fcs.insert(fcs.begin(), "fc6.weight");
+    for (const std::string& name : fcs) {
+        check(w.contains(name), path, name, "an fc weight tensor [out, in]", "none");
+        check(w.at(name).shape.size() == 2, path, name, "2 dimensions", shape_string(w.at(name).shape));
+    }
+    if (!convnet4) opt.fc_width = int(w.at("fc6.weight").shape[0]);
+    if (convnet4) opt.input_channels = int(conv1.shape[1]) == 1 ? 1 : 3;
+    opt.num_classes = int(w.at(classifier).shape[0]);
+    if (auto* v = find_meta(w, "input_size")) opt.input_size = parse_int(path, "input_size", *v);
+    if (auto* v = find_meta(w, "num_classes"))
+        check(parse_int(path, "num_classes", *v) == opt.num_classes, path, "__metadata__.num_classes",
+              std::to_string(opt.num_classes) + " (the classifier's rows)", *v);
+    return opt;
+}
+
+// Groups from the weights (in_channels / weight dim 1) and the LRN constants from the metadata.
+void apply_layer_metadata(const std::string& path, const Weights& w, ModelSpec& spec) {
+    Shape in = spec.input;
+    for (auto& l : spec.layers) {
+        if (l.kind == LayerKind::conv) {
+            const Tensor& t = w.at(l.name + ".weight");
+            check(t.shape.size() == 4 && t.shape[1] > 0 && in.c % t.shape[1] == 0, path, l.name + ".weight",
+                  "[out, in/groups, k, k] with in = " + std::to_string(in.c), shape_string(t.shape));
+            l.groups = int(in.c / t.shape[1]);
+        }
+        if (l.kind == LayerKind::lrn) {
+            if (auto* v = find_meta(w, "lrn_alpha")) parse_floats(path, "lrn_alpha", *v, &l.lrn.alpha, 1);
+            if (auto* v = find_meta(w, "lrn_beta")) parse_floats(path, "lrn_beta", *v, &l.lrn.beta, 1);
+            if (auto* v = find_meta(w, "lrn_k")) parse_floats(path, "lrn_k", *v, &l.lrn.k, 1);
+        }
+        in = output_shape(l, in);
+    }
+}
+
+// The class names of the metadata (a JSON array of one string per class); none when it has none.
+std::vector<std::string> metadata_labels(const std::string& path, const Weights& w, int num_classes) {
+    std::vector<std::string> names;
+    if (auto* v = find_meta(w, "labels")) {
+        const nlohmann::json labels = parse_bounded_json(*v, path, "__metadata__.labels");
+        check(labels.is_array() && int(labels.size()) == num_classes, path, "__metadata__.labels",
+              "a JSON array of " + std::to_string(num_classes) + " strings",
+              labels.is_array() ? std::to_string(labels.size()) + " entries" : labels.type_name());
+        for (auto& s : labels) {
+            if (!s.is_string()) throw Error(path, "__metadata__.labels", "strings", json_excerpt(s));
+            names.push_back(s.get<std::string>());
+        }
+    }
+    return names;
+}
+
 }  // namespace
 
 std::string describe_content(const std::string& head) {
@@ -178,93 +276,16 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     m.weights = std::move(raw);
     const Weights& w = m.weights;
 
-    // Architecture: from the metadata, torchvision's names or the tensors' shapes. --arch settles
-    // only what those cannot tell: alexnet or caffenet (the same shapes, LRN and pooling swapped)
-    // when nothing names it; any other contradiction would run a hybrid or fail deep in a layer.
-    check(w.contains("conv1.weight"), path, "conv1.weight (or features.0.weight)",
-          "a 4-dimensional conv weight tensor", "none");
-    const Tensor& conv1 = w.at("conv1.weight");
-    check(conv1.shape.size() == 4, path, "conv1.weight", "4 dimensions", shape_string(conv1.shape));
-    std::string arch, told_by;
-    if (auto* v = find_meta(w, "arch")) arch = *v, told_by = "its metadata";
-    else if (torchvision_names) arch = "alexnet-tv", told_by = "torchvision's tensor names";
-    // convnet-4 (the activation experiment's network): three convs and fc4
-    else if (!w.contains("conv4.weight") && w.contains("fc4.weight")) arch = "convnet-4", told_by = "its tensors";
-    // convnet-18pct (the paper's Figure 1 network): the same three convs and fc10
-    else if (!w.contains("conv4.weight") && w.contains("fc10.weight")) arch = "convnet-18pct", told_by = "its tensors";
-    else {
-        arch = conv1.shape[1] == 1 ? "alexnet-28"
-               : conv1.shape[2] == 5 ? "alexnet-32"
-               : conv1.shape[0] == 64 ? "alexnet-tv"
-                                      : "alexnet";
-        told_by = "its tensors' shapes";
-    }
-    if (!arch_override.empty() && arch_override != arch) {
-        const bool order_only = told_by == "its tensors' shapes" && arch == "alexnet" && arch_override == "caffenet";
-        check(order_only, "--arch", "",
-              arch + " or no --arch (" + path + " holds " + arch + " weights, by " + told_by +
-                  "; --arch only settles what weights cannot tell: alexnet or caffenet, whose tensors have the same "
-                  "shapes)",
-              arch_override);
-        arch = arch_override;
-    }
-
-    const bool convnet4 = arch == "convnet-4" || arch == "convnet-18pct";
-    const int convs = convnet4 ? 3 : 5;
-    const std::string classifier = arch == "convnet-18pct" ? "fc10.weight" : convnet4 ? "fc4.weight" : "fc8.weight";
-    PresetOptions opt;
-    for (int i = 1; i <= convs; ++i) {
-        const std::string name = "conv" + std::to_string(i) + ".weight";
-        check(w.contains(name), path, name, "a conv weight tensor", "none");
-        opt.conv_channels.push_back(int(w.at(name).shape.at(0)));
-    }
-    std::vector<std::string> fcs{classifier};
-    if (!convnet4) fcs.insert(fcs.begin(), "fc6.weight");
-    for (const std::string& name : fcs) {
-        check(w.contains(name), path, name, "an fc weight tensor [out, in]", "none");
-        check(w.at(name).shape.size() == 2, path, name, "2 dimensions", shape_string(w.at(name).shape));
-    }
-    if (!convnet4) opt.fc_width = int(w.at("fc6.weight").shape[0]);
-    if (convnet4) opt.input_channels = int(conv1.shape[1]) == 1 ? 1 : 3;
-    opt.num_classes = int(w.at(classifier).shape[0]);
-    if (auto* v = find_meta(w, "input_size")) opt.input_size = parse_int(path, "input_size", *v);
-    if (auto* v = find_meta(w, "num_classes"))
-        check(parse_int(path, "num_classes", *v) == opt.num_classes, path, "__metadata__.num_classes",
-              std::to_string(opt.num_classes) + " (the classifier's rows)", *v);
+    const std::string arch = model_arch(path, w, torchvision_names, arch_override);
+    const PresetOptions opt = preset_options(path, w, arch);
     m.spec = make_preset(arch, opt);
-
-    // Groups from the weights: in_channels / weight dim 1.
-    Shape in = m.spec.input;
-    for (auto& l : m.spec.layers) {
-        if (l.kind == LayerKind::conv) {
-            const Tensor& t = w.at(l.name + ".weight");
-            check(t.shape.size() == 4 && t.shape[1] > 0 && in.c % t.shape[1] == 0, path, l.name + ".weight",
-                  "[out, in/groups, k, k] with in = " + std::to_string(in.c), shape_string(t.shape));
-            l.groups = int(in.c / t.shape[1]);
-        }
-        if (l.kind == LayerKind::lrn) {
-            if (auto* v = find_meta(w, "lrn_alpha")) parse_floats(path, "lrn_alpha", *v, &l.lrn.alpha, 1);
-            if (auto* v = find_meta(w, "lrn_beta")) parse_floats(path, "lrn_beta", *v, &l.lrn.beta, 1);
-            if (auto* v = find_meta(w, "lrn_k")) parse_floats(path, "lrn_k", *v, &l.lrn.k, 1);
-        }
-        in = output_shape(l, in);
-    }
+    apply_layer_metadata(path, w, m.spec);
     if (auto* v = find_meta(w, "activation"))
         set_hidden_activation(m.spec, parse_activation(path + ": __metadata__.activation", *v));
     infer_shapes(m.spec);
     validate_weights(m.spec, w, path);
     apply_preprocessing_metadata(path, w, m.spec.preprocessing);
-
-    if (auto* v = find_meta(w, "labels")) {
-        const nlohmann::json labels = parse_bounded_json(*v, path, "__metadata__.labels");
-        check(labels.is_array() && int(labels.size()) == opt.num_classes, path, "__metadata__.labels",
-              "a JSON array of " + std::to_string(opt.num_classes) + " strings",
-              labels.is_array() ? std::to_string(labels.size()) + " entries" : labels.type_name());
-        for (auto& s : labels) {
-            if (!s.is_string()) throw Error(path, "__metadata__.labels", "strings", json_excerpt(s));
-            m.labels.push_back(s.get<std::string>());
-        }
-    }
+    m.labels = metadata_labels(path, w, opt.num_classes);
     return m;
 }
 

@@ -145,20 +145,18 @@ std::vector<int64_t> value_info_dims(ProtoReader v, std::string& name) {
     return dims;
 }
 
-}  // namespace
-
-bool looks_like_onnx(const std::string& path) {
-    if (std::filesystem::path(path).extension() == ".onnx") return true;
-    return read_file_head(path, 1) == "\x08";  // ModelProto.ir_version, a varint in field 1
-}
-
-Weights read_onnx(const std::string& path) {
-    const MappedFile file(path);
-    ProtoReader model(file.data(), file.size(), path);
+// What read_onnx uses of a ModelProto: the graph's nodes in order, its initializers by name, and
+// its inputs' names and dims.
+struct Graph {
     std::vector<Node> nodes;
     std::map<std::string, Initializer> inits;
     std::vector<std::vector<int64_t>> input_dims;
     std::vector<std::string> input_names;
+};
+
+Graph read_graph(const MappedFile& file, const std::string& path) {
+    ProtoReader model(file.data(), file.size(), path);
+    Graph graph;
     bool has_graph = false;
     while (model.next()) {
         if (model.field() != 7) {
@@ -169,90 +167,118 @@ Weights read_onnx(const std::string& path) {
         ProtoReader g = model.message("graph");
         while (g.next()) {
             if (g.field() == 1) {
-                nodes.push_back(read_node(g.message("node")));
+                graph.nodes.push_back(read_node(g.message("node")));
             } else if (g.field() == 5) {
                 std::string name;
                 Initializer t = read_tensor(g.message("initializer"), name);
-                inits[name] = std::move(t);
+                graph.inits[name] = std::move(t);
             } else if (g.field() == 11) {
                 std::string name;
-                input_dims.push_back(value_info_dims(g.message("input"), name));
-                input_names.push_back(name);
+                graph.input_dims.push_back(value_info_dims(g.message("input"), name));
+                graph.input_names.push_back(name);
             } else {
                 g.skip();
             }
         }
     }
-    check(has_graph && !nodes.empty(), path, "ModelProto.graph", "a graph with nodes (an ONNX model)", "none");
+    check(has_graph && !graph.nodes.empty(), path, "ModelProto.graph", "a graph with nodes (an ONNX model)", "none");
+    return graph;
+}
 
-    static const std::set<std::string> plumbing{"Flatten", "Reshape", "Dropout", "Softmax", "Identity", "Constant",
-                                                "Shape", "Gather", "Unsqueeze", "Concat", "Relu"};
-    Weights w;
-    int convs = 0, fcs = 0, first_pool = -1, first_lrn = -1, avg_pools = 0;
+std::string node_where(const Node& n) { return "node '" + n.name + "' (" + n.op + ")"; }
+
+// Input `k` of node `n`: an initializer of float or float16 values.
+Initializer& float_input(const std::string& path, Graph& graph, const Node& n, size_t k, const std::string& what) {
+    const std::string where = node_where(n);
+    check(n.inputs.size() > k && graph.inits.count(n.inputs[k]), path, where, what + " as an initializer",
+          n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
+    Initializer& t = graph.inits.at(n.inputs[k]);
+    check(t.is_float, path, where, what + " as float or float16 values", "another type");
+    return t;
+}
+
+// What the walk over the nodes finds besides the weights: the layers counted, the first LRN node
+// and where it and the first pooling stand, the max-pooling nodes and each Conv's geometry, checked
+// once the family (Caffe's or torchvision's) is known.
+struct ConvGeometry {
+    const Node* node;
+    int64_t stride, pad;
+};
+struct GraphLayers {
+    int convs = 0, fcs = 0, first_pool = -1, first_lrn = -1;
     const Node* lrn = nullptr;
     std::vector<const Node*> max_pools;
-    struct Geometry {
-        const Node* node;
-        int64_t stride, pad;
-    };
-    std::vector<Geometry> conv_geometry;
-    auto tensor = [&](const Node& n, size_t k, const std::string& what) -> Initializer& {
-        const std::string where = "node '" + n.name + "' (" + n.op + ")";
-        check(n.inputs.size() > k && inits.count(n.inputs[k]), path, where, what + " as an initializer",
-              n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
-        Initializer& t = inits.at(n.inputs[k]);
-        check(t.is_float, path, where, what + " as float or float16 values", "another type");
-        return t;
-    };
-    for (size_t i = 0; i < nodes.size(); ++i) {
-        const Node& n = nodes[i];
-        const std::string where = "node '" + n.name + "' (" + n.op + ")";
+    std::vector<ConvGeometry> conv_geometry;
+};
+
+void add_conv(Weights& w, GraphLayers& found, const std::string& path, Graph& graph, const Node& n) {
+    const std::string where = node_where(n);
+    const std::string canon = "conv" + std::to_string(++found.convs);
+    Initializer& wt = float_input(path, graph, n, 1, "weights");
+    Initializer& b = float_input(path, graph, n, 2, "a bias");
+    const auto dil = n.ints("dilations");
+    for (int64_t d : dil) check(d == 1, path, where, "dilation 1", std::to_string(d));
+    w.add(canon + ".weight", wt.dims, std::move(wt.data));
+    w.add(canon + ".bias", b.dims, std::move(b.data));
+    const auto strides = n.ints("strides"), pads = n.ints("pads");
+    found.conv_geometry.push_back({&n, strides.empty() ? 1 : strides[0], pads.empty() ? 0 : pads[0]});
+}
+
+void add_gemm(Weights& w, GraphLayers& found, const std::string& path, Graph& graph, const Node& n) {
+    const std::string where = node_where(n);
+    const std::string canon = "fc" + std::to_string(5 + ++found.fcs);
+    check(n.f("alpha", 1.f) == 1.f && n.f("beta", 1.f) == 1.f && n.i("transA", 0) == 0, path, where,
+          "alpha 1, beta 1, no transA", "other values");
+    Initializer& wt = float_input(path, graph, n, 1, "weights");
+    Initializer& b = float_input(path, graph, n, 2, "a bias");
+    check(wt.dims.size() == 2, path, where, "2-D weights", shape_string(wt.dims));
+    if (n.i("transB", 0) == 1) {
+        w.add(canon + ".weight", wt.dims, std::move(wt.data));
+    } else {  // [in, out] -> [out, in]
+        const int64_t in = wt.dims[0], out = wt.dims[1];
+        std::vector<float> t(wt.data.size());
+        for (int64_t r = 0; r < in; ++r)
+            for (int64_t c = 0; c < out; ++c) t[size_t(c * in + r)] = wt.data[size_t(r * out + c)];
+        w.add(canon + ".weight", {out, in}, std::move(t));
+    }
+    const int64_t out_features = int64_t(b.data.size());
+    w.add(canon + ".bias", {out_features}, std::move(b.data));
+}
+
+// Every node in order: Conv and Gemm weights into `w`, the rest noted or let through as plumbing.
+GraphLayers read_layers(Weights& w, const std::string& path, Graph& graph) {
+    static const std::set<std::string> plumbing{"Flatten", "Reshape", "Dropout", "Softmax", "Identity", "Constant",
+                                                "Shape", "Gather", "Unsqueeze", "Concat", "Relu"};
+    GraphLayers found;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        const Node& n = graph.nodes[i];
         if (n.op == "Conv") {
-            const std::string canon = "conv" + std::to_string(++convs);
-            Initializer& wt = tensor(n, 1, "weights");
-            Initializer& b = tensor(n, 2, "a bias");
-            const auto dil = n.ints("dilations");
-            for (int64_t d : dil) check(d == 1, path, where, "dilation 1", std::to_string(d));
-            w.add(canon + ".weight", wt.dims, std::move(wt.data));
-            w.add(canon + ".bias", b.dims, std::move(b.data));
-            const auto strides = n.ints("strides"), pads = n.ints("pads");
-            conv_geometry.push_back({&n, strides.empty() ? 1 : strides[0], pads.empty() ? 0 : pads[0]});
+            add_conv(w, found, path, graph, n);
         } else if (n.op == "Gemm") {
-            const std::string canon = "fc" + std::to_string(5 + ++fcs);
-            check(n.f("alpha", 1.f) == 1.f && n.f("beta", 1.f) == 1.f && n.i("transA", 0) == 0, path, where,
-                  "alpha 1, beta 1, no transA", "other values");
-            Initializer& wt = tensor(n, 1, "weights");
-            Initializer& b = tensor(n, 2, "a bias");
-            check(wt.dims.size() == 2, path, where, "2-D weights", shape_string(wt.dims));
-            if (n.i("transB", 0) == 1) {
-                w.add(canon + ".weight", wt.dims, std::move(wt.data));
-            } else {  // [in, out] -> [out, in]
-                const int64_t in = wt.dims[0], out = wt.dims[1];
-                std::vector<float> t(wt.data.size());
-                for (int64_t r = 0; r < in; ++r)
-                    for (int64_t c = 0; c < out; ++c) t[size_t(c * in + r)] = wt.data[size_t(r * out + c)];
-                w.add(canon + ".weight", {out, in}, std::move(t));
-            }
-            const int64_t out_features = int64_t(b.data.size());
-            w.add(canon + ".bias", {out_features}, std::move(b.data));
+            add_gemm(w, found, path, graph, n);
         } else if (n.op == "LRN") {
-            if (first_lrn < 0) first_lrn = int(i), lrn = &n;
+            if (found.first_lrn < 0) found.first_lrn = int(i), found.lrn = &n;
         } else if (n.op == "MaxPool") {
-            if (first_pool < 0) first_pool = int(i);
-            max_pools.push_back(&n);
+            if (found.first_pool < 0) found.first_pool = int(i);
+            found.max_pools.push_back(&n);
         } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
-            ++avg_pools;
+            // torchvision's adaptive pooling: the preset has it
         } else if (!plumbing.count(n.op)) {
-            throw Error(path, where + " is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool, AveragePool, "
-                                      "Gemm, Flatten, Reshape, Dropout, Softmax");
+            throw Error(path, node_where(n) + " is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool, "
+                                              "AveragePool, Gemm, Flatten, Reshape, Dropout, Softmax");
         }
     }
-    check(convs == 5 && fcs == 3, path, "graph", "5 Conv and 3 Gemm nodes (an AlexNet)",
-          std::to_string(convs) + " and " + std::to_string(fcs));
-    const bool caffe_family = lrn != nullptr;
-    if (caffe_family) {
+    check(found.convs == 5 && found.fcs == 3, path, "graph", "5 Conv and 3 Gemm nodes (an AlexNet)",
+          std::to_string(found.convs) + " and " + std::to_string(found.fcs));
+    return found;
+}
+
+// The architecture (and the LRN constants of a Caffe-family graph) into the metadata.
+void add_family_metadata(Weights& w, const GraphLayers& found, const std::string& path) {
+    const Node* lrn = found.lrn;
+    if (lrn) {
         check(lrn->i("size", 0) == 5, path, "node '" + lrn->name + "' (LRN)", "size 5", std::to_string(lrn->i("size", 0)));
-        w.metadata["arch"] = first_pool < first_lrn ? "caffenet" : "alexnet";
+        w.metadata["arch"] = found.first_pool < found.first_lrn ? "caffenet" : "alexnet";
         const float alpha = lrn->f("alpha", 1e-4f), beta = lrn->f("beta", 0.75f), k = lrn->f("bias", 1.f);
         w.metadata["lrn_alpha"] = metadata_floats(&alpha, 1);
         w.metadata["lrn_beta"] = metadata_floats(&beta, 1);
@@ -260,17 +286,23 @@ Weights read_onnx(const std::string& path) {
     } else {
         w.metadata["arch"] = "alexnet-tv";
     }
-    // Strides and padding the presets use: conv1 stride 4 (pad 0 in Caffe's, 2 in torchvision's),
-    // conv2 pad 2, conv3..5 pad 1.
-    for (size_t k = 0; k < conv_geometry.size(); ++k) {
+}
+
+// Strides and padding the presets use: conv1 stride 4 (pad 0 in Caffe's, 2 in torchvision's),
+// conv2 pad 2, conv3..5 pad 1.
+void check_conv_geometry(const GraphLayers& found, bool caffe_family, const std::string& path) {
+    for (size_t k = 0; k < found.conv_geometry.size(); ++k) {
         const int64_t stride = k == 0 ? 4 : 1, pad = k == 0 ? (caffe_family ? 0 : 2) : k == 1 ? 2 : 1;
-        const Geometry& g = conv_geometry[k];
+        const ConvGeometry& g = found.conv_geometry[k];
         check(g.stride == stride && g.pad == pad, path, "node '" + g.node->name + "' (Conv)",
               "stride " + std::to_string(stride) + " and padding " + std::to_string(pad) + " (conv" + std::to_string(k + 1) + ")",
               "stride " + std::to_string(g.stride) + " and padding " + std::to_string(g.pad));
     }
-    // Caffe-family pooling rounds up (ceil_mode, or end padding doing the same); torchvision's down.
-    for (const Node* p : max_pools) {
+}
+
+// Caffe-family pooling rounds up (ceil_mode, or end padding doing the same); torchvision's down.
+void check_pool_rounding(const GraphLayers& found, bool caffe_family, const std::string& path) {
+    for (const Node* p : found.max_pools) {
         const auto pads = p->ints("pads");
         bool end_pad = false;
         for (size_t k = pads.size() / 2; k < pads.size(); ++k) end_pad = end_pad || pads[k] > 0;
@@ -279,12 +311,35 @@ Weights read_onnx(const std::string& path) {
               caffe_family ? "ceil_mode 1 (Caffe's rounding)" : "floor rounding (torchvision's)",
               rounds_up ? "rounding up" : "rounding down");
     }
-    for (size_t k = 0; k < input_names.size(); ++k)
-        if (!inits.count(input_names[k]) && input_dims[k].size() == 4 && input_dims[k][2] > 0) {
-            w.metadata["input_size"] = std::to_string(input_dims[k][2]);
+}
+
+// The input size from the graph's image input (not an initializer: some exporters list those too).
+void add_input_metadata(Weights& w, const Graph& graph) {
+    for (size_t k = 0; k < graph.input_names.size(); ++k)
+        if (!graph.inits.count(graph.input_names[k]) && graph.input_dims[k].size() == 4 && graph.input_dims[k][2] > 0) {
+            w.metadata["input_size"] = std::to_string(graph.input_dims[k][2]);
             // ImageNet crops (224 in the ONNX zoo's Caffe models, 227 in Caffe's) come from 256
-            if (input_dims[k][2] == 224 || input_dims[k][2] == 227) w.metadata["resize"] = "256";
+            if (graph.input_dims[k][2] == 224 || graph.input_dims[k][2] == 227) w.metadata["resize"] = "256";
         }
+}
+
+}  // namespace
+
+bool looks_like_onnx(const std::string& path) {
+    if (std::filesystem::path(path).extension() == ".onnx") return true;
+    return read_file_head(path, 1) == "\x08";  // ModelProto.ir_version, a varint in field 1
+}
+
+Weights read_onnx(const std::string& path) {
+    const MappedFile file(path);
+    Graph graph = read_graph(file, path);
+    Weights w;
+    const GraphLayers found = read_layers(w, path, graph);
+    const bool caffe_family = found.lrn != nullptr;
+    add_family_metadata(w, found, path);
+    check_conv_geometry(found, caffe_family, path);
+    check_pool_rounding(found, caffe_family, path);
+    add_input_metadata(w, graph);
     w.metadata["source_format"] = "onnx";
     return w;
 }
