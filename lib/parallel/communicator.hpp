@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.hpp"  // hash_bytes, for checking that ranks hold the same data
 #include "core/job.hpp"  // launched_by_mpi, lead_process
 
 namespace alexnet {
@@ -60,8 +61,5 @@ struct Share {
 };
 Share share_of(int total, int rank, int size);
 
-// A 64-bit hash of bytes (8 at a time, not cryptographic), continuing from `h`: for checking that
-// ranks hold the same data.
-uint64_t hash_bytes(const void* data, size_t bytes, uint64_t h = 0);
 
 }  // namespace alexnet

@@ -1,0 +1,165 @@
+#include "cli/search_options.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include "cli/options.hpp"
+#include "cli/run_model.hpp"
+#include "cli/search_parts.hpp"
+#include "core/error.hpp"
+#include "data/labels.hpp"
+#include "engine/inference_net.hpp"
+
+namespace alexnet {
+
+namespace fs = std::filesystem;
+
+void add_search_options(CLI::App& app, SearchCli& o) {
+    add_common_options(app, o.common);
+    app.remove_option(app.get_option("inputs"));
+    app.remove_option(app.get_option("--summary"));
+    app.fallthrough();  // the options above may follow the subcommand
+    app.require_subcommand(1, 1);
+    app.add_option("-l,--layer", o.layer, "The layer whose outputs are the vectors (images and data sets)")->capture_default_str();
+    app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder (default: train for index, test for query)")
+        ->check(one_of({"train", "test"}));
+    app.add_option("--root", o.root, "Folder that a list's relative paths start from (default: the list's folder)");
+    app.add_option("--limit", o.limit, "N items drawn across a data set (each class in proportion, fixed seed)")
+        ->check(positive_number);
+
+    CLI::App* index = app.add_subcommand("index", "Vectors of INPUTS into an index file (-o)");
+    index->add_option("INPUTS", o.common.inputs, "Images, folders, - (paths on stdin), path-label lists, IDX or CIFAR-10 "
+                                                 "sets, or alexnet-embed output (.npy with its .paths.txt, .jsonl)")
+        ->required();
+    index->add_option("-o,--output", o.index, "The index file to write (atomically)")->required();
+    index->add_flag("--append", o.append, "Add to the index -o names (made the same way)");
+    index->add_option("--metric", o.metric, "l2 (Euclidean, the paper's) | cosine")->check(one_of({"l2", "cosine"}))
+        ->capture_default_str();
+    index->add_option("--codes", o.codes, "Store each vector as BYTES bytes of product-quantisation codes instead of "
+                                          "4 x dim bytes of floats (BYTES divides the dimension)")->check(in_range(1, 65536));
+    index->add_option("--lists", o.lists, "An inverted file of N lists: each query searches --nprobe of them")
+        ->check(in_range(1, 1 << 20));
+    index->add_option("--train-vectors", o.train_vectors, "Vectors the codes and lists are trained on (a seeded sample)")
+        ->check(in_range(1, 100000000))->capture_default_str();
+    index->add_option("--seed", o.seed, "Seeds the training sample")->capture_default_str();
+
+    CLI::App* query = app.add_subcommand("query", "The nearest vectors of the index to each query, one JSON line each");
+    query->add_option("INDEX", o.index, "The index file")->required();
+    query->add_option("QUERIES", o.common.inputs, "As index's INPUTS")->required();
+    query->add_option("-k", o.k, "Neighbours per query")->check(in_range(1, 100000))->capture_default_str();
+    query->add_flag("--exclude-self", o.exclude_self, "Leave out the index's vector of the query's own path");
+    query->add_option("--nprobe", o.nprobe, "Lists searched per query (an index with --lists)")->check(in_range(1, 1 << 20))
+        ->capture_default_str();
+    query->add_option("--sheet", o.sheet, "PNG (and SVG beside it) of each query and its neighbours (the paper's Figure 4)");
+
+    CLI::App* dups = app.add_subcommand("duplicates", "Groups of near-duplicates in an index, one JSON line per group");
+    dups->add_option("INDEX", o.index, "The index file")->required();
+    dups->add_option("--max-distance", o.max_distance, "Vectors at most this far apart (as query reports distances) group")
+        ->required()->check(non_negative_number);
+    dups->add_option("-k", o.k, "Nearest vectors looked at per vector")->check(in_range(1, 100000))->capture_default_str();
+    dups->add_option("--nprobe", o.nprobe, "Lists searched per vector (an index with --lists)")->check(in_range(1, 1 << 20))
+        ->capture_default_str();
+}
+
+int run_search(CLI::App& app, SearchCli& o, JsonLines& out) {
+    CLI::App* sub = app.get_subcommands().front();
+    set_num_threads(o.common.threads);
+    if (sub->get_name() == "index") return run_index(*sub, o, out);
+    if (sub->get_name() == "query") return run_query(o, out);
+    return run_duplicates(o, out);
+}
+
+double reported_distance(const std::string& metric, double distance2) {
+    return metric == "cosine" ? distance2 / 2 : std::sqrt(std::max(distance2, 0.0));
+}
+
+double squared_distance_for(const std::string& metric, double distance) {
+    return metric == "cosine" ? distance * 2 : distance * distance;
+}
+
+void add_label_fields(nlohmann::ordered_json& line, int label, const std::vector<std::string>& names) {
+    if (label < 0) return;
+    line["class"] = label;
+    if (label < int(names.size())) line["label"] = names[size_t(label)];
+}
+
+namespace {
+
+// Images (not data sets, not vector files) through the classify/embed loop.
+void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
+                  JsonLines& out, int& failed) {
+    CommonOptions c = o.common;
+    c.inputs = images;
+    c.quiet = true;  // its per-run line would read as alexnet-search's own
+    run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
+        if (!error.empty()) {
+            out.write({{"path", path}, {"error", error}});
+            ++failed;
+            return;
+        }
+        v.append(path, -1, values, dim, path);
+    });
+}
+
+// `part`'s vectors after `all`'s, their origins agreeing (unknown fields agree with anything).
+void merge(VectorSet& all, VectorSet part, const std::string& input) {
+    if (part.size() == 0) return;
+    const std::string diff = origin_difference(all.origin, part.origin);
+    check(all.size() == 0 || diff.empty(), input, "vectors", "made as the inputs before it", diff);
+    check(all.size() == 0 || part.dim == all.dim, input, "dimension", std::to_string(all.dim), std::to_string(part.dim));
+    if (all.size() == 0) {
+        all = std::move(part);
+        return;
+    }
+    if (all.origin.model.empty()) all.origin = part.origin;
+    if (all.class_names.empty()) all.class_names = part.class_names;
+    all.rows.insert(all.rows.end(), part.rows.begin(), part.rows.end());
+    all.paths.insert(all.paths.end(), part.paths.begin(), part.paths.end());
+    all.labels.insert(all.labels.end(), part.labels.begin(), part.labels.end());
+}
+
+}  // namespace
+
+VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
+                         const std::string& default_weights, JsonLines& out, int& failed) {
+    failed = 0;
+    std::optional<LoadedModel> model;
+    auto loaded = [&]() -> LoadedModel& {
+        if (!model) {
+            CommonOptions c = o.common;
+            if (c.weights.empty() && !default_weights.empty() && fs::exists(default_weights)) c.weights = default_weights;
+            model = load_tool_model(c);
+        }
+        return *model;
+    };
+    const std::string split = o.split.empty() ? (index_side ? "train" : "test") : o.split;
+    VectorSet all;
+    std::vector<std::string> images;
+    for (const std::string& input : inputs) {
+        if (input != "-" && is_vector_file(input)) {
+            merge(all, read_vector_file(input), input);
+        } else if (input != "-" && fs::exists(input) && is_labelled_data_set(input)) {
+            LoadedModel& m = loaded();
+            const LabelledSet set = sample_items(open_labelled_set(input, split == "train" ? Split::train : Split::test, o.root),
+                                                 o.limit, kSampleSeed);
+            int bad = 0;
+            VectorSet v = embed_labelled_set(m, resolve_precision(o.common, m), set, o.layer, o.common.batch,
+                                             o.common.loader_threads, bad);
+            if (v.class_names.empty() && !m.labels.empty()) v.class_names = m.labels;
+            failed += bad;
+            merge(all, std::move(v), input);
+        } else {
+            images.push_back(input);
+        }
+    }
+    if (!images.empty()) {
+        LoadedModel& m = loaded();
+        VectorSet v;
+        v.origin = origin_of(m, o.layer);
+        embed_images(o, images, m, v, out, failed);
+        merge(all, std::move(v), images.front());
+    }
+    return all;
+}
+
+}  // namespace alexnet

@@ -1,0 +1,33 @@
+#pragma once
+// Inside alexnet-search (lib/cli/search_*.cpp): the vectors of the inputs, gathered from vector
+// files, data sets and images, and the distances as reported. Not for other tools.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/search_options.hpp"
+#include "search/index_file.hpp"
+#include "search/vector_sets.hpp"
+
+namespace alexnet {
+
+// The inputs' vectors: alexnet-embed files as they are, data sets and images through the model
+// (loaded once, when first needed; --weights, else `default_weights`, else the usual default) at
+// --layer. Unreadable images get an error line on `out` and are counted in `failed`.
+VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
+                         const std::string& default_weights, JsonLines& out, int& failed);
+
+// The distance users see: Euclidean for l2, 1 - cosine for cosine (unit vectors), from a squared
+// Euclidean distance.
+double reported_distance(const std::string& metric, double distance2);
+// The inverse, for --max-distance.
+double squared_distance_for(const std::string& metric, double distance);
+
+// A neighbour's or query's "class" and "label" fields (none when the label is unknown).
+void add_label_fields(nlohmann::ordered_json& line, int label, const std::vector<std::string>& names);
+
+int run_index(CLI::App& app, const SearchCli& o, JsonLines& out);
+int run_query(const SearchCli& o, JsonLines& out);
+int run_duplicates(const SearchCli& o, JsonLines& out);
+
+}  // namespace alexnet

@@ -1,0 +1,179 @@
+// alexnet-search query and duplicates.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <numeric>
+
+#include "cli/search_parts.hpp"
+#include "core/error.hpp"
+#include "figures/plot.hpp"
+#include "search/neighbour_sheet.hpp"
+
+namespace alexnet {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr int kMaxSheetRows = 64;
+
+// A label's name, comparable across the query's and the index's classes ("" when unknown).
+std::string class_key(int label, const std::vector<std::string>& names) {
+    if (label < 0) return "";
+    return label < int(names.size()) ? names[size_t(label)] : "#" + std::to_string(label);
+}
+
+// Share of neighbours of the query's class among the first 1, 5, 10 and k, and a k-nearest-
+// neighbour vote (the most frequent class among the k; a tie goes to the class met first).
+struct LabelAgreement {
+    std::vector<int> depths;
+    std::vector<double> same;  // per depth, summed over the queries
+    int64_t queries = 0, votes_right = 0;
+
+    explicit LabelAgreement(int k) {
+        for (int d : {1, 5, 10, k})
+            if (d <= k && std::find(depths.begin(), depths.end(), d) == depths.end()) depths.push_back(d);
+        same.assign(depths.size(), 0);
+    }
+    void add(const std::string& query_class, const std::vector<std::string>& neighbour_classes) {
+        if (query_class.empty()) return;
+        ++queries;
+        for (size_t i = 0; i < depths.size(); ++i) {
+            const int d = std::min<int>(depths[i], int(neighbour_classes.size()));
+            same[i] += double(std::count(neighbour_classes.begin(), neighbour_classes.begin() + d, query_class)) / depths[i];
+        }
+        std::map<std::string, int> count;
+        std::string best;
+        for (const std::string& c : neighbour_classes)
+            if (!c.empty() && (++count[c] > count[best] || best.empty())) best = c;
+        votes_right += best == query_class;
+    }
+    void add_to(nlohmann::ordered_json& summary) const {
+        if (queries == 0) return;
+        nlohmann::ordered_json p = nlohmann::ordered_json::object();
+        for (size_t i = 0; i < depths.size(); ++i) p[std::to_string(depths[i])] = json_float(float(same[i] / queries));
+        summary["label_precision_at"] = p;
+        summary["knn_top1_accuracy"] = json_float(float(double(votes_right) / queries));
+    }
+};
+
+// The neighbours of query `i` to report: its own path left out with --exclude-self, at most k.
+std::vector<Neighbour> kept(const SearchCli& o, const IndexFile& f, const std::string& path, std::vector<Neighbour> all) {
+    if (o.exclude_self) {
+        const auto self = std::find_if(all.begin(), all.end(), [&](const Neighbour& n) { return f.paths[size_t(n.row)] == path; });
+        if (self != all.end()) all.erase(self);
+    }
+    if (int(all.size()) > o.k) all.resize(size_t(o.k));
+    return all;
+}
+
+}  // namespace
+
+int run_query(const SearchCli& o, JsonLines& out) {
+    const auto t0 = clock_type::now();
+    IndexFile f = load_index(o.index);
+    const int64_t n = f.index.size();
+    check(n > 0, o.index, "vectors", "at least one", "none (an empty index)");
+    const int wanted = o.k + (o.exclude_self ? 1 : 0);
+    check(wanted <= n, "-k", "", "1.." + std::to_string(n - (o.exclude_self ? 1 : 0)) + " (the vectors in " + o.index +
+                                     (o.exclude_self ? ", less the query's own" : "") + ")", std::to_string(o.k));
+    int failed = 0;
+    VectorSet q = gather_vectors(o, o.common.inputs, false, f.origin.weights, out, failed);
+    const std::string diff = origin_difference(f.origin, q.origin);
+    check(diff.empty(), o.common.inputs.front(), "queries", "vectors made as " + o.index + "'s were", diff);
+    check(q.size() == 0 || q.dim == f.index.dim(), o.common.inputs.front(), "dimension",
+          std::to_string(f.index.dim()) + " (the index's vectors)", std::to_string(q.dim));
+    if (f.metric == "cosine") normalize_rows(q.rows, q.dim);
+    const auto results = q.size() ? f.index.search(q.rows.data(), q.size(), wanted, o.nprobe)
+                                  : std::vector<std::vector<Neighbour>>{};
+    LabelAgreement agreement(o.k);
+    std::vector<NeighbourRow> sheet;
+    for (int64_t i = 0; i < q.size(); ++i) {
+        const std::string& path = q.paths[size_t(i)];
+        nlohmann::ordered_json line{{"path", path}};
+        add_label_fields(line, q.labels[size_t(i)], q.class_names);
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        std::vector<std::string> classes;
+        NeighbourRow row{{path, class_key(q.labels[size_t(i)], q.class_names), -1}, {}};
+        for (const Neighbour& nb : kept(o, f, path, results[size_t(i)])) {
+            const int label = f.labels[size_t(nb.row)];
+            const double d = reported_distance(f.metric, nb.distance2);
+            nlohmann::ordered_json entry{{"path", f.paths[size_t(nb.row)]}, {"distance", json_float(float(d))}};
+            add_label_fields(entry, label, f.class_names);
+            list.push_back(entry);
+            classes.push_back(class_key(label, f.class_names));
+            row.neighbours.push_back({f.paths[size_t(nb.row)], classes.back(), d});
+        }
+        line["neighbours"] = list;
+        out.write(line);
+        agreement.add(class_key(q.labels[size_t(i)], q.class_names), classes);
+        if (!o.sheet.empty() && int(sheet.size()) < kMaxSheetRows) sheet.push_back(std::move(row));
+    }
+    nlohmann::ordered_json summary{{"summary", true}, {"queries", q.size()}, {"k", o.k}, {"index", o.index},
+                                   {"kind", f.index.kind().name()}, {"metric", f.metric}};
+    agreement.add_to(summary);
+    if (!sheet.empty()) {
+        if (q.size() > kMaxSheetRows)
+            log_info(o.common.quiet, "alexnet-search: the sheet shows the first " + std::to_string(kMaxSheetRows) + " of " +
+                                         std::to_string(q.size()) + " queries");
+        write_neighbour_sheet(o.sheet, "Nearest neighbours by " + f.origin.layer + " (" + f.metric + ")",
+                              data_name(o.index) + ", " + count_of(n, "vector") + ", " + f.index.kind().name() +
+                                  "; captions: distance and class",
+                              sheet);
+        summary["sheet"] = o.sheet;
+    }
+    summary["failed"] = failed;
+    summary["seconds"] = json_float(float(std::chrono::duration<double>(clock_type::now() - t0).count()));
+    out.write(summary);
+    return failed ? 1 : 0;
+}
+
+namespace {
+
+int64_t find_root(std::vector<int64_t>& parent, int64_t x) {
+    while (parent[size_t(x)] != x) x = parent[size_t(x)] = parent[size_t(parent[size_t(x)])];
+    return x;
+}
+
+}  // namespace
+
+int run_duplicates(const SearchCli& o, JsonLines& out) {
+    IndexFile f = load_index(o.index);
+    const int64_t n = f.index.size();
+    check(n > 0, o.index, "vectors", "at least one", "none (an empty index)");
+    const int k = int(std::min<int64_t>(n, int64_t(o.k) + 1));
+    const double max_d2 = squared_distance_for(f.metric, o.max_distance) * (1 + 1e-6);
+    std::vector<int64_t> parent(static_cast<size_t>(n));
+    std::iota(parent.begin(), parent.end(), 0);
+    std::vector<double> widest(size_t(n), 0);  // per row, the largest distance that joined it
+    constexpr int64_t kChunk = 1024;
+    std::vector<float> rows(size_t(kChunk) * f.index.dim());
+    for (int64_t first = 0; first < n; first += kChunk) {
+        const int64_t count = std::min(kChunk, n - first);
+        for (int64_t r = 0; r < count; ++r) f.index.reconstruct(first + r, &rows[size_t(r) * f.index.dim()]);
+        const auto found = f.index.search(rows.data(), count, k, o.nprobe);
+        for (int64_t r = 0; r < count; ++r)
+            for (const Neighbour& nb : found[size_t(r)])
+                if (nb.row != first + r && nb.distance2 <= max_d2) {
+                    const int64_t a = find_root(parent, first + r), b = find_root(parent, nb.row);
+                    widest[size_t(first + r)] = std::max(widest[size_t(first + r)], nb.distance2);
+                    if (a != b) parent[size_t(std::max(a, b))] = std::min(a, b);
+                }
+    }
+    std::map<int64_t, std::vector<int64_t>> groups;
+    for (int64_t i = 0; i < n; ++i) groups[find_root(parent, i)].push_back(i);
+    int64_t shown = 0, members = 0;
+    for (const auto& [root, rows_of] : groups) {
+        if (rows_of.size() < 2) continue;
+        nlohmann::ordered_json paths = nlohmann::ordered_json::array();
+        double widest_d2 = 0;
+        for (int64_t r : rows_of) paths.push_back(f.paths[size_t(r)]), widest_d2 = std::max(widest_d2, widest[size_t(r)]);
+        out.write({{"group", shown++}, {"size", rows_of.size()}, {"paths", paths},
+                   {"max_distance", json_float(float(reported_distance(f.metric, widest_d2)))}});
+        members += int64_t(rows_of.size());
+    }
+    out.write({{"summary", true}, {"groups", shown}, {"vectors_in_groups", members}, {"vectors", n},
+               {"max_distance", o.max_distance}, {"metric", f.metric}});
+    return 0;
+}
+
+}  // namespace alexnet

@@ -1,0 +1,274 @@
+#include "search/vector_index.hpp"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
+#include <faiss/impl/FaissException.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace alexnet {
+
+namespace {
+
+constexpr int kMaxDim = 1 << 20;
+constexpr int kMaxLists = 1 << 20;
+constexpr int kPqBits = 8;  // 256 centroids per sub-vector: one byte per code
+constexpr int kPqCentroids = 1 << kPqBits;
+
+faiss::IndexIVF* ivf_of(faiss::Index* index) { return dynamic_cast<faiss::IndexIVF*>(index); }
+
+double squared_distance(const float* a, const float* b, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; ++i) {
+        const double d = double(a[i]) - double(b[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+double squared_norm(const float* a, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; ++i) s += double(a[i]) * a[i];
+    return s;
+}
+
+bool nearer(const Neighbour& a, const Neighbour& b) {
+    return a.distance2 != b.distance2 ? a.distance2 < b.distance2 : a.row < b.row;
+}
+
+// A tensor of `in` with exactly `shape`, or an Error naming the file and the tensor.
+const Tensor& tensor_of(const Weights& in, const std::string& name, const std::vector<int64_t>& shape, bool s8,
+                        const std::string& file) {
+    check(in.contains(name), file, name, "a tensor " + shape_string(shape), "none");
+    const Tensor& t = in.at(name);
+    check(t.shape == shape && t.is_s8() == s8, file, name, std::string(s8 ? "I8 " : "F32 ") + shape_string(shape),
+          std::string(t.is_s8() ? "I8 " : "F32 ") + shape_string(t.shape));
+    return t;
+}
+
+void check_finite(const Tensor& t, const std::string& file) {
+    const float* v = t.floats();
+    for (int64_t i = 0; i < t.numel(); ++i)
+        if (!std::isfinite(v[i])) throw Error(file, t.name(), "finite numbers", "a non-finite value at element " + std::to_string(i));
+}
+
+}  // namespace
+
+std::string IndexKind::name() const {
+    const std::string codes_part = codes ? "pq" + std::to_string(codes) : "flat";
+    return lists ? "ivf" + std::to_string(lists) + "," + codes_part : codes_part;
+}
+
+VectorIndex::VectorIndex(int dim, IndexKind kind) : dim_(dim), kind_(kind) {
+    check(dim > 0 && dim <= kMaxDim, "index", "dimension", "1.." + std::to_string(kMaxDim), std::to_string(dim));
+    check(kind.codes >= 0 && (kind.codes == 0 || dim % kind.codes == 0), "--codes", "",
+          "a number of bytes that divides the vectors' dimension " + std::to_string(dim), std::to_string(kind.codes));
+    check(kind.lists >= 0 && kind.lists <= kMaxLists, "--lists", "", "0.." + std::to_string(kMaxLists),
+          std::to_string(kind.lists));
+    if (kind.lists > 0) {
+        quantizer_ = std::make_unique<faiss::IndexFlatL2>(dim);
+        if (kind.codes > 0)
+            index_ = std::make_unique<faiss::IndexIVFPQ>(quantizer_.get(), dim, size_t(kind.lists), size_t(kind.codes), kPqBits);
+        else
+            index_ = std::make_unique<faiss::IndexIVFFlat>(quantizer_.get(), dim, size_t(kind.lists));
+    } else if (kind.codes > 0) {
+        index_ = std::make_unique<faiss::IndexPQ>(dim, size_t(kind.codes), kPqBits);
+    } else {
+        index_ = std::make_unique<faiss::IndexFlatL2>(dim);
+    }
+}
+
+VectorIndex::~VectorIndex() = default;
+VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
+VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
+
+int64_t VectorIndex::size() const { return index_->ntotal; }
+bool VectorIndex::trained() const { return index_->is_trained; }
+
+int64_t VectorIndex::training_minimum() const {
+    return std::max<int64_t>(kind_.lists, kind_.codes > 0 ? kPqCentroids : 0);
+}
+
+void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
+    check(n >= training_minimum(), "index", "training vectors",
+          "at least " + std::to_string(training_minimum()) + " for " + kind_.name(), std::to_string(n));
+    try {
+        if (auto* ivf = ivf_of(index_.get())) ivf->cp.seed = int(seed % 1000003);
+        if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index_.get())) pq->pq.cp.seed = int(seed % 1000003);
+        index_->verbose = false;
+        index_->train(n, x);
+    } catch (const faiss::FaissException& e) {
+        throw Error("index", "training", "a trained index", e.what());
+    }
+}
+
+void VectorIndex::add(const float* x, int64_t n) {
+    check(trained(), "index", "training", "a trained index before vectors are added", "an untrained one");
+    try {
+        index_->add(n, x);
+    } catch (const faiss::FaissException& e) {
+        throw Error("index", "adding vectors", "vectors added", e.what());
+    }
+}
+
+double VectorIndex::bytes_per_vector() const {
+    const double payload = kind_.codes > 0 ? double(kind_.codes) : 4.0 * dim_;
+    return payload + (kind_.lists > 0 ? double(sizeof(faiss::Index::idx_t)) : 0.0);
+}
+
+const float* VectorIndex::vectors() const {
+    const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get());
+    return flat ? flat->get_xb() : nullptr;
+}
+
+void VectorIndex::reconstruct(int64_t row, float* out) const {
+    check(row >= 0 && row < size(), "index", "row", "0.." + std::to_string(size() - 1), std::to_string(row));
+    if (auto* ivf = ivf_of(index_.get()); ivf && ivf->direct_map.type == faiss::DirectMap::NoMap)
+        ivf->make_direct_map(true);
+    index_->reconstruct(row, out);
+}
+
+// The k nearest among `candidates` by distances summed in double, nearest first, ties by row.
+void VectorIndex::exact_rerank(const float* q, int k, const std::vector<int64_t>& candidates,
+                               std::vector<Neighbour>& out) const {
+    out.clear();
+    for (int64_t row : candidates)
+        if (row >= 0) out.push_back({row, squared_distance(q, vectors() + size_t(row) * dim_, dim_)});
+    std::sort(out.begin(), out.end(), nearer);
+    if (int(out.size()) > k) out.resize(size_t(k));
+}
+
+std::vector<std::vector<Neighbour>> VectorIndex::search(const float* q, int64_t nq, int k, int nprobe) const {
+    check(k >= 1 && k <= size(), "-k", "", "1.." + std::to_string(size()) + " (the vectors in the index)", std::to_string(k));
+    if (auto* ivf = ivf_of(index_.get())) ivf->nprobe = size_t(std::clamp(nprobe, 1, kind_.lists));
+    std::vector<std::vector<Neighbour>> result(static_cast<size_t>(nq));
+    // Exact: FAISS's candidates (its distances come from |q|^2 + |x|^2 - 2 q.x in float), widened
+    // until no row outside them can be nearer than the k-th by the exact distance.
+    double max_norm2 = 0;
+    if (kind_.exact())
+        for (int64_t r = 0; r < size(); ++r) max_norm2 = std::max(max_norm2, squared_norm(vectors() + size_t(r) * dim_, dim_));
+    int wanted = kind_.exact() ? int(std::min<int64_t>(size(), int64_t(k) * 2 + 8)) : k;
+    std::vector<int64_t> pending(static_cast<size_t>(nq));
+    for (int64_t i = 0; i < nq; ++i) pending[size_t(i)] = i;
+    while (!pending.empty()) {
+        std::vector<float> queries(pending.size() * size_t(dim_)), distances(pending.size() * size_t(wanted));
+        std::vector<faiss::Index::idx_t> rows(distances.size());
+        for (size_t p = 0; p < pending.size(); ++p)
+            std::memcpy(&queries[p * dim_], q + size_t(pending[p]) * dim_, sizeof(float) * size_t(dim_));
+        index_->search(int64_t(pending.size()), queries.data(), wanted, distances.data(), rows.data());
+        std::vector<int64_t> again;
+        for (size_t p = 0; p < pending.size(); ++p) {
+            std::vector<Neighbour>& out = result[size_t(pending[p])];
+            const float* d = &distances[p * wanted];
+            const faiss::Index::idx_t* r = &rows[p * wanted];
+            if (!kind_.exact()) {
+                out.clear();
+                for (int j = 0; j < wanted; ++j)
+                    if (r[j] >= 0) out.push_back({r[j], std::max(0.0, double(d[j]))});
+                std::sort(out.begin(), out.end(), nearer);
+                continue;
+            }
+            exact_rerank(&queries[p * dim_], k, std::vector<int64_t>(r, r + wanted), out);
+            const double tolerance = 1e-4 * (squared_norm(&queries[p * dim_], dim_) + max_norm2) + 1e-30;
+            if (wanted < size() && out.back().distance2 >= double(d[wanted - 1]) - tolerance) again.push_back(pending[p]);
+        }
+        pending = again;
+        wanted = int(std::min<int64_t>(size(), int64_t(wanted) * 4));
+    }
+    return result;
+}
+
+void VectorIndex::to_tensors(Weights& out) const {
+    const int64_t n = size();
+    if (kind_.lists == 0) {
+        if (kind_.codes == 0) {
+            out.add("vectors", {n, dim_}, std::vector<float>(vectors(), vectors() + size_t(n) * dim_));
+            return;
+        }
+        const auto& pq = dynamic_cast<const faiss::IndexPQ&>(*index_);
+        out.add("pq.centroids", {int64_t(pq.pq.M), int64_t(pq.pq.ksub), int64_t(pq.pq.dsub)}, pq.pq.centroids);
+        out.add_s8("codes", {n, int64_t(pq.pq.M)}, std::vector<int8_t>(pq.codes.begin(), pq.codes.end()));
+        return;
+    }
+    const auto& ivf = dynamic_cast<const faiss::IndexIVF&>(*index_);
+    const auto& centroids = dynamic_cast<const faiss::IndexFlat&>(*quantizer_);
+    out.add("ivf.centroids", {int64_t(kind_.lists), dim_},
+            std::vector<float>(centroids.get_xb(), centroids.get_xb() + size_t(kind_.lists) * dim_));
+    const size_t code_size = ivf.code_size;
+    std::vector<float> list_of(size_t(n), -1.f);
+    std::vector<uint8_t> codes(size_t(n) * code_size);
+    for (size_t l = 0; l < size_t(kind_.lists); ++l) {
+        const size_t count = ivf.invlists->list_size(l);
+        const faiss::Index::idx_t* ids = ivf.invlists->get_ids(l);
+        const uint8_t* c = ivf.invlists->get_codes(l);
+        for (size_t j = 0; j < count; ++j) {
+            list_of[size_t(ids[j])] = float(l);
+            std::memcpy(&codes[size_t(ids[j]) * code_size], c + j * code_size, code_size);
+        }
+        ivf.invlists->release_ids(l, ids);
+        ivf.invlists->release_codes(l, c);
+    }
+    out.add("ivf.list", {n}, std::move(list_of));
+    if (kind_.codes == 0) {
+        std::vector<float> v(size_t(n) * dim_);
+        std::memcpy(v.data(), codes.data(), codes.size());
+        out.add("vectors", {n, dim_}, std::move(v));
+        return;
+    }
+    const auto& pq = dynamic_cast<const faiss::IndexIVFPQ&>(*index_).pq;
+    out.add("pq.centroids", {int64_t(pq.M), int64_t(pq.ksub), int64_t(pq.dsub)}, pq.centroids);
+    out.add_s8("codes", {n, int64_t(code_size)}, std::vector<int8_t>(codes.begin(), codes.end()));
+}
+
+VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind, int64_t rows, const std::string& file) {
+    VectorIndex v(dim, kind);
+    const int m = kind.codes;
+    const Tensor* pq_centroids = m ? &tensor_of(in, "pq.centroids", {m, kPqCentroids, dim / std::max(m, 1)}, false, file) : nullptr;
+    if (pq_centroids) check_finite(*pq_centroids, file);
+    const Tensor* codes = m ? &tensor_of(in, "codes", {rows, m}, true, file) : nullptr;
+    const Tensor* vectors = m ? nullptr : &tensor_of(in, "vectors", {rows, dim}, false, file);
+    if (vectors) check_finite(*vectors, file);
+    if (kind.lists == 0) {
+        if (vectors) {
+            v.index_->add(rows, vectors->floats());
+            return v;
+        }
+        auto& pq = dynamic_cast<faiss::IndexPQ&>(*v.index_);
+        pq.pq.centroids.assign(pq_centroids->floats(), pq_centroids->floats() + pq_centroids->numel());
+        pq.is_trained = true;
+        const auto* c = reinterpret_cast<const uint8_t*>(codes->s8());
+        pq.codes.assign(c, c + codes->numel());
+        pq.ntotal = rows;
+        return v;
+    }
+    const Tensor& centroids = tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file);
+    check_finite(centroids, file);
+    const Tensor& list = tensor_of(in, "ivf.list", {rows}, false, file);
+    for (int64_t i = 0; i < rows; ++i) {
+        const float l = list.floats()[i];
+        check(l >= 0 && l < float(kind.lists) && l == std::floor(l), file, "ivf.list",
+              "list numbers 0.." + std::to_string(kind.lists - 1), "element " + std::to_string(i) + " = " + std::to_string(l));
+    }
+    v.quantizer_->add(kind.lists, centroids.floats());
+    auto& ivf = dynamic_cast<faiss::IndexIVF&>(*v.index_);
+    if (m) {
+        auto& ivfpq = dynamic_cast<faiss::IndexIVFPQ&>(ivf);
+        ivfpq.pq.centroids.assign(pq_centroids->floats(), pq_centroids->floats() + pq_centroids->numel());
+        ivfpq.precompute_table();
+    }
+    ivf.is_trained = true;
+    const size_t code_size = ivf.code_size;
+    const auto* bytes = m ? reinterpret_cast<const uint8_t*>(codes->s8()) : reinterpret_cast<const uint8_t*>(vectors->floats());
+    for (int64_t i = 0; i < rows; ++i)
+        ivf.invlists->add_entry(size_t(list.floats()[i]), i, bytes + size_t(i) * code_size);
+    ivf.ntotal = rows;
+    return v;
+}
+
+}  // namespace alexnet

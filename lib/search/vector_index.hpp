@@ -1,0 +1,74 @@
+#pragma once
+// Nearest neighbours among embedding vectors, on FAISS (squared Euclidean distances throughout;
+// the cosine metric is the Euclidean one on unit vectors). Exact search by default, as the paper
+// measures fc7 neighbours; for collections that do not fit in memory as floats, product-quantised
+// codes of `codes` bytes per vector, optionally in an inverted file of `lists` lists, probed
+// `nprobe` lists at a time. Saved and rebuilt through plain tensors (search/index_file.hpp), never
+// through FAISS's own reader, so a damaged file meets our checks, not FAISS's.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/weights.hpp"
+
+namespace faiss {
+struct Index;
+}
+
+namespace alexnet {
+
+struct IndexKind {
+    int codes = 0;  // bytes per vector (product quantisation, 8 bits per sub-vector); 0: floats
+    int lists = 0;  // inverted-file lists; 0: none
+    bool exact() const { return codes == 0 && lists == 0; }
+    std::string name() const;  // "flat", "pq64", "ivf1024,flat", "ivf1024,pq64"
+};
+
+struct Neighbour {
+    int64_t row = 0;       // the vector's row in the index
+    double distance2 = 0;  // squared Euclidean distance
+};
+
+class VectorIndex {
+public:
+    // Throws Error when `codes` does not divide `dim`, or a size is out of range.
+    VectorIndex(int dim, IndexKind kind);
+    ~VectorIndex();
+    VectorIndex(VectorIndex&&) noexcept;
+    VectorIndex& operator=(VectorIndex&&) noexcept;
+
+    int dim() const { return dim_; }
+    const IndexKind& kind() const { return kind_; }
+    int64_t size() const;
+    bool trained() const;
+    // Fits the coarse centroids and the codebooks to `n` vectors (a sample of the collection).
+    // Needs at least training_minimum() vectors.
+    void train(const float* x, int64_t n, uint64_t seed);
+    int64_t training_minimum() const;
+    void add(const float* x, int64_t n);
+    // The `k` nearest rows of each of `nq` queries (k at most size()), nearest first, equal
+    // distances by row. Exact indexes rerank FAISS's candidates by distances summed in double, so
+    // the answer is the brute-force one; compressed indexes give FAISS's approximate distances.
+    std::vector<std::vector<Neighbour>> search(const float* q, int64_t nq, int k, int nprobe) const;
+    // Memory the index holds per vector (codes, or floats, and the inverted file's ids).
+    double bytes_per_vector() const;
+    // Every row's vector as stored (exact indexes only).
+    const float* vectors() const;
+    // Row `row`'s vector as stored, or as its codes decode (compressed indexes).
+    void reconstruct(int64_t row, float* out) const;
+
+    // Plain tensors that rebuild the index (from_tensors checks every size and value).
+    void to_tensors(Weights& out) const;
+    static VectorIndex from_tensors(const Weights& in, int dim, IndexKind kind, int64_t rows, const std::string& file);
+
+private:
+    void exact_rerank(const float* q, int k, const std::vector<int64_t>& candidates,
+                      std::vector<Neighbour>& out) const;
+    int dim_;
+    IndexKind kind_;
+    std::unique_ptr<faiss::Index> quantizer_;  // the inverted file's coarse centroids
+    std::unique_ptr<faiss::Index> index_;
+};
+
+}  // namespace alexnet
