@@ -11,7 +11,7 @@ build=$(cd "$1" && pwd)
 seconds=$2
 shift 2
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint image)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint image search_index)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fx=$root/tests/fixtures
 seeds() {  # the committed files each harness starts from

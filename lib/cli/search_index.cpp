@@ -28,6 +28,10 @@ VectorIndex new_index(const SearchCli& o, const VectorSet& v) {
     std::vector<float> sample(n * size_t(v.dim));
     for (size_t i = 0; i < n; ++i)
         std::copy_n(&v.rows[size_t(order[i]) * v.dim], v.dim, &sample[i * v.dim]);
+    if (int64_t(n) < index.training_advised())
+        log_info(o.common.quiet, "alexnet-search: note: " + index.kind().name() + " trained on " + std::to_string(n) +
+                                     " vectors; " + std::to_string(index.training_advised()) +
+                                     " or more fit its centroids better (FAISS's advice: 39 per centroid)");
     index.train(sample.data(), int64_t(n), o.seed);
     return index;
 }

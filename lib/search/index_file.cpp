@@ -95,7 +95,7 @@ IndexFile load_index(const std::string& path) {
     const int dim = int(meta_int(m, "dim", 1, 1 << 20, path));
     const int64_t rows = meta_int(m, "rows", 0, kMaxRows, path);
     IndexKind kind{int(meta_int(m, "codes", 0, dim, path)), int(meta_int(m, "lists", 0, 1 << 20, path))};
-    IndexFile f{VectorIndex::from_tensors(w, dim, kind, rows, path)};
+    IndexFile f{VectorIndex::from_tensors(w, dim, kind, rows, path), "l2", {}, {}, {}, {}};
     f.metric = meta(m, "metric", path);
     check(f.metric == "l2" || f.metric == "cosine", path, "__metadata__.metric", "l2 or cosine", "'" + f.metric.substr(0, 40) + "'");
     const nlohmann::json origin = parse_bounded_json(meta(m, "origin", path), path, "__metadata__.origin");

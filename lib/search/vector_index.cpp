@@ -91,6 +91,8 @@ VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
 int64_t VectorIndex::size() const { return index_->ntotal; }
 bool VectorIndex::trained() const { return index_->is_trained; }
 
+int64_t VectorIndex::training_advised() const { return 39 * training_minimum(); }
+
 int64_t VectorIndex::training_minimum() const {
     return std::max<int64_t>(kind_.lists, kind_.codes > 0 ? kPqCentroids : 0);
 }
@@ -99,8 +101,12 @@ void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
     check(n >= training_minimum(), "index", "training vectors",
           "at least " + std::to_string(training_minimum()) + " for " + kind_.name(), std::to_string(n));
     try {
-        if (auto* ivf = ivf_of(index_.get())) ivf->cp.seed = int(seed % 1000003);
-        if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index_.get())) pq->pq.cp.seed = int(seed % 1000003);
+        // FAISS warns on stderr below 39 points per centroid; the caller says so in its own words.
+        if (auto* ivf = ivf_of(index_.get())) ivf->cp.seed = int(seed % 1000003), ivf->cp.min_points_per_centroid = 1;
+        if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index_.get()))
+            ivfpq->pq.cp.seed = int(seed % 1000003), ivfpq->pq.cp.min_points_per_centroid = 1;
+        if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index_.get()))
+            pq->pq.cp.seed = int(seed % 1000003), pq->pq.cp.min_points_per_centroid = 1;
         index_->verbose = false;
         index_->train(n, x);
     } catch (const faiss::FaissException& e) {
@@ -227,18 +233,30 @@ void VectorIndex::to_tensors(Weights& out) const {
 }
 
 VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind, int64_t rows, const std::string& file) {
-    VectorIndex v(dim, kind);
+    // Every tensor is checked before FAISS allocates anything (its sizes follow from dim, codes and lists).
+    check(dim > 0 && dim <= kMaxDim, file, "dimension", "1.." + std::to_string(kMaxDim), std::to_string(dim));
     const int m = kind.codes;
-    const Tensor* pq_centroids = m ? &tensor_of(in, "pq.centroids", {m, kPqCentroids, dim / std::max(m, 1)}, false, file) : nullptr;
+    check(m >= 0 && (m == 0 || dim % m == 0), file, "codes", "a number of bytes that divides " + std::to_string(dim),
+          std::to_string(m));
+    const Tensor* pq_centroids = m ? &tensor_of(in, "pq.centroids", {m, kPqCentroids, dim / m}, false, file) : nullptr;
     if (pq_centroids) check_finite(*pq_centroids, file);
     const Tensor* codes = m ? &tensor_of(in, "codes", {rows, m}, true, file) : nullptr;
     const Tensor* vectors = m ? nullptr : &tensor_of(in, "vectors", {rows, dim}, false, file);
     if (vectors) check_finite(*vectors, file);
+    const Tensor* centroids = kind.lists ? &tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file) : nullptr;
+    const Tensor* list = kind.lists ? &tensor_of(in, "ivf.list", {rows}, false, file) : nullptr;
+    if (centroids) check_finite(*centroids, file);
+    for (int64_t i = 0; list && i < rows; ++i) {
+        const float l = list->floats()[i];
+        check(l >= 0 && l < float(kind.lists) && l == std::floor(l), file, "ivf.list",
+              "list numbers 0.." + std::to_string(kind.lists - 1), "element " + std::to_string(i) + " = " + std::to_string(l));
+    }
+    VectorIndex v(dim, kind);
+    if (kind.lists == 0 && vectors) {
+        v.index_->add(rows, vectors->floats());
+        return v;
+    }
     if (kind.lists == 0) {
-        if (vectors) {
-            v.index_->add(rows, vectors->floats());
-            return v;
-        }
         auto& pq = dynamic_cast<faiss::IndexPQ&>(*v.index_);
         pq.pq.centroids.assign(pq_centroids->floats(), pq_centroids->floats() + pq_centroids->numel());
         pq.is_trained = true;
@@ -247,15 +265,7 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
         pq.ntotal = rows;
         return v;
     }
-    const Tensor& centroids = tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file);
-    check_finite(centroids, file);
-    const Tensor& list = tensor_of(in, "ivf.list", {rows}, false, file);
-    for (int64_t i = 0; i < rows; ++i) {
-        const float l = list.floats()[i];
-        check(l >= 0 && l < float(kind.lists) && l == std::floor(l), file, "ivf.list",
-              "list numbers 0.." + std::to_string(kind.lists - 1), "element " + std::to_string(i) + " = " + std::to_string(l));
-    }
-    v.quantizer_->add(kind.lists, centroids.floats());
+    v.quantizer_->add(kind.lists, centroids->floats());
     auto& ivf = dynamic_cast<faiss::IndexIVF&>(*v.index_);
     if (m) {
         auto& ivfpq = dynamic_cast<faiss::IndexIVFPQ&>(ivf);
@@ -265,8 +275,7 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     ivf.is_trained = true;
     const size_t code_size = ivf.code_size;
     const auto* bytes = m ? reinterpret_cast<const uint8_t*>(codes->s8()) : reinterpret_cast<const uint8_t*>(vectors->floats());
-    for (int64_t i = 0; i < rows; ++i)
-        ivf.invlists->add_entry(size_t(list.floats()[i]), i, bytes + size_t(i) * code_size);
+    for (int64_t i = 0; i < rows; ++i) ivf.invlists->add_entry(size_t(list->floats()[i]), i, bytes + size_t(i) * code_size);
     ivf.ntotal = rows;
     return v;
 }

@@ -46,6 +46,7 @@ public:
     // Needs at least training_minimum() vectors.
     void train(const float* x, int64_t n, uint64_t seed);
     int64_t training_minimum() const;
+    int64_t training_advised() const;  // FAISS's advice: 39 vectors per centroid
     void add(const float* x, int64_t n);
     // The `k` nearest rows of each of `nq` queries (k at most size()), nearest first, equal
     // distances by row. Exact indexes rerank FAISS's candidates by distances summed in double, so

@@ -1,0 +1,131 @@
+// alexnet-search as users run it: a data set and images indexed, queried (lines, labels, the
+// sheet), --append, --exclude-self, alexnet-embed's files as input, near-duplicates, and the
+// refusals: another layer or model, a damaged index, -k beyond the index.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_util.hpp"
+#include "synthetic_idx.hpp"
+#include "test_util.hpp"
+
+using namespace alexnet::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kSearch = kBin + "/alexnet-search";
+const std::string kWeights = std::string(ALEXNET_DATA_DIR) + "/alexnet-28-fmnist.safetensors";
+const std::string kDemo = std::string(ALEXNET_DATA_DIR) + "/demo";
+
+}  // namespace
+
+TEST_CASE("alexnet-search: a data set indexed and queried, with labels, the summary and the sheet") {
+    TempDir dir;
+    write_quadrants(dir.path, "train", 120, 1);
+    write_quadrants(dir.path, "t10k", 12, 2);
+    const std::string index = dir / "q.index";
+    const Run made = run(kSearch + " index -q -w " + kWeights + " -o " + index + " " + dir.path.string());
+    REQUIRE(made.status == 0);
+    CHECK(made.err == "");
+    const auto summary = made.lines();
+    REQUIRE(summary.size() == 1);
+    CHECK(summary[0]["vectors"] == 120);
+    CHECK(summary[0]["kind"] == "flat");
+    CHECK(summary[0]["layer"] == "fc7");
+
+    const std::string sheet = dir / "fig4.png";
+    const Run q = run(kSearch + " query " + index + " " + dir.path.string() + " -k 5 --sheet " + sheet);
+    REQUIRE(q.status == 0);
+    const auto lines = q.lines();
+    REQUIRE(lines.size() == 13);  // 12 queries in input order, then the summary
+    for (int i = 0; i < 12; ++i) {
+        CHECK(lines[size_t(i)]["path"] == dir / "t10k-images-idx3-ubyte#" + std::to_string(i));
+        REQUIRE(lines[size_t(i)]["neighbours"].size() == 5);
+        double last = 0;
+        for (const auto& n : lines[size_t(i)]["neighbours"]) {
+            CHECK(n["distance"].get<double>() >= last);
+            last = n["distance"].get<double>();
+            CHECK(n["path"].get<std::string>().rfind(dir / "train-images-idx3-ubyte#", 0) == 0);
+            CHECK(n.contains("class"));
+        }
+    }
+    const auto& s = lines.back();
+    CHECK(s["summary"] == true);
+    CHECK(s["queries"] == 12);
+    // The summary's precision at 1 is the share of queries whose first neighbour has their class.
+    int same = 0;
+    for (int i = 0; i < 12; ++i) same += lines[size_t(i)]["neighbours"][0]["class"] == lines[size_t(i)]["class"];
+    CHECK(s["label_precision_at"]["1"].get<double>() == doctest::Approx(same / 12.0));
+    CHECK(fs::file_size(sheet) > 1000);
+    CHECK(fs::exists(dir / "fig4.svg"));
+}
+
+TEST_CASE("alexnet-search: --append, --exclude-self, alexnet-embed's .npy and .jsonl, near-duplicates") {
+    TempDir dir;
+    fs::create_directories(dir / "a");
+    fs::copy_file(kDemo + "/0002-trouser.png", dir / "a/trouser.png");
+    fs::copy_file(kDemo + "/0002-trouser.png", dir / "a/trouser-copy.png");
+    fs::copy_file(kDemo + "/0008-sandal.png", dir / "a/sandal.png");
+    const std::string index = dir / "a.index";
+    REQUIRE(run(kSearch + " index -q -w " + kWeights + " -o " + index + " " + (dir / "a")).status == 0);
+    const Run appended = run(kSearch + " index -q --append -w " + kWeights + " -o " + index + " " + kDemo + "/0009-sneaker.png");
+    REQUIRE(appended.status == 0);
+    CHECK(appended.lines()[0]["vectors"] == 4);
+    CHECK(appended.lines()[0]["added"] == 1);
+
+    const Run self = run(kSearch + " query " + index + " " + (dir / "a/sandal.png") + " -k 1 --exclude-self");
+    REQUIRE(self.status == 0);
+    CHECK(self.lines()[0]["neighbours"][0]["path"] != dir / "a/sandal.png");
+    const Run with_self = run(kSearch + " query " + index + " " + (dir / "a/sandal.png") + " -k 1");
+    CHECK(with_self.lines()[0]["neighbours"][0]["path"] == dir / "a/sandal.png");
+    // (a batch of one and a batch of three may round differently in the network: not exactly 0)
+    CHECK(with_self.lines()[0]["neighbours"][0]["distance"].get<double>() < 1e-4);
+
+    // Vectors alexnet-embed wrote query the same index (their model unknown, their layer fc7).
+    const std::string npy = dir / "v.npy", jsonl = dir / "v.jsonl";
+    REQUIRE(run(kBin + "/alexnet-embed -q -w " + kWeights + " -o " + npy + " " + (dir / "a/sandal.png")).status == 0);
+    REQUIRE(run(kBin + "/alexnet-embed -q -w " + kWeights + " -o " + jsonl + " " + (dir / "a/sandal.png")).status == 0);
+    for (const std::string& v : {npy, jsonl}) {
+        const Run r = run(kSearch + " query " + index + " " + v + " -k 1");
+        REQUIRE(r.status == 0);
+        CHECK(r.lines()[0]["neighbours"][0]["path"] == dir / "a/sandal.png");
+        CHECK(r.lines()[0]["neighbours"][0]["distance"].get<double>() < 1e-3);
+    }
+
+    const Run dups = run(kSearch + " duplicates " + index + " --max-distance 0.001");
+    REQUIRE(dups.status == 0);
+    const auto groups = dups.lines();
+    REQUIRE(groups.size() == 2);
+    CHECK(groups[0]["paths"] == nlohmann::json{dir / "a/trouser-copy.png", dir / "a/trouser.png"});
+    CHECK(groups[1]["summary"] == true);
+    CHECK(groups[1]["groups"] == 1);
+}
+
+TEST_CASE("alexnet-search refuses queries made another way, damaged indexes and -k beyond the index") {
+    TempDir dir;
+    const std::string index = dir / "d.index", image = kDemo + "/0002-trouser.png";
+    REQUIRE(run(kSearch + " index -q -w " + kWeights + " -o " + index + " " + kDemo).status == 0);
+    const Run layer = run(kSearch + " query -q " + index + " " + image + " --layer fc6");
+    CHECK(layer.status == 1);
+    CHECK(layer.err == "alexnet-search: " + image + ": queries: expected vectors made as " + index +
+                           "'s were, found layer: fc7 in the index, fc6 here\n");
+    const std::string random = dir / "random.safetensors";
+    REQUIRE(run(kBin + "/alexnet-bench random-weights " + random + " --arch alexnet-28").status == 0);
+    const Run model = run(kSearch + " query -q -w " + random + " " + index + " " + image);
+    CHECK(model.status == 1);
+    CHECK(model.err.find("queries: expected vectors made as " + index + "'s were, found model: alexnet-28 ") != std::string::npos);
+    const Run k = run(kSearch + " query -q " + index + " " + image + " -k 11");
+    CHECK(k.status == 1);
+    CHECK(k.err == "alexnet-search: -k: expected 1..10 (the vectors in " + index + "), found 11\n");
+    const std::string broken = dir / "broken.index";
+    std::ofstream(broken) << "not an index at all";
+    const Run bad = run(kSearch + " query -q " + broken + " " + image);
+    CHECK(bad.status == 1);
+    CHECK(bad.err == "alexnet-search: " + broken + ": format: expected alexnet-search index 1 (made by alexnet-search "
+                     "index), found another kind of file\n");
+    CHECK(run(kSearch + " index -q -w " + kWeights + " -o " + (dir / "c.index") + " " + kDemo + " --codes 7").err ==
+          "alexnet-search: --codes: expected a number of bytes that divides the vectors' dimension 512, found 7\n");
+    CHECK(run(kSearch).status == 2);  // a subcommand is required
+}
