@@ -20,7 +20,8 @@ void add_search_options(CLI::App& app, SearchCli& o) {
     app.remove_option(app.get_option("--summary"));
     app.fallthrough();  // the options above may follow the subcommand
     app.require_subcommand(1, 1);
-    app.add_option("-l,--layer", o.layer, "The layer whose outputs are the vectors (images and data sets)")->capture_default_str();
+    app.add_option("-l,--layer", o.layer, "The layer whose outputs are the vectors (images and data sets; query: the "
+                                          "index's unless given)")->capture_default_str();
     app.add_option("--split", o.split, "Which part of an IDX or CIFAR-10 folder (default: train for index, test for query)")
         ->check(one_of({"train", "test"}));
     app.add_option("--root", o.root, "Folder that a list's relative paths start from (default: the list's folder)");
@@ -65,6 +66,7 @@ int run_search(CLI::App& app, SearchCli& o, JsonLines& out) {
     CLI::App* sub = app.get_subcommands().front();
     set_num_threads(o.common.threads);
     if (sub->get_name() == "index") return run_index(*sub, o, out);
+    o.layer_given = app.count("--layer") > 0;
     if (sub->get_name() == "query") return run_query(o, out);
     return run_duplicates(o, out);
 }

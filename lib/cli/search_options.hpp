@@ -15,7 +15,8 @@ namespace alexnet {
 struct SearchCli {
     CommonOptions common;          // the inputs (INPUTS or QUERIES) and the model that embeds images
     std::string index;             // the index file
-    std::string layer = "fc7";
+    std::string layer = "fc7";      // query: the index's layer unless given
+    bool layer_given = false;
     std::string split;             // which part of an IDX or CIFAR-10 folder (index: train, query: test)
     std::string root;              // a list's relative paths start here
     int limit = 0;                 // N items drawn across a data set (0: all)

@@ -68,9 +68,11 @@ std::vector<Neighbour> kept(const SearchCli& o, const IndexFile& f, const std::s
 
 }  // namespace
 
-int run_query(const SearchCli& o, JsonLines& out) {
+int run_query(const SearchCli& options, JsonLines& out) {
     const auto t0 = clock_type::now();
-    IndexFile f = load_index(o.index);
+    IndexFile f = load_index(options.index);
+    SearchCli o = options;
+    if (!o.layer_given && !f.origin.layer.empty()) o.layer = f.origin.layer;  // queries made as the index was
     const int64_t n = f.index.size();
     check(n > 0, o.index, "vectors", "at least one", "none (an empty index)");
     const int wanted = o.k + (o.exclude_self ? 1 : 0);

@@ -111,6 +111,12 @@ TEST_CASE("alexnet-search refuses queries made another way, damaged indexes and 
     CHECK(layer.status == 1);
     CHECK(layer.err == "alexnet-search: " + image + ": queries: expected vectors made as " + index +
                            "'s were, found layer: fc7 in the index, fc6 here\n");
+    // Without --layer a query takes the index's.
+    const std::string fc6 = dir / "fc6.index";
+    REQUIRE(run(kSearch + " index -q -w " + kWeights + " --layer fc6 -o " + fc6 + " " + kDemo).status == 0);
+    const Run same_layer = run(kSearch + " query -q " + fc6 + " " + image + " -k 1");
+    REQUIRE(same_layer.status == 0);
+    CHECK(same_layer.lines()[0]["neighbours"][0]["path"] == image);
     const std::string random = dir / "random.safetensors";
     REQUIRE(run(kBin + "/alexnet-bench random-weights " + random + " --arch alexnet-28").status == 0);
     const Run model = run(kSearch + " query -q -w " + random + " " + index + " " + image);
