@@ -42,7 +42,9 @@ int main(int argc, char** argv) {
         }
         if (sub == "training") bench::training(s, spec, out);
         if (sub == "allreduce") bench::allreduce(s, spec, out);
-        if (sub == "summary" || sub == "make-jpegs" || sub == "random-weights" || sub == "training" || sub == "allreduce")
+        if (sub == "search") bench::search(s, out);
+        if (sub == "summary" || sub == "make-jpegs" || sub == "random-weights" || sub == "training" || sub == "allreduce" ||
+            sub == "search")
             return 0;
         const Weights weights = random_weights(spec, 1);
         // Every file the bench writes goes into one folder of its own, removed however the run ends.

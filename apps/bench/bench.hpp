@@ -66,6 +66,7 @@ void decode(const ModelSpec& spec, const std::string& dir, Lines& out);
 void precision(const Settings& s, const ModelSpec& spec, const Weights& weights, Lines& out);
 void training(const Settings& s, const ModelSpec& spec, Lines& out);
 void allreduce(const Settings& s, const ModelSpec& spec, Lines& out);
+void search(const Settings& s, Lines& out);
 void under_load(const Settings& s, const ModelSpec& spec, const Weights& weights, int neighbours, Lines& out);
 
 }  // namespace alexnet::bench

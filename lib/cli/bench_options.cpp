@@ -30,6 +30,18 @@ void add_bench_options(CLI::App& app, BenchCli& o) {
         ->check(in_range(1, 4096))->capture_default_str();
     app.add_option("--bucket-mb", s.bucket_mb, "allreduce: bucket size of the overlapped sums")
         ->check(in_range(0.001, 65536.0))->capture_default_str();
+    app.add_option("--search-vectors", s.search_vectors, "search: synthetic vectors in the index")
+        ->check(in_range(1000, 1e9))->capture_default_str();
+    app.add_option("--search-dim", s.search_dim, "search: their dimension (fc7: 4096)")->check(in_range(8, 65536))
+        ->capture_default_str();
+    app.add_option("--search-codes", s.search_codes, "search: code bytes per vector")->check(in_range(1, 65536))
+        ->capture_default_str();
+    app.add_option("--search-lists", s.search_lists, "search: inverted-file lists")->check(in_range(1, 1 << 20))
+        ->capture_default_str();
+    app.add_option("--search-nprobes", s.search_nprobes, "search: lists searched per query, one line each")
+        ->delimiter(',')->check(in_range(1, 1 << 20))->capture_default_str();
+    app.add_option("--search-queries", s.search_queries, "search: queries timed (and checked against the exact answer)")
+        ->check(in_range(1, 100000))->capture_default_str();
     add_quiet_option(app, o.quiet);
 
     // name -> what it measures; the default run is forward, startup, decode and embed.
@@ -41,6 +53,8 @@ void add_bench_options(CLI::App& app, BenchCli& o) {
     app.add_subcommand("training", "Training steps (forward, loss, backward, SGD update) at --train-batch");
     app.add_subcommand("allreduce", "Under mpirun: one allreduce of every gradient, and steps without sums, with one "
                                     "sum after the backward pass, and with buckets summed during it");
+    app.add_subcommand("search", "alexnet-search's compressed index on --search-vectors synthetic clustered vectors: "
+                                 "bytes per vector, queries/s and recall at 10 per --search-nprobes");
     app.add_subcommand("under-load", "Throughput beside N busy processes of its own, as a ratio to the fair share")
         ->add_option("N", o.neighbours, "Busy processes")->required()->check(in_range(1, 64));
     app.add_subcommand("summary", "The --arch model summary as JSON");

@@ -16,6 +16,11 @@ struct BenchSettings {
     std::vector<std::string> precisions = {"fp32", "bf16", "int8"};
     int train_batch = 32;
     double bucket_mb = 25;   // allreduce: bucket size of the overlapped sums
+    // search: synthetic clustered vectors in compressed codes
+    int64_t search_vectors = 1000000;
+    int search_dim = 4096, search_codes = 64, search_lists = 1024, search_queries = 1000;
+    std::vector<int> search_nprobes = {8, 16, 32};
+    uint64_t search_seed = 1;
 };
 
 struct BenchCli {
@@ -26,7 +31,7 @@ struct BenchCli {
 };
 
 // The options, and the subcommands: forward, embed, startup, decode, precision, training,
-// allreduce, under-load N, summary, random-weights FILE, make-jpegs DIR (none: the default run).
+// allreduce, search, under-load N, summary, random-weights FILE, make-jpegs DIR (none: the default run).
 void add_bench_options(CLI::App& app, BenchCli& o);
 
 // The flags that were "only ... and exit" switches before the subcommands (kept for one release):
