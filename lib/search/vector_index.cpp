@@ -11,6 +11,19 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "oneapi/dnnl/dnnl.h"
+
+// FAISS's distances and k-means run on BLAS's sgemm_, which Debian resolves to the reference
+// BLAS (one thread, no SIMD: 30x slower here) or to an OpenBLAS that may not know the CPU (0.3.21
+// falls back to its SSE3 kernels on Intel's Emerald Rapids). Defined here, in the program that
+// links FAISS, sgemm_ is oneDNN's, whose kernels are picked for the CPU at hand like the network's.
+// Fortran's column-major C = op(A) op(B) is row-major C^T = op(B)^T op(A)^T.
+extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                       const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+                       const float* beta, float* c, const int* ldc) {
+    const dnnl_status_t status = dnnl_sgemm(*transb, *transa, *n, *m, *k, *alpha, b, *ldb, a, *lda, *beta, c, *ldc);
+    if (status != dnnl_success) throw alexnet::Error("sgemm", "oneDNN status " + std::to_string(int(status)));
+}
 
 namespace alexnet {
 
@@ -54,7 +67,8 @@ const Tensor& tensor_of(const Weights& in, const std::string& name, const std::v
 
 void check_finite(const Tensor& t, const std::string& file) {
     const float* v = t.floats();
-    for (int64_t i = 0; i < t.numel(); ++i)
+    const int64_t n = t.numel();
+    for (int64_t i = 0; i < n; ++i)
         if (!std::isfinite(v[i])) throw Error(file, t.name(), "finite numbers", "a non-finite value at element " + std::to_string(i));
 }
 
