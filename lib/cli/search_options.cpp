@@ -122,16 +122,18 @@ void merge(VectorSet& all, VectorSet part, const std::string& input) {
 
 }  // namespace
 
+LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights) {
+    CommonOptions c = o.common;
+    if (c.weights.empty() && !default_weights.empty() && fs::exists(default_weights)) c.weights = default_weights;
+    return load_tool_model(c);
+}
+
 VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
                          const std::string& default_weights, JsonLines& out, int& failed) {
     failed = 0;
     std::optional<LoadedModel> model;
     auto loaded = [&]() -> LoadedModel& {
-        if (!model) {
-            CommonOptions c = o.common;
-            if (c.weights.empty() && !default_weights.empty() && fs::exists(default_weights)) c.weights = default_weights;
-            model = load_tool_model(c);
-        }
+        if (!model) model = load_query_model(o, default_weights);
         return *model;
     };
     const std::string split = o.split.empty() ? (index_side ? "train" : "test") : o.split;

@@ -17,6 +17,10 @@ namespace alexnet {
 VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
                          const std::string& default_weights, JsonLines& out, int& failed);
 
+// The model that embeds images and data sets: --weights, else `default_weights` (the index's,
+// when that file exists), else the usual default.
+LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights);
+
 // The distance users see: Euclidean for l2, 1 - cosine for cosine (unit vectors), from a squared
 // Euclidean distance.
 double reported_distance(const std::string& metric, double distance2);

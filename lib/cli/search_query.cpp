@@ -1,9 +1,11 @@
 // alexnet-search query and duplicates.
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <numeric>
 
+#include "cli/run_model.hpp"
 #include "cli/search_parts.hpp"
 #include "core/error.hpp"
 #include "figures/plot.hpp"
@@ -66,11 +68,88 @@ std::vector<Neighbour> kept(const SearchCli& o, const IndexFile& f, const std::s
     return all;
 }
 
+// Searches queries a batch at a time and writes their lines as they come; the summary and the
+// sheet at the end.
+class QueryReporter {
+public:
+    QueryReporter(const SearchCli& o, const IndexFile& f, JsonLines& out) : o_(o), f_(f), out_(out), agreement_(o.k) {}
+
+    // `q`'s vectors (made as the index's were: checked here) searched and reported, in order.
+    void add(VectorSet& q) {
+        if (q.size() == 0) return;
+        const std::string diff = origin_difference(f_.origin, q.origin);
+        check(diff.empty(), o_.common.inputs.front(), "queries", "vectors made as " + o_.index + "'s were", diff);
+        check(q.dim == f_.index.dim(), o_.common.inputs.front(), "dimension",
+              std::to_string(f_.index.dim()) + " (the index's vectors)", std::to_string(q.dim));
+        if (f_.metric == "cosine") normalize_rows(q.rows, q.dim);
+        const auto results = f_.index.search(q.rows.data(), q.size(), o_.k + (o_.exclude_self ? 1 : 0), o_.nprobe);
+        for (int64_t i = 0; i < q.size(); ++i) report(q.paths[size_t(i)], q.labels[size_t(i)], q.class_names, results[size_t(i)]);
+        queries_ += q.size();
+    }
+
+    void finish(int failed, double seconds) {
+        nlohmann::ordered_json summary{{"summary", true}, {"queries", queries_}, {"k", o_.k}, {"index", o_.index},
+                                       {"kind", f_.index.kind().name()}, {"metric", f_.metric}};
+        agreement_.add_to(summary);
+        if (!sheet_.empty()) {
+            if (queries_ > kMaxSheetRows)
+                log_info(o_.common.quiet, "alexnet-search: the sheet shows the first " + std::to_string(kMaxSheetRows) +
+                                              " of " + std::to_string(queries_) + " queries");
+            write_neighbour_sheet(o_.sheet, "Nearest neighbours by " + f_.origin.layer + " (" + f_.metric + ")",
+                                  data_name(o_.index) + ", " + count_of(f_.index.size(), "vector") + ", " +
+                                      f_.index.kind().name() + "; captions: distance and class",
+                                  sheet_);
+            summary["sheet"] = o_.sheet;
+        }
+        summary["failed"] = failed;
+        summary["seconds"] = json_float(float(seconds));
+        out_.write(summary);
+    }
+
+private:
+    void report(const std::string& path, int label, const std::vector<std::string>& names,
+                const std::vector<Neighbour>& found) {
+        nlohmann::ordered_json line{{"path", path}};
+        add_label_fields(line, label, names);
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        std::vector<std::string> classes;
+        NeighbourRow row{{path, class_key(label, names), -1}, {}};
+        for (const Neighbour& nb : kept(o_, f_, path, found)) {
+            const int nb_label = f_.labels[size_t(nb.row)];
+            const double d = reported_distance(f_.metric, nb.distance2);
+            nlohmann::ordered_json entry{{"path", f_.paths[size_t(nb.row)]}, {"distance", json_float(float(d))}};
+            add_label_fields(entry, nb_label, f_.class_names);
+            list.push_back(entry);
+            classes.push_back(class_key(nb_label, f_.class_names));
+            row.neighbours.push_back({f_.paths[size_t(nb.row)], classes.back(), d});
+        }
+        line["neighbours"] = list;
+        out_.write(line);
+        agreement_.add(class_key(label, names), classes);
+        if (!o_.sheet.empty() && int(sheet_.size()) < kMaxSheetRows) sheet_.push_back(std::move(row));
+    }
+
+    const SearchCli& o_;
+    const IndexFile& f_;
+    JsonLines& out_;
+    LabelAgreement agreement_;
+    std::vector<NeighbourRow> sheet_;
+    int64_t queries_ = 0;
+};
+
+// Whether every query input is images (not vectors, not a data set): then they stream.
+bool images_only(const std::vector<std::string>& inputs) {
+    for (const std::string& input : inputs)
+        if (input != "-" && (is_vector_file(input) || (std::filesystem::exists(input) && is_labelled_data_set(input))))
+            return false;
+    return true;
+}
+
 }  // namespace
 
 int run_query(const SearchCli& options, JsonLines& out) {
     const auto t0 = clock_type::now();
-    IndexFile f = load_index(options.index);
+    const IndexFile f = load_index(options.index);
     SearchCli o = options;
     if (!o.layer_given && !f.origin.layer.empty()) o.layer = f.origin.layer;  // queries made as the index was
     const int64_t n = f.index.size();
@@ -78,54 +157,36 @@ int run_query(const SearchCli& options, JsonLines& out) {
     const int wanted = o.k + (o.exclude_self ? 1 : 0);
     check(wanted <= n, "-k", "", "1.." + std::to_string(n - (o.exclude_self ? 1 : 0)) + " (the vectors in " + o.index +
                                      (o.exclude_self ? ", less the query's own" : "") + ")", std::to_string(o.k));
+    QueryReporter reporter(o, f, out);
     int failed = 0;
-    VectorSet q = gather_vectors(o, o.common.inputs, false, f.origin.weights, out, failed);
-    const std::string diff = origin_difference(f.origin, q.origin);
-    check(diff.empty(), o.common.inputs.front(), "queries", "vectors made as " + o.index + "'s were", diff);
-    check(q.size() == 0 || q.dim == f.index.dim(), o.common.inputs.front(), "dimension",
-          std::to_string(f.index.dim()) + " (the index's vectors)", std::to_string(q.dim));
-    if (f.metric == "cosine") normalize_rows(q.rows, q.dim);
-    const auto results = q.size() ? f.index.search(q.rows.data(), q.size(), wanted, o.nprobe)
-                                  : std::vector<std::vector<Neighbour>>{};
-    LabelAgreement agreement(o.k);
-    std::vector<NeighbourRow> sheet;
-    for (int64_t i = 0; i < q.size(); ++i) {
-        const std::string& path = q.paths[size_t(i)];
-        nlohmann::ordered_json line{{"path", path}};
-        add_label_fields(line, q.labels[size_t(i)], q.class_names);
-        nlohmann::ordered_json list = nlohmann::ordered_json::array();
-        std::vector<std::string> classes;
-        NeighbourRow row{{path, class_key(q.labels[size_t(i)], q.class_names), -1}, {}};
-        for (const Neighbour& nb : kept(o, f, path, results[size_t(i)])) {
-            const int label = f.labels[size_t(nb.row)];
-            const double d = reported_distance(f.metric, nb.distance2);
-            nlohmann::ordered_json entry{{"path", f.paths[size_t(nb.row)]}, {"distance", json_float(float(d))}};
-            add_label_fields(entry, label, f.class_names);
-            list.push_back(entry);
-            classes.push_back(class_key(label, f.class_names));
-            row.neighbours.push_back({f.paths[size_t(nb.row)], classes.back(), d});
-        }
-        line["neighbours"] = list;
-        out.write(line);
-        agreement.add(class_key(q.labels[size_t(i)], q.class_names), classes);
-        if (!o.sheet.empty() && int(sheet.size()) < kMaxSheetRows) sheet.push_back(std::move(row));
+    if (images_only(o.common.inputs)) {
+        // Images (and "-") stream: a line for each query as soon as its batch is searched.
+        LoadedModel model = load_query_model(o, f.origin.weights);
+        VectorSet batch;
+        batch.origin = origin_of(model, o.layer);
+        CommonOptions c = o.common;
+        c.quiet = true;
+        // Paths from stdin are answered one by one (someone may be waiting on each); files in
+        // batches (one search over the index per batch).
+        const bool interactive = std::find(c.inputs.begin(), c.inputs.end(), "-") != c.inputs.end();
+        const int64_t flush_at = interactive ? 1 : o.common.batch;
+        run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
+            if (!error.empty()) {
+                out.write({{"path", path}, {"error", error}});
+                ++failed;
+                return;
+            }
+            batch.append(path, -1, values, dim, path);
+            if (batch.size() < flush_at) return;
+            reporter.add(batch);
+            batch.rows.clear(), batch.paths.clear(), batch.labels.clear();
+        });
+        reporter.add(batch);
+    } else {
+        VectorSet q = gather_vectors(o, o.common.inputs, false, f.origin.weights, out, failed);
+        reporter.add(q);
     }
-    nlohmann::ordered_json summary{{"summary", true}, {"queries", q.size()}, {"k", o.k}, {"index", o.index},
-                                   {"kind", f.index.kind().name()}, {"metric", f.metric}};
-    agreement.add_to(summary);
-    if (!sheet.empty()) {
-        if (q.size() > kMaxSheetRows)
-            log_info(o.common.quiet, "alexnet-search: the sheet shows the first " + std::to_string(kMaxSheetRows) + " of " +
-                                         std::to_string(q.size()) + " queries");
-        write_neighbour_sheet(o.sheet, "Nearest neighbours by " + f.origin.layer + " (" + f.metric + ")",
-                              data_name(o.index) + ", " + count_of(n, "vector") + ", " + f.index.kind().name() +
-                                  "; captions: distance and class",
-                              sheet);
-        summary["sheet"] = o.sheet;
-    }
-    summary["failed"] = failed;
-    summary["seconds"] = json_float(float(std::chrono::duration<double>(clock_type::now() - t0).count()));
-    out.write(summary);
+    reporter.finish(failed, std::chrono::duration<double>(clock_type::now() - t0).count());
     return failed ? 1 : 0;
 }
 
