@@ -1,6 +1,7 @@
 #include "cli/search_options.hpp"
 
 #include <cmath>
+#include <functional>
 #include <filesystem>
 
 #include "cli/options.hpp"
@@ -87,22 +88,6 @@ void add_label_fields(nlohmann::ordered_json& line, int label, const std::vector
 
 namespace {
 
-// Images (not data sets, not vector files) through the classify/embed loop.
-void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
-                  JsonLines& out, int& failed) {
-    CommonOptions c = o.common;
-    c.inputs = images;
-    c.quiet = true;  // its per-run line would read as alexnet-search's own
-    run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
-        if (!error.empty()) {
-            out.write({{"path", path}, {"error", error}});
-            ++failed;
-            return;
-        }
-        v.append(path, -1, values, dim, path);
-    });
-}
-
 // `part`'s vectors after `all`'s, their origins agreeing (unknown fields agree with anything).
 void merge(VectorSet& all, VectorSet part, const std::string& input) {
     if (part.size() == 0) return;
@@ -121,6 +106,22 @@ void merge(VectorSet& all, VectorSet part, const std::string& input) {
 }
 
 }  // namespace
+
+void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
+                  JsonLines& out, int& failed, const std::function<void()>& after_each) {
+    CommonOptions c = o.common;
+    c.inputs = images;
+    c.quiet = true;  // its per-run line would read as alexnet-search's own
+    run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
+        if (!error.empty()) {
+            out.write({{"path", path}, {"error", error}});
+            ++failed;
+            return;
+        }
+        v.append(path, -1, values, dim, path);
+        if (after_each) after_each();
+    });
+}
 
 LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights) {
     CommonOptions c = o.common;

@@ -1,6 +1,7 @@
 #pragma once
 // Inside alexnet-search (lib/cli/search_*.cpp): the vectors of the inputs, gathered from vector
 // files, data sets and images, and the distances as reported. Not for other tools.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,11 @@ VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inp
 // The model that embeds images and data sets: --weights, else `default_weights` (the index's,
 // when that file exists), else the usual default.
 LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights);
+
+// Images (not data sets, not vector files) through the classify/embed loop into `v`, calling
+// `after_each` (when given) after each vector; an unreadable image gets its error line.
+void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
+                  JsonLines& out, int& failed, const std::function<void()>& after_each = {});
 
 // The distance users see: Euclidean for l2, 1 - cosine for cosine (unit vectors), from a squared
 // Euclidean distance.

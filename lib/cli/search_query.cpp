@@ -5,7 +5,6 @@
 #include <map>
 #include <numeric>
 
-#include "cli/run_model.hpp"
 #include "cli/search_parts.hpp"
 #include "core/error.hpp"
 #include "figures/plot.hpp"
@@ -164,19 +163,11 @@ int run_query(const SearchCli& options, JsonLines& out) {
         LoadedModel model = load_query_model(o, f.origin.weights);
         VectorSet batch;
         batch.origin = origin_of(model, o.layer);
-        CommonOptions c = o.common;
-        c.quiet = true;
         // Paths from stdin are answered one by one (someone may be waiting on each); files in
         // batches (one search over the index per batch).
-        const bool interactive = std::find(c.inputs.begin(), c.inputs.end(), "-") != c.inputs.end();
-        const int64_t flush_at = interactive ? 1 : o.common.batch;
-        run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
-            if (!error.empty()) {
-                out.write({{"path", path}, {"error", error}});
-                ++failed;
-                return;
-            }
-            batch.append(path, -1, values, dim, path);
+        const auto& in = o.common.inputs;
+        const int64_t flush_at = std::find(in.begin(), in.end(), "-") != in.end() ? 1 : o.common.batch;
+        embed_images(o, in, model, batch, out, failed, [&] {
             if (batch.size() < flush_at) return;
             reporter.add(batch);
             batch.rows.clear(), batch.paths.clear(), batch.labels.clear();
