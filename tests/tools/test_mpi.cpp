@@ -241,10 +241,12 @@ TEST_CASE("mpirun: a killed rank ends the job within seconds, with Open MPI's me
     TempDir out;
     const std::string log = out / "log.jsonl";
     // $m is timeout's process; mpirun is its child, and the ranks are mpirun's children (one
-    // machine): kill the last one (rank 1) once a checkpoint exists.
+    // machine): kill the last one (rank 1) once the checkpoint of iteration 6 is whole. Iteration
+    // 6's log line comes before its checkpoint (a collective: a rank killed between them leaves
+    // the one of iteration 4); iteration 7's line comes after it.
     const Run r = run(mpirun(2, train_cmd(d, out.path.string(), "--epochs 100000 --checkpoint-every 2")) + " > " + log +
                       " & m=$!; for i in $(seq 1200); do [ -f " + (out / "last.safetensors") +
-                      " ] && grep -q '\"iter\":6' " + log + " && break; sleep 0.05; done; " +
+                      " ] && grep -q '\"iter\":7' " + log + " && break; sleep 0.05; done; " +
                       "p=$(cat /proc/$m/task/$m/children | tr -d ' '); k=$(cat /proc/$p/task/$p/children | tr ' ' '\\n' | grep . | tail -1); " +
                       "kill -9 $k; " +
                       "t0=$(date +%s%N); wait $m; s=$?; echo $s $(( ($(date +%s%N) - t0) / 1000000 ))");
