@@ -24,7 +24,8 @@ std::string class_key(int label, const std::vector<std::string>& names) {
 }
 
 // Share of neighbours of the query's class among the first 1, 5, 10 and k, and a k-nearest-
-// neighbour vote (the most frequent class among the k; a tie goes to the class met first).
+// neighbour vote (the most frequent class among the k; a tie goes to the class that reached that
+// count first, counting from the nearest).
 struct LabelAgreement {
     std::vector<int> depths;
     std::vector<double> same;  // per depth, summed over the queries
