@@ -72,7 +72,9 @@ std::vector<Neighbour> kept(const SearchCli& o, const IndexFile& f, const std::s
 // sheet at the end.
 class QueryReporter {
 public:
-    QueryReporter(const SearchCli& o, const IndexFile& f, JsonLines& out) : o_(o), f_(f), out_(out), agreement_(o.k) {}
+    QueryReporter(const SearchCli& o, const IndexFile& f, JsonLines& out)
+        : o_(o), f_(f), out_(out), agreement_(o.k),
+          index_labelled_(std::any_of(f.labels.begin(), f.labels.end(), [](int l) { return l >= 0; })) {}
 
     // `q`'s vectors (made as the index's were: checked here) searched and reported, in order.
     void add(VectorSet& q) {
@@ -125,7 +127,7 @@ private:
         }
         line["neighbours"] = list;
         out_.write(line);
-        agreement_.add(class_key(label, names), classes);
+        if (index_labelled_) agreement_.add(class_key(label, names), classes);
         if (!o_.sheet.empty() && int(sheet_.size()) < kMaxSheetRows) sheet_.push_back(std::move(row));
     }
 
@@ -133,6 +135,7 @@ private:
     const IndexFile& f_;
     JsonLines& out_;
     LabelAgreement agreement_;
+    const bool index_labelled_;  // label precision only where the index knows its classes
     std::vector<NeighbourRow> sheet_;
     int64_t queries_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "oneapi/dnnl/dnnl.h"
@@ -65,11 +66,20 @@ const Tensor& tensor_of(const Weights& in, const std::string& name, const std::v
     return t;
 }
 
-void check_finite(const Tensor& t, const std::string& file) {
+// Finite values, and rows of `row` values whose squared length FAISS's float distances can hold.
+void check_finite(const Tensor& t, const std::string& file, int64_t row = 0) {
     const float* v = t.floats();
     const int64_t n = t.numel();
-    for (int64_t i = 0; i < n; ++i)
+    double norm2 = 0;
+    for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(v[i])) throw Error(file, t.name(), "finite numbers", "a non-finite value at element " + std::to_string(i));
+        norm2 += double(v[i]) * v[i];
+        if (row > 0 && (i + 1) % row == 0) {
+            check(norm2 <= kMaxSquaredNorm, file, t.name(), "rows of squared length at most 1e36",
+                  (std::ostringstream() << norm2).str() + " at row " + std::to_string(i / row));
+            norm2 = 0;
+        }
+    }
 }
 
 }  // namespace
@@ -196,7 +206,9 @@ std::vector<std::vector<Neighbour>> VectorIndex::search(const float* q, int64_t 
             }
             exact_rerank(&queries[p * dim_], k, std::vector<int64_t>(r, r + wanted), out);
             const double tolerance = 1e-4 * (squared_norm(&queries[p * dim_], dim_) + max_norm2) + 1e-30;
-            if (wanted < size() && out.back().distance2 >= double(d[wanted - 1]) - tolerance) again.push_back(pending[p]);
+            // (fewer than k: FAISS left out rows whose float distance overflowed; widen to all)
+            if (wanted < size() && (int(out.size()) < k || out.back().distance2 >= double(d[wanted - 1]) - tolerance))
+                again.push_back(pending[p]);
         }
         pending = again;
         wanted = int(std::min<int64_t>(size(), int64_t(wanted) * 4));
@@ -256,10 +268,10 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     if (pq_centroids) check_finite(*pq_centroids, file);
     const Tensor* codes = m ? &tensor_of(in, "codes", {rows, m}, true, file) : nullptr;
     const Tensor* vectors = m ? nullptr : &tensor_of(in, "vectors", {rows, dim}, false, file);
-    if (vectors) check_finite(*vectors, file);
+    if (vectors) check_finite(*vectors, file, dim);
     const Tensor* centroids = kind.lists ? &tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file) : nullptr;
     const Tensor* list = kind.lists ? &tensor_of(in, "ivf.list", {rows}, false, file) : nullptr;
-    if (centroids) check_finite(*centroids, file);
+    if (centroids) check_finite(*centroids, file, dim);
     for (int64_t i = 0; list && i < rows; ++i) {
         const float l = list->floats()[i];
         check(l >= 0 && l < float(kind.lists) && l == std::floor(l), file, "ivf.list",

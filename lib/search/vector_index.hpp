@@ -18,6 +18,9 @@ struct Index;
 
 namespace alexnet {
 
+// Vectors longer than this (squared) would overflow FAISS's float distances.
+constexpr double kMaxSquaredNorm = 1e36;
+
 struct IndexKind {
     int codes = 0;  // bytes per vector (product quantisation, 8 bits per sub-vector); 0: floats
     int lists = 0;  // inverted-file lists; 0: none

@@ -34,6 +34,7 @@ VectorSet read_npy_vectors(const std::string& path) {
           std::to_string(v.paths.size()));
     v.rows = m.values;
     v.labels.assign(v.paths.size(), -1);
+    for (int64_t r = 0; r < m.rows; ++r) check_vector(&v.rows[size_t(r) * m.dim], m.dim, path + " row " + std::to_string(r));
     return v;
 }
 
@@ -73,9 +74,20 @@ VectorSet read_jsonl_vectors(const std::string& path) {
 void VectorSet::append(const std::string& path, int label, const float* v, int d, const std::string& source) {
     if (paths.empty()) dim = d;
     check(d == dim, source, "dimension", std::to_string(dim) + " (as the vectors before)", std::to_string(d));
+    check_vector(v, d, source + " (" + path + ")");
     rows.insert(rows.end(), v, v + d);
     paths.push_back(path);
     labels.push_back(label);
+}
+
+void check_vector(const float* v, int dim, const std::string& where) {
+    double norm2 = 0;
+    for (int i = 0; i < dim; ++i) {
+        check(std::isfinite(v[i]), where, "vector", "finite numbers", "a non-finite value at element " + std::to_string(i));
+        norm2 += double(v[i]) * v[i];
+    }
+    check(norm2 <= kMaxSquaredNorm, where, "vector", "a squared length of at most 1e36 (distances are computed in float)",
+          (std::ostringstream() << norm2).str());
 }
 
 bool is_vector_file(const std::string& path) { return has_extension(path, ".npy") || has_extension(path, ".jsonl"); }

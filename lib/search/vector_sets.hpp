@@ -26,6 +26,10 @@ struct VectorSet {
     void append(const std::string& path, int label, const float* v, int dim, const std::string& source);
 };
 
+// Finite values whose squared length is at most kMaxSquaredNorm (FAISS computes distances in
+// float: larger ones overflow); else Error naming `where`.
+void check_vector(const float* v, int dim, const std::string& where);
+
 // Whether `path` names vectors rather than images: a .npy or .jsonl file.
 bool is_vector_file(const std::string& path);
 VectorSet read_vector_file(const std::string& path);

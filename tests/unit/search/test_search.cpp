@@ -14,6 +14,7 @@
 #include "formats/safetensors.hpp"
 #include "search/index_file.hpp"
 #include "search/vector_index.hpp"
+#include "search/vector_sets.hpp"
 #include "test_util.hpp"
 
 using namespace alexnet;
@@ -245,4 +246,20 @@ TEST_CASE(".npy matrices read back as NpyWriter wrote them; a bad header names i
     const std::string paths = dir / "x.npy.paths.txt";
     std::ofstream(paths) << "a.jpg\nb\\nc.jpg\nd\\\\e.jpg\n";
     CHECK(read_paths_txt(paths) == std::vector<std::string>{"a.jpg", "b\nc.jpg", "d\\e.jpg"});
+}
+
+TEST_CASE("vectors that FAISS's float distances cannot hold are refused in one line, not searched (a NaN crashed query)") {
+    test::TempDir dir;
+    const float nan_row[2] = {NAN, 1.f}, big_row[2] = {1e20f, 0.f}, fine[2] = {1.f, 2.f};
+    for (const auto& [name, row] : {std::pair{"nan", nan_row}, std::pair{"big", big_row}}) {
+        const std::string path = dir / (std::string(name) + ".npy");
+        NpyWriter w(path, 2);
+        w.append(fine), w.append(row);
+        w.finish();
+        std::ofstream(path + ".paths.txt") << "a.jpg\nb.jpg\n";
+        CHECK_THROWS_WITH(read_vector_file(path), std::string(name) == "nan"
+                              ? (path + " row 1: vector: expected finite numbers, found a non-finite value at element 0").c_str()
+                              : (path + " row 1: vector: expected a squared length of at most 1e36 (distances are "
+                                        "computed in float), found 1e+40").c_str());
+    }
 }
