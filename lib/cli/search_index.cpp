@@ -6,6 +6,7 @@
 
 #include "cli/search_parts.hpp"
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 
 namespace alexnet {
 
@@ -55,7 +56,7 @@ void check_append(CLI::App& app, const SearchCli& o, const IndexFile& f, const V
 }  // namespace
 
 int run_index(CLI::App& app, const SearchCli& o, JsonLines& out) {
-    const bool appending = o.append && fs::exists(o.index);
+    const bool appending = o.append && path_exists(o.index);
     std::optional<IndexFile> f;
     if (appending) f.emplace(load_index(o.index));
     int failed = 0;

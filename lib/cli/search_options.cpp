@@ -8,6 +8,7 @@
 #include "cli/run_model.hpp"
 #include "cli/search_parts.hpp"
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "data/labels.hpp"
 #include "engine/inference_net.hpp"
 
@@ -108,12 +109,14 @@ void merge(VectorSet& all, VectorSet part, const std::string& input) {
 }  // namespace
 
 void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
-                  JsonLines& out, int& failed, const std::function<void()>& after_each) {
+                  JsonLines& out, int& failed, const std::function<void()>& after_each,
+                  const std::function<void()>& before_error) {
     CommonOptions c = o.common;
     c.inputs = images;
     c.quiet = true;  // its per-run line would read as alexnet-search's own
     run_images(c, model, o.layer, [&](const std::string& path, const std::string& error, const float* values, int dim) {
         if (!error.empty()) {
+            if (before_error) before_error();
             out.write({{"path", path}, {"error", error}});
             ++failed;
             return;
@@ -125,7 +128,7 @@ void embed_images(const SearchCli& o, const std::vector<std::string>& images, Lo
 
 LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights) {
     CommonOptions c = o.common;
-    if (c.weights.empty() && !default_weights.empty() && fs::exists(default_weights)) c.weights = default_weights;
+    if (c.weights.empty() && !default_weights.empty() && path_exists(default_weights)) c.weights = default_weights;
     return load_tool_model(c);
 }
 
@@ -143,7 +146,7 @@ VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inp
     for (const std::string& input : inputs) {
         if (input != "-" && is_vector_file(input)) {
             merge(all, read_vector_file(input), input);
-        } else if (input != "-" && fs::exists(input) && is_labelled_data_set(input)) {
+        } else if (input != "-" && path_exists(input) && is_labelled_data_set(input)) {
             LoadedModel& m = loaded();
             const LabelledSet set = sample_items(open_labelled_set(input, split == "train" ? Split::train : Split::test, o.root),
                                                  o.limit, kSampleSeed);

@@ -23,9 +23,11 @@ VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inp
 LoadedModel load_query_model(const SearchCli& o, const std::string& default_weights);
 
 // Images (not data sets, not vector files) through the classify/embed loop into `v`, calling
-// `after_each` (when given) after each vector; an unreadable image gets its error line.
+// `after_each` (when given) after each vector; an unreadable image gets its error line, after
+// `before_error` (when given).
 void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
-                  JsonLines& out, int& failed, const std::function<void()>& after_each = {});
+                  JsonLines& out, int& failed, const std::function<void()>& after_each = {},
+                  const std::function<void()>& before_error = {});
 
 // The distance users see: Euclidean for l2, 1 - cosine for cosine (unit vectors), from a squared
 // Euclidean distance.

@@ -7,15 +7,19 @@
 
 #include "cli/search_parts.hpp"
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "figures/plot.hpp"
 #include "search/neighbour_sheet.hpp"
 
 namespace alexnet {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr int kMaxSheetRows = 64;
+constexpr int kMaxSheetNeighbours = 16;
 
 // A label's name, comparable across the query's and the index's classes ("" when unknown).
 std::string class_key(int label, const std::vector<std::string>& names) {
@@ -58,14 +62,12 @@ struct LabelAgreement {
     }
 };
 
-// The neighbours of query `i` to report: its own path left out with --exclude-self, at most k.
-std::vector<Neighbour> kept(const SearchCli& o, const IndexFile& f, const std::string& path, std::vector<Neighbour> all) {
-    if (o.exclude_self) {
-        const auto self = std::find_if(all.begin(), all.end(), [&](const Neighbour& n) { return f.paths[size_t(n.row)] == path; });
-        if (self != all.end()) all.erase(self);
-    }
-    if (int(all.size()) > o.k) all.resize(size_t(o.k));
-    return all;
+// A path as --exclude-self compares them: absolute (from the current folder) and normalised, so
+// "./a.jpg", "a.jpg" and "/here/a.jpg" are one file.
+std::string same_file_key(const std::string& path) {
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(path, ec);
+    return (ec ? fs::path(path) : absolute).lexically_normal().string();
 }
 
 // Searches queries a batch at a time and writes their lines as they come; the summary and the
@@ -74,7 +76,10 @@ class QueryReporter {
 public:
     QueryReporter(const SearchCli& o, const IndexFile& f, JsonLines& out)
         : o_(o), f_(f), out_(out), agreement_(o.k),
-          index_labelled_(std::any_of(f.labels.begin(), f.labels.end(), [](int l) { return l >= 0; })) {}
+          index_labelled_(std::any_of(f.labels.begin(), f.labels.end(), [](int l) { return l >= 0; })) {
+        if (o.exclude_self)
+            for (const std::string& p : f.paths) ++copies_[same_file_key(p)];
+    }
 
     // `q`'s vectors (made as the index's were: checked here) searched and reported, in order.
     void add(VectorSet& q) {
@@ -84,8 +89,19 @@ public:
         check(q.dim == f_.index.dim(), o_.common.inputs.front(), "dimension",
               std::to_string(f_.index.dim()) + " (the index's vectors)", std::to_string(q.dim));
         if (f_.metric == "cosine") normalize_rows(q.rows, q.dim);
-        const auto results = f_.index.search(q.rows.data(), q.size(), o_.k + (o_.exclude_self ? 1 : 0), o_.nprobe);
-        for (int64_t i = 0; i < q.size(); ++i) report(q.paths[size_t(i)], q.labels[size_t(i)], q.class_names, results[size_t(i)]);
+        // With --exclude-self, enough more to leave k once every copy of the query's file is out.
+        std::vector<std::string> keys;
+        int64_t most_copies = 0;
+        for (int64_t i = 0; o_.exclude_self && i < q.size(); ++i) {
+            keys.push_back(same_file_key(q.paths[size_t(i)]));
+            const auto it = copies_.find(keys.back());
+            most_copies = std::max<int64_t>(most_copies, it == copies_.end() ? 0 : it->second);
+        }
+        const int k = int(std::min<int64_t>(f_.index.size(), o_.k + most_copies));
+        const auto results = f_.index.search(q.rows.data(), q.size(), k, o_.nprobe);
+        for (int64_t i = 0; i < q.size(); ++i)
+            report(q.paths[size_t(i)], o_.exclude_self ? keys[size_t(i)] : "", q.labels[size_t(i)], q.class_names,
+                   results[size_t(i)]);
         queries_ += q.size();
     }
 
@@ -97,6 +113,10 @@ public:
             if (queries_ > kMaxSheetRows)
                 log_info(o_.common.quiet, "alexnet-search: the sheet shows the first " + std::to_string(kMaxSheetRows) +
                                               " of " + std::to_string(queries_) + " queries");
+            if (o_.k > kMaxSheetNeighbours)
+                log_info(o_.common.quiet, "alexnet-search: the sheet shows the nearest " +
+                                              std::to_string(kMaxSheetNeighbours) + " of each query's " +
+                                              std::to_string(o_.k) + " neighbours");
             write_neighbour_sheet(o_.sheet, "Nearest neighbours by " + f_.origin.layer + " (" + f_.metric + ")",
                                   data_name(o_.index) + ", " + count_of(f_.index.size(), "vector") + ", " +
                                       f_.index.kind().name() + "; captions: distance and class",
@@ -109,21 +129,31 @@ public:
     }
 
 private:
-    void report(const std::string& path, int label, const std::vector<std::string>& names,
+    // The neighbours to report: every copy of the query's own file left out with --exclude-self
+    // (`self` its key), at most k.
+    std::vector<Neighbour> kept(const std::string& self, std::vector<Neighbour> all) const {
+        if (o_.exclude_self)
+            std::erase_if(all, [&](const Neighbour& n) { return same_file_key(f_.paths[size_t(n.row)]) == self; });
+        if (int(all.size()) > o_.k) all.resize(size_t(o_.k));
+        return all;
+    }
+
+    void report(const std::string& path, const std::string& self, int label, const std::vector<std::string>& names,
                 const std::vector<Neighbour>& found) {
         nlohmann::ordered_json line{{"path", path}};
         add_label_fields(line, label, names);
         nlohmann::ordered_json list = nlohmann::ordered_json::array();
         std::vector<std::string> classes;
         NeighbourRow row{{path, class_key(label, names), -1}, {}};
-        for (const Neighbour& nb : kept(o_, f_, path, found)) {
+        for (const Neighbour& nb : kept(self, found)) {
             const int nb_label = f_.labels[size_t(nb.row)];
             const double d = reported_distance(f_.metric, nb.distance2);
             nlohmann::ordered_json entry{{"path", f_.paths[size_t(nb.row)]}, {"distance", json_float(float(d))}};
             add_label_fields(entry, nb_label, f_.class_names);
             list.push_back(entry);
             classes.push_back(class_key(nb_label, f_.class_names));
-            row.neighbours.push_back({f_.paths[size_t(nb.row)], classes.back(), d});
+            if (row.neighbours.size() < size_t(kMaxSheetNeighbours))
+                row.neighbours.push_back({f_.paths[size_t(nb.row)], classes.back(), d});
         }
         line["neighbours"] = list;
         out_.write(line);
@@ -137,13 +167,14 @@ private:
     LabelAgreement agreement_;
     const bool index_labelled_;  // label precision only where the index knows its classes
     std::vector<NeighbourRow> sheet_;
+    std::map<std::string, int64_t> copies_;  // --exclude-self: index rows per file
     int64_t queries_ = 0;
 };
 
 // Whether every query input is images (not vectors, not a data set): then they stream.
 bool images_only(const std::vector<std::string>& inputs) {
     for (const std::string& input : inputs)
-        if (input != "-" && (is_vector_file(input) || (std::filesystem::exists(input) && is_labelled_data_set(input))))
+        if (input != "-" && (is_vector_file(input) || (path_exists(input) && is_labelled_data_set(input))))
             return false;
     return true;
 }
@@ -171,11 +202,12 @@ int run_query(const SearchCli& options, JsonLines& out) {
         // batches (one search over the index per batch).
         const auto& in = o.common.inputs;
         const int64_t flush_at = std::find(in.begin(), in.end(), "-") != in.end() ? 1 : o.common.batch;
-        embed_images(o, in, model, batch, out, failed, [&] {
-            if (batch.size() < flush_at) return;
+        const auto flush = [&] {
             reporter.add(batch);
             batch.rows.clear(), batch.paths.clear(), batch.labels.clear();
-        });
+        };
+        // (an unreadable image's error line comes after the lines of the images before it)
+        embed_images(o, in, model, batch, out, failed, [&] { if (batch.size() >= flush_at) flush(); }, flush);
         reporter.add(batch);
     } else {
         VectorSet q = gather_vectors(o, o.common.inputs, false, f.origin.weights, out, failed);
@@ -204,18 +236,31 @@ int run_duplicates(const SearchCli& o, JsonLines& out) {
     std::iota(parent.begin(), parent.end(), 0);
     std::vector<double> widest(size_t(n), 0);  // per row, the largest distance that joined it
     constexpr int64_t kChunk = 1024;
-    std::vector<float> rows(size_t(kChunk) * f.index.dim());
+    const int dim = f.index.dim();
+    std::vector<float> rows(size_t(kChunk) * dim), other(static_cast<size_t>(dim));
+    std::vector<int64_t> own(static_cast<size_t>(kChunk));
     for (int64_t first = 0; first < n; first += kChunk) {
         const int64_t count = std::min(kChunk, n - first);
-        for (int64_t r = 0; r < count; ++r) f.index.reconstruct(first + r, &rows[size_t(r) * f.index.dim()]);
-        const auto found = f.index.search(rows.data(), count, k, o.nprobe);
-        for (int64_t r = 0; r < count; ++r)
-            for (const Neighbour& nb : found[size_t(r)])
-                if (nb.row != first + r && nb.distance2 <= max_d2) {
-                    const int64_t a = find_root(parent, first + r), b = find_root(parent, nb.row);
-                    widest[size_t(first + r)] = std::max(widest[size_t(first + r)], nb.distance2);
-                    if (a != b) parent[size_t(std::max(a, b))] = std::min(a, b);
+        for (int64_t r = 0; r < count; ++r) f.index.reconstruct(first + r, &rows[size_t(r) * dim]), own[size_t(r)] = first + r;
+        // Each row's own list is probed, so its exact copies (same list, same codes) are found.
+        const auto found = f.index.search(rows.data(), count, k, o.nprobe, own.data());
+        for (int64_t r = 0; r < count; ++r) {
+            const float* x = &rows[size_t(r) * dim];
+            for (const Neighbour& nb : found[size_t(r)]) {
+                if (nb.row == first + r) continue;
+                double d2 = nb.distance2;
+                // Codes' distances are estimates (a copy's is not 0): near the bound, the
+                // distance between the stored vectors (as their codes decode) decides.
+                if (!f.index.kind().exact() && d2 <= max_d2 + 1e-4 * squared_length(x, dim) * 4 + 1e-30) {
+                    f.index.reconstruct(nb.row, other.data());
+                    d2 = squared_distance(x, other.data(), dim);
                 }
+                if (d2 > max_d2) continue;
+                const int64_t a = find_root(parent, first + r), b = find_root(parent, nb.row);
+                widest[size_t(first + r)] = std::max(widest[size_t(first + r)], d2);
+                if (a != b) parent[size_t(std::max(a, b))] = std::min(a, b);
+            }
+        }
     }
     std::map<int64_t, std::vector<int64_t>> groups;
     for (int64_t i = 0; i < n; ++i) groups[find_root(parent, i)].push_back(i);

@@ -1,5 +1,7 @@
 #include "core/regular_file.hpp"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,6 +85,16 @@ std::string read_file_head(const std::string& path, size_t n) {
     std::string out(n, '\0');
     out.resize(read_fully(fd.get(), reinterpret_cast<uint8_t*>(out.data()), n, path));
     return out;
+}
+
+bool path_exists(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+}
+
+bool is_folder(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_directory(path, ec);
 }
 
 }  // namespace alexnet

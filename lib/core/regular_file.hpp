@@ -32,6 +32,11 @@ FileDescriptor open_regular_file(const std::string& path);
 std::vector<uint8_t> read_regular_file(const std::string& path, uint64_t max_bytes, const std::string& what);
 std::string read_text_file(const std::string& path, uint64_t max_bytes, const std::string& what);
 
+// Whether `path` names something / a folder; false also when it cannot be looked at (no
+// permission, a name too long): never throws, unlike std::filesystem's one-argument forms.
+bool path_exists(const std::string& path);
+bool is_folder(const std::string& path);
+
 // Up to the first `n` bytes (fewer when the file is shorter).
 std::string read_file_head(const std::string& path, size_t n);
 

@@ -1,11 +1,13 @@
 #include "search/index_file.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "formats/safetensors.hpp"
 #include "io/bounded_json.hpp"
+#include "io/json_lines.hpp"
 
 namespace alexnet {
 
@@ -25,7 +27,7 @@ std::vector<int8_t> pack_paths(const std::vector<std::string>& paths) {
 
 std::vector<std::string> unpack_paths(const Tensor& t, int64_t rows, const std::string& file) {
     std::vector<std::string> paths;
-    paths.reserve(size_t(rows));
+    paths.reserve(size_t(std::min(rows, t.numel())));  // each path takes at least its NUL
     const int8_t* b = t.s8();
     std::string current;
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -79,9 +81,10 @@ void save_index(const std::string& path, const IndexFile& f) {
     w.metadata["codes"] = std::to_string(f.index.kind().codes);
     w.metadata["lists"] = std::to_string(f.index.kind().lists);
     w.metadata["metric"] = f.metric;
-    w.metadata["origin"] = nlohmann::json{{"model", f.origin.model}, {"weights", f.origin.weights},
-                                          {"layer", f.origin.layer}, {"preprocessing", f.origin.preprocessing}}.dump();
-    w.metadata["class_names"] = nlohmann::json(f.class_names).dump();
+    // (text that is not UTF-8, as a weights path may be, is kept with U+FFFD in its place)
+    w.metadata["origin"] = dump_utf8(nlohmann::json{{"model", f.origin.model}, {"weights", f.origin.weights},
+                                                    {"layer", f.origin.layer}, {"preprocessing", f.origin.preprocessing}});
+    w.metadata["class_names"] = dump_utf8(nlohmann::json(f.class_names));
     write_safetensors(path, w);
 }
 
@@ -95,7 +98,13 @@ IndexFile load_index(const std::string& path) {
     const int dim = int(meta_int(m, "dim", 1, 1 << 20, path));
     const int64_t rows = meta_int(m, "rows", 0, kMaxRows, path);
     IndexKind kind{int(meta_int(m, "codes", 0, dim, path)), int(meta_int(m, "lists", 0, 1 << 20, path))};
-    IndexFile f{VectorIndex::from_tensors(w, dim, kind, rows, path), "l2", {}, {}, {}, {}};
+    // Paths and labels first: they bound the rows by the file's size before the index is built.
+    check(w.contains("paths") && w.at("paths").is_s8() && w.at("paths").shape.size() == 1, path, "paths",
+          "an I8 tensor of NUL-terminated paths", "none");
+    std::vector<std::string> paths = unpack_paths(w.at("paths"), rows, path);
+    check(w.contains("labels") && !w.at("labels").is_s8() && w.at("labels").shape == std::vector<int64_t>{rows}, path,
+          "labels", "F32 [" + std::to_string(rows) + "]", w.contains("labels") ? shape_string(w.at("labels").shape) : "none");
+    IndexFile f{VectorIndex::from_tensors(w, dim, kind, rows, path), "l2", {}, std::move(paths), {}, {}};
     f.metric = meta(m, "metric", path);
     check(f.metric == "l2" || f.metric == "cosine", path, "__metadata__.metric", "l2 or cosine", "'" + f.metric.substr(0, 40) + "'");
     const nlohmann::json origin = parse_bounded_json(meta(m, "origin", path), path, "__metadata__.origin");
@@ -108,12 +117,8 @@ IndexFile load_index(const std::string& path) {
         throw Error(path, "__metadata__.origin", "model, weights, layer and preprocessing strings, and class names",
                     json_excerpt(origin));
     }
-    check(w.contains("paths") && w.at("paths").is_s8() && w.at("paths").shape.size() == 1, path, "paths",
-          "an I8 tensor of NUL-terminated paths", "none");
-    f.paths = unpack_paths(w.at("paths"), rows, path);
-    check(w.contains("labels") && !w.at("labels").is_s8() && w.at("labels").shape == std::vector<int64_t>{rows}, path,
-          "labels", "F32 [" + std::to_string(rows) + "]", w.contains("labels") ? shape_string(w.at("labels").shape) : "none");
     const float* labels = w.at("labels").floats();
+    f.labels.reserve(size_t(rows));
     for (int64_t i = 0; i < rows; ++i) {
         check(labels[i] >= -1 && labels[i] < float(1 << 24) && labels[i] == std::floor(labels[i]), path, "labels",
               "class numbers (-1: unknown)", "element " + std::to_string(i) + " = " + std::to_string(labels[i]));

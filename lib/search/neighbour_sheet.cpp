@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.hpp"
+#include "core/regular_file.hpp"
 #include "data/decode.hpp"
 #include "data/labelled_set.hpp"
 #include "figures/image_sheet.hpp"
@@ -24,8 +25,9 @@ class ImageFetcher {
 public:
     cv::Mat fetch(const std::string& path) {
         const size_t hash = path.rfind('#');
-        if (hash != std::string::npos && hash + 1 < path.size() && !fs::exists(path) &&
-            path.find_first_not_of("0123456789", hash + 1) == std::string::npos && fs::exists(path.substr(0, hash))) {
+        // "SET#ITEM": item ITEM of a data set (at most 9 digits: below any set's size limit)
+        if (hash != std::string::npos && hash + 1 < path.size() && path.size() - hash - 1 <= 9 && !path_exists(path) &&
+            path.find_first_not_of("0123456789", hash + 1) == std::string::npos && path_exists(path.substr(0, hash))) {
             const std::string source = path.substr(0, hash);
             auto it = sets_.find(source);
             if (it == sets_.end())

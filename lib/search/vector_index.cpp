@@ -5,6 +5,7 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/utils/distances.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "search/ivfpq_scan.hpp"
 #include "oneapi/dnnl/dnnl.h"
 
 // FAISS's distances and k-means run on BLAS's sgemm_, which Debian resolves to the reference
@@ -34,23 +36,13 @@ constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxLists = 1 << 20;
 constexpr int kPqBits = 8;  // 256 centroids per sub-vector: one byte per code
 constexpr int kPqCentroids = 1 << kPqBits;
+// Results (rows, or probed lists) per query times queries per FAISS call: about 100 MB.
+constexpr int64_t kMaxResultsPerCall = int64_t(1) << 23;
+// FAISS's per-list table for IVF-PQ (lists x codes x 256 floats) is built only up to this size;
+// above it, FAISS computes each probed list's table at query time.
+constexpr size_t kMaxPrecomputedTableBytes = size_t(1) << 30;
 
 faiss::IndexIVF* ivf_of(faiss::Index* index) { return dynamic_cast<faiss::IndexIVF*>(index); }
-
-double squared_distance(const float* a, const float* b, int dim) {
-    double s = 0;
-    for (int i = 0; i < dim; ++i) {
-        const double d = double(a[i]) - double(b[i]);
-        s += d * d;
-    }
-    return s;
-}
-
-double squared_norm(const float* a, int dim) {
-    double s = 0;
-    for (int i = 0; i < dim; ++i) s += double(a[i]) * a[i];
-    return s;
-}
 
 bool nearer(const Neighbour& a, const Neighbour& b) {
     return a.distance2 != b.distance2 ? a.distance2 < b.distance2 : a.row < b.row;
@@ -84,6 +76,21 @@ void check_finite(const Tensor& t, const std::string& file, int64_t row = 0) {
 
 }  // namespace
 
+double squared_distance(const float* a, const float* b, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; ++i) {
+        const double d = double(a[i]) - double(b[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+double squared_length(const float* a, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; ++i) s += double(a[i]) * a[i];
+    return s;
+}
+
 std::string IndexKind::name() const {
     const std::string codes_part = codes ? "pq" + std::to_string(codes) : "flat";
     return lists ? "ivf" + std::to_string(lists) + "," + codes_part : codes_part;
@@ -98,7 +105,7 @@ VectorIndex::VectorIndex(int dim, IndexKind kind) : dim_(dim), kind_(kind) {
     if (kind.lists > 0) {
         quantizer_ = std::make_unique<faiss::IndexFlatL2>(dim);
         if (kind.codes > 0)
-            index_ = std::make_unique<faiss::IndexIVFPQ>(quantizer_.get(), dim, size_t(kind.lists), size_t(kind.codes), kPqBits);
+            index_ = std::make_unique<ScannedIVFPQ>(quantizer_.get(), dim, size_t(kind.lists), size_t(kind.codes));
         else
             index_ = std::make_unique<faiss::IndexIVFFlat>(quantizer_.get(), dim, size_t(kind.lists));
     } else if (kind.codes > 0) {
@@ -132,7 +139,9 @@ void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
         if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index_.get()))
             pq->pq.cp.seed = int(seed % 1000003), pq->pq.cp.min_points_per_centroid = 1;
         index_->verbose = false;
+        faiss::precomputed_table_max_bytes = kMaxPrecomputedTableBytes;
         index_->train(n, x);
+        if (auto* scanned = dynamic_cast<ScannedIVFPQ*>(index_.get())) scanned->prepare_scan();
     } catch (const faiss::FaissException& e) {
         throw Error("index", "training", "a trained index", e.what());
     }
@@ -142,10 +151,27 @@ void VectorIndex::add(const float* x, int64_t n) {
     check(trained(), "index", "training", "a trained index before vectors are added", "an untrained one");
     try {
         index_->add(n, x);
+        if (kind_.exact())
+            for (int64_t r = 0; r < n; ++r) max_norm2_ = std::max(max_norm2_, squared_length(x + size_t(r) * dim_, dim_));
     } catch (const faiss::FaissException& e) {
         throw Error("index", "adding vectors", "vectors added", e.what());
     }
 }
+
+bool VectorIndex::use_faiss_scan(bool on) {
+    auto* scanned = dynamic_cast<ScannedIVFPQ*>(index_.get());
+    if (scanned) scanned->faiss_scan = on;
+    return scanned != nullptr;
+}
+
+std::vector<int64_t> VectorIndex::list_sizes() const {
+    std::vector<int64_t> sizes;
+    if (const auto* ivf = ivf_of(index_.get()))
+        for (size_t l = 0; l < ivf->nlist; ++l) sizes.push_back(int64_t(ivf->invlists->list_size(l)));
+    return sizes;
+}
+
+int64_t VectorIndex::list_vectors_scanned() { return int64_t(faiss::indexIVF_stats.ndis); }
 
 double VectorIndex::bytes_per_vector() const {
     const double payload = kind_.codes > 0 ? double(kind_.codes) : 4.0 * dim_;
@@ -174,46 +200,97 @@ void VectorIndex::exact_rerank(const float* q, int k, const std::vector<int64_t>
     if (int(out.size()) > k) out.resize(size_t(k));
 }
 
-std::vector<std::vector<Neighbour>> VectorIndex::search(const float* q, int64_t nq, int k, int nprobe) const {
+std::vector<std::vector<Neighbour>> VectorIndex::search(const float* q, int64_t nq, int k, int nprobe,
+                                                         const int64_t* own_rows) const {
     check(k >= 1 && k <= size(), "-k", "", "1.." + std::to_string(size()) + " (the vectors in the index)", std::to_string(k));
-    if (auto* ivf = ivf_of(index_.get())) ivf->nprobe = size_t(std::clamp(nprobe, 1, kind_.lists));
     std::vector<std::vector<Neighbour>> result(static_cast<size_t>(nq));
     // Exact: FAISS's candidates (its distances come from |q|^2 + |x|^2 - 2 q.x in float), widened
-    // until no row outside them can be nearer than the k-th by the exact distance.
-    double max_norm2 = 0;
-    if (kind_.exact())
-        for (int64_t r = 0; r < size(); ++r) max_norm2 = std::max(max_norm2, squared_norm(vectors() + size_t(r) * dim_, dim_));
-    int wanted = kind_.exact() ? int(std::min<int64_t>(size(), int64_t(k) * 2 + 8)) : k;
+    // until no row outside them can be nearer than the k-th by the exact distance. Inverted files:
+    // more lists probed until k rows are found.
+    Pass pass{kind_.exact() ? int(std::min<int64_t>(size(), int64_t(k) * 2 + 8)) : k,
+              kind_.lists ? std::clamp(nprobe, 1, kind_.lists) : 0};
     std::vector<int64_t> pending(static_cast<size_t>(nq));
     for (int64_t i = 0; i < nq; ++i) pending[size_t(i)] = i;
     while (!pending.empty()) {
-        std::vector<float> queries(pending.size() * size_t(dim_)), distances(pending.size() * size_t(wanted));
-        std::vector<faiss::Index::idx_t> rows(distances.size());
-        for (size_t p = 0; p < pending.size(); ++p)
-            std::memcpy(&queries[p * dim_], q + size_t(pending[p]) * dim_, sizeof(float) * size_t(dim_));
-        index_->search(int64_t(pending.size()), queries.data(), wanted, distances.data(), rows.data());
         std::vector<int64_t> again;
-        for (size_t p = 0; p < pending.size(); ++p) {
-            std::vector<Neighbour>& out = result[size_t(pending[p])];
-            const float* d = &distances[p * wanted];
-            const faiss::Index::idx_t* r = &rows[p * wanted];
-            if (!kind_.exact()) {
-                out.clear();
-                for (int j = 0; j < wanted; ++j)
-                    if (r[j] >= 0) out.push_back({r[j], std::max(0.0, double(d[j]))});
-                std::sort(out.begin(), out.end(), nearer);
-                continue;
-            }
-            exact_rerank(&queries[p * dim_], k, std::vector<int64_t>(r, r + wanted), out);
-            const double tolerance = 1e-4 * (squared_norm(&queries[p * dim_], dim_) + max_norm2) + 1e-30;
-            // (fewer than k: FAISS left out rows whose float distance overflowed; widen to all)
-            if (wanted < size() && (int(out.size()) < k || out.back().distance2 >= double(d[wanted - 1]) - tolerance))
-                again.push_back(pending[p]);
+        // FAISS holds every query's results (and probed lists) at once: a bounded number of queries a call.
+        const size_t per_call = size_t(std::max<int64_t>(1, kMaxResultsPerCall / std::max(pass.wanted, pass.probes)));
+        for (size_t first = 0; first < pending.size(); first += per_call) {
+            const std::vector<int64_t> some(pending.begin() + first,
+                                            pending.begin() + std::min(pending.size(), first + per_call));
+            search_pass(q, some, own_rows, k, pass, result, again);
         }
-        pending = again;
-        wanted = int(std::min<int64_t>(size(), int64_t(wanted) * 4));
+        pending = std::move(again);
+        if (kind_.exact())
+            pass.wanted = int(std::min<int64_t>(size(), int64_t(pass.wanted) * 4));
+        else
+            pass.probes = std::min(kind_.lists, pass.probes * 2);
     }
     return result;
+}
+
+// One FAISS search of queries `which`; those whose answer is not yet sure go to `again`.
+void VectorIndex::search_pass(const float* q, const std::vector<int64_t>& which, const int64_t* own_rows, int k,
+                              const Pass& pass, std::vector<std::vector<Neighbour>>& result,
+                              std::vector<int64_t>& again) const {
+    const size_t n = which.size(), wanted = size_t(pass.wanted);
+    std::vector<float> queries(n * size_t(dim_)), distances(n * wanted);
+    std::vector<faiss::Index::idx_t> rows(distances.size());
+    for (size_t p = 0; p < n; ++p)
+        std::memcpy(&queries[p * dim_], q + size_t(which[p]) * dim_, sizeof(float) * size_t(dim_));
+    try {
+        if (auto* ivf = ivf_of(index_.get())) {
+            ivf->nprobe = size_t(pass.probes);
+            if (own_rows) {
+                probe_own_lists(queries.data(), which, own_rows, pass.probes, pass.wanted, distances.data(), rows.data());
+            } else {
+                index_->search(int64_t(n), queries.data(), pass.wanted, distances.data(), rows.data());
+            }
+        } else {
+            index_->search(int64_t(n), queries.data(), pass.wanted, distances.data(), rows.data());
+        }
+    } catch (const faiss::FaissException& e) {
+        throw Error("index", "search", "a search", e.what());
+    }
+    for (size_t p = 0; p < n; ++p) {
+        std::vector<Neighbour>& out = result[size_t(which[p])];
+        const float* d = &distances[p * wanted];
+        const faiss::Index::idx_t* r = &rows[p * wanted];
+        if (!kind_.exact()) {
+            out.clear();
+            for (size_t j = 0; j < wanted; ++j)
+                if (r[j] >= 0) out.push_back({r[j], std::max(0.0, double(d[j]))});
+            std::sort(out.begin(), out.end(), nearer);
+            if (int(out.size()) < k && pass.probes < kind_.lists) again.push_back(which[p]);
+            continue;
+        }
+        exact_rerank(&queries[p * dim_], k, std::vector<int64_t>(r, r + wanted), out);
+        const double tolerance = 1e-4 * (squared_length(&queries[p * dim_], dim_) + max_norm2_) + 1e-30;
+        // (fewer than k: FAISS left out rows whose float distance overflowed; widen to all)
+        if (int64_t(wanted) < size() && (int(out.size()) < k || out.back().distance2 >= double(d[wanted - 1]) - tolerance))
+            again.push_back(which[p]);
+    }
+}
+
+// An inverted file's search of stored rows (their reconstructions in `queries`) that always
+// probes each row's own list, so a row's exact copies are found whatever its coarse neighbours.
+void VectorIndex::probe_own_lists(const float* queries, const std::vector<int64_t>& which, const int64_t* own_rows,
+                                  int probes, int wanted, float* distances, faiss::Index::idx_t* rows) const {
+    auto* ivf = ivf_of(index_.get());
+    if (ivf->direct_map.type == faiss::DirectMap::NoMap) ivf->make_direct_map(true);
+    const size_t n = which.size();
+    std::vector<faiss::Index::idx_t> lists(n * size_t(probes));
+    std::vector<float> coarse(lists.size());
+    quantizer_->search(int64_t(n), queries, probes, coarse.data(), lists.data());
+    const float* centroids = dynamic_cast<const faiss::IndexFlat&>(*quantizer_).get_xb();
+    for (size_t p = 0; p < n; ++p) {
+        const auto own = faiss::Index::idx_t(faiss::lo_listno(uint64_t(ivf->direct_map.get(own_rows[which[p]]))));
+        faiss::Index::idx_t* l = &lists[p * probes];
+        if (std::find(l, l + probes, own) != l + probes) continue;
+        l[probes - 1] = own;
+        coarse[p * probes + probes - 1] = faiss::fvec_L2sqr(queries + p * dim_, centroids + size_t(own) * dim_, size_t(dim_));
+    }
+    ivf->search_preassigned(int64_t(n), queries, wanted, lists.data(), coarse.data(), distances, rows, false);
 }
 
 void VectorIndex::to_tensors(Weights& out) const {
@@ -269,6 +346,8 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     const Tensor* codes = m ? &tensor_of(in, "codes", {rows, m}, true, file) : nullptr;
     const Tensor* vectors = m ? nullptr : &tensor_of(in, "vectors", {rows, dim}, false, file);
     if (vectors) check_finite(*vectors, file, dim);
+    // (training needs a vector per list, and the lists' tables grow with their number)
+    check(kind.lists <= rows, file, "lists", "at most the rows (" + std::to_string(rows) + ")", std::to_string(kind.lists));
     const Tensor* centroids = kind.lists ? &tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file) : nullptr;
     const Tensor* list = kind.lists ? &tensor_of(in, "ivf.list", {rows}, false, file) : nullptr;
     if (centroids) check_finite(*centroids, file, dim);
@@ -279,7 +358,7 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     }
     VectorIndex v(dim, kind);
     if (kind.lists == 0 && vectors) {
-        v.index_->add(rows, vectors->floats());
+        v.add(vectors->floats(), rows);
         return v;
     }
     if (kind.lists == 0) {
@@ -296,7 +375,9 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     if (m) {
         auto& ivfpq = dynamic_cast<faiss::IndexIVFPQ&>(ivf);
         ivfpq.pq.centroids.assign(pq_centroids->floats(), pq_centroids->floats() + pq_centroids->numel());
+        faiss::precomputed_table_max_bytes = kMaxPrecomputedTableBytes;
         ivfpq.precompute_table();
+        dynamic_cast<ScannedIVFPQ&>(ivfpq).prepare_scan();
     }
     ivf.is_trained = true;
     const size_t code_size = ivf.code_size;

@@ -21,6 +21,10 @@ namespace alexnet {
 // Vectors longer than this (squared) would overflow FAISS's float distances.
 constexpr double kMaxSquaredNorm = 1e36;
 
+// Squared Euclidean distance and length, summed in double.
+double squared_distance(const float* a, const float* b, int dim);
+double squared_length(const float* a, int dim);
+
 struct IndexKind {
     int codes = 0;  // bytes per vector (product quantisation, 8 bits per sub-vector); 0: floats
     int lists = 0;  // inverted-file lists; 0: none
@@ -54,7 +58,17 @@ public:
     // The `k` nearest rows of each of `nq` queries (k at most size()), nearest first, equal
     // distances by row. Exact indexes rerank FAISS's candidates by distances summed in double, so
     // the answer is the brute-force one; compressed indexes give FAISS's approximate distances.
-    std::vector<std::vector<Neighbour>> search(const float* q, int64_t nq, int k, int nprobe) const;
+    // An inverted file probes more lists where `nprobe` of them hold fewer than k rows. With
+    // `own_rows` (query i is the stored row own_rows[i]), each query's own list is always probed.
+    std::vector<std::vector<Neighbour>> search(const float* q, int64_t nq, int k, int nprobe,
+                                               const int64_t* own_rows = nullptr) const;
+    // IVF-PQ lists scanned by FAISS's own code instead of ours (search/ivfpq_scan.hpp), to compare;
+    // false when the index has no such lists.
+    bool use_faiss_scan(bool on);
+    // The inverted file's list sizes (empty without lists), and the vectors inverted-file searches
+    // have compared with queries so far in this process (FAISS's count).
+    std::vector<int64_t> list_sizes() const;
+    static int64_t list_vectors_scanned();
     // Memory the index holds per vector (codes, or floats, and the inverted file's ids).
     double bytes_per_vector() const;
     // Every row's vector as stored (exact indexes only).
@@ -67,12 +81,21 @@ public:
     static VectorIndex from_tensors(const Weights& in, int dim, IndexKind kind, int64_t rows, const std::string& file);
 
 private:
+    struct Pass {
+        int wanted;  // rows asked of FAISS per query
+        int probes;  // lists probed (inverted files)
+    };
+    void search_pass(const float* q, const std::vector<int64_t>& which, const int64_t* own_rows, int k, const Pass& pass,
+                     std::vector<std::vector<Neighbour>>& result, std::vector<int64_t>& again) const;
+    void probe_own_lists(const float* queries, const std::vector<int64_t>& which, const int64_t* own_rows, int probes,
+                         int wanted, float* distances, int64_t* rows) const;
     void exact_rerank(const float* q, int k, const std::vector<int64_t>& candidates,
                       std::vector<Neighbour>& out) const;
     int dim_;
     IndexKind kind_;
     std::unique_ptr<faiss::Index> quantizer_;  // the inverted file's coarse centroids
     std::unique_ptr<faiss::Index> index_;
+    double max_norm2_ = 0;  // the longest stored vector's squared length (exact indexes)
 };
 
 }  // namespace alexnet

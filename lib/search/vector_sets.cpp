@@ -25,7 +25,7 @@ bool has_extension(const std::string& path, const std::string& ext) {
 VectorSet read_npy_vectors(const std::string& path) {
     const NpyMatrix m = read_npy_matrix(path);
     const std::string paths_file = path + ".paths.txt";
-    check(fs::exists(paths_file), path, "paths", "its paths file beside it (" + paths_file + ", written by alexnet-embed -o)",
+    check(path_exists(paths_file), path, "paths", "its paths file beside it (" + paths_file + ", written by alexnet-embed -o)",
           "none");
     VectorSet v;
     v.dim = m.dim;
@@ -74,6 +74,9 @@ VectorSet read_jsonl_vectors(const std::string& path) {
 void VectorSet::append(const std::string& path, int label, const float* v, int d, const std::string& source) {
     if (paths.empty()) dim = d;
     check(d == dim, source, "dimension", std::to_string(dim) + " (as the vectors before)", std::to_string(d));
+    // (an index file ends each path with a NUL byte)
+    check(path.find('\0') == std::string::npos, source, "path", "no NUL byte",
+          "one at byte " + std::to_string(path.find('\0')));
     check_vector(v, d, source + " (" + path + ")");
     rows.insert(rows.end(), v, v + d);
     paths.push_back(path);
@@ -97,8 +100,9 @@ VectorSet read_vector_file(const std::string& path) {
 }
 
 bool is_labelled_data_set(const std::string& path) {
-    if (fs::is_directory(path)) {
-        for (const auto& e : fs::directory_iterator(path)) {
+    if (is_folder(path)) {
+        std::error_code ec;  // (a folder that cannot be listed is left to the image reader to report)
+        for (const auto& e : fs::directory_iterator(path, ec)) {
             const std::string f = e.path().filename().string();
             if (f.find("images-idx3") != std::string::npos || f == "test_batch.bin" || f.rfind("data_batch_", 0) == 0)
                 return true;

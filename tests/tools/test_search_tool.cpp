@@ -135,3 +135,123 @@ TEST_CASE("alexnet-search refuses queries made another way, damaged indexes and 
           "alexnet-search: --codes: expected a number of bytes that divides the vectors' dimension 512, found 7\n");
     CHECK(run(kSearch).status == 2);  // a subcommand is required
 }
+
+namespace {
+
+// A float32 .npy matrix (NumPy's format 1.0) and its paths file, as alexnet-embed -o writes them.
+void write_npy(const std::string& path, const std::vector<float>& values, int rows, int dim) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                         std::to_string(dim) + "), }";
+    while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+    header += '\n';
+    std::ofstream out(path, std::ios::binary);
+    out.write("\x93NUMPY\x01\x00", 8);
+    const uint16_t length = uint16_t(header.size());
+    out.write(reinterpret_cast<const char*>(&length), 2);
+    out << header;
+    out.write(reinterpret_cast<const char*>(values.data()), std::streamsize(values.size() * sizeof(float)));
+    std::ofstream paths(path + ".paths.txt");
+    for (int r = 0; r < rows; ++r) paths << "v" << r << ".jpg\n";
+}
+
+}  // namespace
+
+TEST_CASE("alexnet-search duplicates on codes finds exact copies at distance 0 (their estimated distance is not 0)") {
+    TempDir dir;
+    const int rows = 600, dim = 16;
+    std::vector<float> v(size_t(rows) * dim);
+    uint32_t state = 12345;
+    for (float& x : v) x = float((state = state * 1664525u + 1013904223u) >> 8) / float(1 << 24) - 0.5f;
+    std::copy_n(&v[5 * dim], dim, &v[7 * dim]);      // v7.jpg is a copy of v5.jpg
+    std::copy_n(&v[100 * dim], dim, &v[400 * dim]);  // v400.jpg of v100.jpg
+    const std::string npy = dir / "v.npy";
+    write_npy(npy, v, rows, dim);
+    for (const std::string kind : {"--codes 4", "--codes 4 --lists 8", "--lists 8"}) {
+        CAPTURE(kind);
+        const std::string index = dir / "v.index";
+        REQUIRE(run(kSearch + " index -q " + kind + " -o " + index + " " + npy).status == 0);
+        const Run dups = run(kSearch + " duplicates " + index + " --max-distance 0 --nprobe 1");
+        REQUIRE(dups.status == 0);
+        const auto lines = dups.lines();
+        REQUIRE(lines.size() == 3);
+        CHECK(lines[0]["paths"] == nlohmann::json{"v5.jpg", "v7.jpg"});
+        CHECK(lines[1]["paths"] == nlohmann::json{"v100.jpg", "v400.jpg"});
+        CHECK(lines[0]["max_distance"] == 0);
+        CHECK(lines[2]["groups"] == 2);
+    }
+}
+
+TEST_CASE("alexnet-search query: --exclude-self leaves out every copy of the file however it is named; error lines in input order") {
+    TempDir dir;
+    fs::create_directories(dir / "a");
+    fs::copy_file(kDemo + "/0008-sandal.png", dir / "a/sandal.png");
+    fs::copy_file(kDemo + "/0002-trouser.png", dir / "a/trouser.png");
+    fs::copy_file(kDemo + "/0009-sneaker.png", dir / "a/sneaker.png");
+    const std::string index = dir / "a.index";
+    REQUIRE(run(kSearch + " index -q -w " + kWeights + " -o " + index + " " + (dir / "a")).status == 0);
+    // The same file again: two rows with its path.
+    REQUIRE(run(kSearch + " index -q --append -o " + index + " " + (dir / "a/sandal.png")).status == 0);
+    const Run self = run(kSearch + " query " + index + " " + (dir / "a/./sandal.png") + " -k 2 --exclude-self");
+    REQUIRE(self.status == 0);
+    const auto neighbours = self.lines()[0]["neighbours"];
+    REQUIRE(neighbours.size() == 2);
+    for (const auto& n : neighbours) CHECK(n["path"] != dir / "a/sandal.png");
+    CHECK(run(kSearch + " query -q " + index + " " + (dir / "a/sandal.png") + " -k 3 --exclude-self").lines()[0]
+              ["neighbours"].size() == 2);  // (only two other files)
+
+    // An unreadable image between two readable ones: its error line between theirs, from files
+    // and from stdin alike.
+    std::ofstream(dir / "broken.png") << "not a png";
+    for (const std::string& how : {std::string(" ") + (dir / "a/trouser.png") + " " + (dir / "broken.png") + " " +
+                                       (dir / "a/sneaker.png"),
+                                   std::string(" - < ") + (dir / "list.txt")}) {
+        std::ofstream(dir / "list.txt") << (dir / "a/trouser.png") << "\n" << (dir / "broken.png") << "\n"
+                                        << (dir / "a/sneaker.png") << "\n";
+        const Run q = run(kSearch + " query -q " + index + how + " -k 1");
+        CHECK(q.status == 1);
+        const auto lines = q.lines();
+        REQUIRE(lines.size() == 4);
+        CHECK(lines[0]["path"] == dir / "a/trouser.png");
+        CHECK(lines[1]["path"] == dir / "broken.png");
+        CHECK(lines[1].contains("error"));
+        CHECK(lines[2]["path"] == dir / "a/sneaker.png");
+        CHECK(lines[2]["neighbours"][0]["path"] == dir / "a/sneaker.png");
+        CHECK(lines[3]["failed"] == 1);
+    }
+}
+
+TEST_CASE("alexnet-search: cosine distances, compressed kinds through the tool, and --append's refusals") {
+    TempDir dir;
+    const std::string cosine = dir / "cos.index";
+    REQUIRE(run(kSearch + " index -q -w " + kWeights + " --metric cosine -o " + cosine + " " + kDemo).status == 0);
+    const Run q = run(kSearch + " query -q " + cosine + " " + kDemo + "/0002-trouser.png -k 10");
+    REQUIRE(q.status == 0);
+    const auto n = q.lines()[0]["neighbours"];
+    CHECK(n[0]["path"] == kDemo + "/0002-trouser.png");
+    CHECK(n[0]["distance"].get<double>() < 1e-5);  // 1 - cosine of a vector with itself
+    for (const auto& nb : n) {
+        CHECK(nb["distance"].get<double>() >= 0);
+        CHECK(nb["distance"].get<double>() <= 2);
+    }
+    CHECK(q.lines()[1]["metric"] == "cosine");
+
+    // A data set into IVF-PQ: 300 vectors of 512 (fc7 of alexnet-28) in 8-byte codes.
+    write_quadrants(dir.path, "train", 300, 1);
+    const std::string ivfpq = dir / "ivfpq.index";
+    const Run made = run(kSearch + " index -q -w " + kWeights + " --codes 8 --lists 4 -o " + ivfpq + " " + dir.path.string());
+    REQUIRE(made.status == 0);
+    CHECK(made.lines()[0]["kind"] == "ivf4,pq8");
+    CHECK(made.lines()[0]["bytes_per_vector"] == 16);
+    const Run found = run(kSearch + " query -q " + ivfpq + " " + dir.path.string() + " --split train --limit 5 -k 4 --nprobe 1");
+    REQUIRE(found.status == 0);
+    CHECK(found.lines().size() == 6);
+    CHECK(found.lines()[0]["neighbours"].size() == 4);
+
+    CHECK(run(kSearch + " index -q --append --codes 16 -o " + ivfpq + " " + kDemo).err ==
+          "alexnet-search: --codes: expected 8 (the index's), found 16\n");
+    CHECK(run(kSearch + " index -q --append --metric cosine -o " + ivfpq + " " + kDemo).err ==
+          "alexnet-search: --metric: expected l2 (the index's), found cosine\n");
+    CHECK(run(kSearch + " index -q --append --layer fc6 -o " + ivfpq + " " + kDemo).err ==
+          "alexnet-search: " + ivfpq + ": vectors: expected new vectors made as the index's were, found layer: fc7 in the "
+          "index, fc6 here\n");
+}

@@ -206,7 +206,7 @@ TEST_CASE("a damaged, truncated, foreign or hostile index file gets one line nam
     CHECK(rewrite("version.index", [](Weights& c) { c.metadata["format"] = "alexnet-search index 7"; }) ==
           dir / "version.index" + ": __metadata__.format: expected alexnet-search index 1, found 'alexnet-search index 7'");
     CHECK(rewrite("rows.index", [](Weights& c) { c.metadata["rows"] = "301"; }) ==
-          dir / "rows.index" + ": codes: expected I8 [301, 4], found I8 [300, 4]");
+          dir / "rows.index" + ": paths: expected 301 NUL-terminated paths, found 300");
     CHECK(rewrite("rows2.index", [](Weights& c) { c.metadata["rows"] = "-5"; }) ==
           dir / "rows2.index" + ": __metadata__.rows: expected a whole number 0..2147483648, found '-5'");
     CHECK(rewrite("label.index", [](Weights& c) {
@@ -262,4 +262,98 @@ TEST_CASE("vectors that FAISS's float distances cannot hold are refused in one l
                               : (path + " row 1: vector: expected a squared length of at most 1e36 (distances are "
                                         "computed in float), found 1e+40").c_str());
     }
+}
+
+TEST_CASE("IVF-PQ's list scan (ours, eight sums in flight) gives FAISS's own neighbours and distances") {
+    // dim 48 in 12 codes: one word of eight codes and four codes after it per vector.
+    for (const IndexKind kind : {IndexKind{12, 16}, IndexKind{16, 16}}) {
+        const int dim = kind.codes == 12 ? 48 : 64, n = 3000;
+        CAPTURE(kind.name());
+        const std::vector<float> base = clustered(n, dim, 50, 11), queries = clustered(100, dim, 50, 12);
+        VectorIndex index(dim, kind);
+        index.train(base.data(), n, 1);
+        index.add(base.data(), n);
+        REQUIRE(index.use_faiss_scan(false));
+        const auto ours = index.search(queries.data(), 100, 10, 4);
+        index.use_faiss_scan(true);
+        const auto faiss = index.search(queries.data(), 100, 10, 4);
+        for (size_t q = 0; q < 100; ++q) {
+            REQUIRE(ours[q].size() == 10);
+            for (size_t j = 0; j < 10; ++j) {
+                CHECK(ours[q][j].distance2 == doctest::Approx(faiss[q][j].distance2).epsilon(1e-5));
+                // the same rows, but for rows whose distances are equal to float rounding
+                if (ours[q][j].row != faiss[q][j].row)
+                    CHECK(std::fabs(ours[q][j].distance2 - faiss[q][j].distance2) <= 1e-5 * faiss[q][j].distance2);
+            }
+        }
+    }
+    CHECK_FALSE(VectorIndex(16, {4, 0}).use_faiss_scan(true));  // no lists: nothing to switch
+}
+
+TEST_CASE("an inverted file gives k neighbours even where the probed lists hold fewer (it probes more)") {
+    const int dim = 16, n = 600, k = 50;
+    const std::vector<float> base = clustered(n, dim, 40, 5), queries = clustered(30, dim, 40, 6);
+    for (const IndexKind kind : {IndexKind{0, 32}, IndexKind{4, 32}}) {
+        CAPTURE(kind.name());
+        VectorIndex index(dim, kind);
+        index.train(base.data(), n, 1);
+        index.add(base.data(), n);
+        const auto found = index.search(queries.data(), 30, k, 1);  // one list: about 19 vectors
+        for (const auto& f : found) {
+            REQUIRE(f.size() == size_t(k));
+            for (size_t j = 1; j < f.size(); ++j) CHECK(f[j - 1].distance2 <= f[j].distance2);
+        }
+    }
+}
+
+TEST_CASE("exact search over more queries than one FAISS call holds: the calls' seams change nothing") {
+    // k = n: every query's answer is all 4000 rows, so FAISS is given 2097 queries a call.
+    const int dim = 4, n = 4000, nq = 2200;
+    const std::vector<float> base = clustered(n, dim, 20, 8), queries = clustered(nq, dim, 20, 9);
+    VectorIndex index(dim, {});
+    index.add(base.data(), n);
+    const auto found = index.search(queries.data(), nq, n, 1);
+    for (int q : {0, 2096, 2097, 2199}) {
+        CAPTURE(q);
+        const auto truth = brute_force(base, dim, &queries[size_t(q) * dim], n);
+        REQUIRE(found[size_t(q)].size() == size_t(n));
+        for (size_t j = 0; j < size_t(n); j += 97) CHECK(found[size_t(q)][j].row == truth[j].row);
+    }
+}
+
+TEST_CASE("hostile index files are refused before memory is spent on them; paths that cannot be stored are refused") {
+    test::TempDir dir;
+    const int dim = 8, n = 300;
+    const std::vector<float> base = clustered(n, dim, 5, 7);
+    VectorIndex ivf(dim, {4, 4});
+    ivf.train(base.data(), n, 1);
+    ivf.add(base.data(), n);
+    const std::string good = dir / "good.index";
+    IndexFile f = file_with(std::move(ivf), n);
+    f.origin.weights = "w\xff.safetensors";  // not UTF-8: kept with U+FFFD in its place
+    save_index(good, f);
+    CHECK(load_index(good).origin.weights == "w\xef\xbf\xbd.safetensors");
+    const Weights w = read_safetensors(good);
+    auto with_metadata = [&](const std::string& name, const std::string& key, const std::string& value) {
+        Weights copy;
+        for (const auto& t : w.names()) {
+            const Tensor& src = w.at(t);
+            if (src.is_s8()) copy.add_s8(t, src.shape, std::vector<int8_t>(src.s8(), src.s8() + src.numel()));
+            else copy.add(t, src.shape, std::vector<float>(src.floats(), src.floats() + src.numel()));
+        }
+        copy.metadata = w.metadata;
+        copy.metadata[key] = value;
+        const std::string path = dir / name;
+        write_safetensors(path, copy);
+        return load_error(path);
+    };
+    // 2^20 lists would have FAISS build a table of lists x codes x 256 floats (4 GB).
+    CHECK(with_metadata("lists.index", "lists", "1048576") == dir / "lists.index" + ": lists: expected at most the rows (300), found 1048576");
+    // 2^31 rows: the paths are counted before anything is sized by the row count.
+    CHECK(with_metadata("rows.index", "rows", "2147483648") ==
+          dir / "rows.index" + ": paths: expected 2147483648 NUL-terminated paths, found 300");
+    VectorSet v;
+    const float x[2] = {1, 2};
+    CHECK_THROWS_WITH(v.append(std::string("a\0b.jpg", 7), -1, x, 2, "list.npy.paths.txt line 3"),
+                      "list.npy.paths.txt line 3: path: expected no NUL byte, found one at byte 1");
 }
