@@ -1,7 +1,14 @@
 // alexnet-search index: the inputs' vectors into a new index file, or added to one (--append).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <numeric>
+#include <functional>
+#include <optional>
 #include <random>
 
 #include "cli/search_parts.hpp"
@@ -14,28 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A new index of the kind the options ask for, trained on a seeded sample of `v` when it needs it.
-VectorIndex new_index(const SearchCli& o, const VectorSet& v) {
-    VectorIndex index(v.dim, {o.codes, o.lists});
-    if (index.trained()) return index;
-    check(v.size() >= index.training_minimum(), o.index, "vectors",
-          "at least " + std::to_string(index.training_minimum()) + " to train " + index.kind().name() +
-              " (256 per code byte's centroids, one per list)",
-          std::to_string(v.size()));
-    std::vector<int64_t> order(static_cast<size_t>(v.size()));
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), std::mt19937_64(o.seed));
-    const size_t n = size_t(std::min<int64_t>(v.size(), o.train_vectors));
-    std::vector<float> sample(n * size_t(v.dim));
-    for (size_t i = 0; i < n; ++i)
-        std::copy_n(&v.rows[size_t(order[i]) * v.dim], v.dim, &sample[i * v.dim]);
-    if (int64_t(n) < index.training_advised())
-        log_info(o.common.quiet, "alexnet-search: note: " + index.kind().name() + " trained on " + std::to_string(n) +
-                                     " vectors; " + std::to_string(index.training_advised()) +
-                                     " or more fit its centroids better (FAISS's advice: 39 per centroid)");
-    index.train(sample.data(), int64_t(n), o.seed);
-    return index;
-}
+constexpr int64_t kChunk = 8192;  // vectors embedded, then added, at a time
 
 // --append: the existing index's settings rule; options given that contradict them are refused.
 void check_append(CLI::App& app, const SearchCli& o, const IndexFile& f, const VectorSet& v) {
@@ -53,34 +39,150 @@ void check_append(CLI::App& app, const SearchCli& o, const IndexFile& f, const V
           "the index's class names", "other names");
 }
 
+// Vectors written aside while an index that needs training cannot take them yet: an unlinked
+// file beside the index (so nothing is left behind, whatever ends the program), read back in
+// chunks once the index is trained.
+class SpillFile {
+public:
+    explicit SpillFile(const std::string& beside) {
+        std::string name = (fs::path(beside).parent_path() / ".alexnet-search-spill-XXXXXX").string();
+        if (fs::path(beside).parent_path().empty()) name = ".alexnet-search-spill-XXXXXX";
+        const int fd = mkstemp(name.data());
+        if (fd < 0) throw Error(name, "cannot create: " + std::string(std::strerror(errno)));
+        unlink(name.c_str());
+        file_ = fdopen(fd, "w+b");
+        name_ = name;
+    }
+    ~SpillFile() {
+        if (file_) std::fclose(file_);
+    }
+    SpillFile(const SpillFile&) = delete;
+    SpillFile& operator=(const SpillFile&) = delete;
+    void write(const std::vector<float>& rows) {
+        if (std::fwrite(rows.data(), sizeof(float), rows.size(), file_) != rows.size())
+            throw Error(name_, "cannot write: " + std::string(std::strerror(errno)));
+    }
+    // Every row written, `chunk` rows at a time.
+    void read_back(int dim, int64_t chunk, const std::function<void(const float*, int64_t)>& each) {
+        if (std::fflush(file_) != 0 || std::fseek(file_, 0, SEEK_SET) != 0)
+            throw Error(name_, "cannot read back: " + std::string(std::strerror(errno)));
+        std::vector<float> rows(size_t(chunk) * dim);
+        while (true) {
+            const size_t got = std::fread(rows.data(), sizeof(float) * size_t(dim), size_t(chunk), file_);
+            if (got == 0) break;
+            each(rows.data(), int64_t(got));
+        }
+        if (std::ferror(file_)) throw Error(name_, "cannot read back: " + std::string(std::strerror(errno)));
+    }
+
+private:
+    std::FILE* file_ = nullptr;
+    std::string name_;
+};
+
+// A new index's training sample: a seeded uniform sample of up to `size` of the vectors seen
+// (reservoir sampling: every vector equally likely, whatever order the inputs come in).
+class TrainingSample {
+public:
+    TrainingSample(int64_t size, uint64_t seed) : size_(size), rng_(seed) {}
+    void offer(const float* row, int dim) {
+        if (seen_ < size_) {
+            rows_.insert(rows_.end(), row, row + dim);
+        } else if (const uint64_t j = rng_() % uint64_t(seen_ + 1); j < uint64_t(size_)) {
+            std::copy_n(row, dim, &rows_[size_t(j) * dim]);
+        }
+        ++seen_;
+    }
+    const std::vector<float>& rows() const { return rows_; }
+
+private:
+    int64_t size_, seen_ = 0;
+    std::mt19937_64 rng_;
+    std::vector<float> rows_;
+};
+
+// The index being built: chunks go straight in when it is trained (exact, or an index appended
+// to); otherwise into the training sample and a spill file, and in once it is trained.
+class IndexBuilder {
+public:
+    IndexBuilder(CLI::App& app, const SearchCli& o, std::optional<IndexFile>& f) : app_(app), o_(o), f_(f) {}
+
+    void add(VectorSet& chunk) {
+        if (!started_) start(chunk);
+        if (f_->metric == "cosine") normalize_rows(chunk.rows, chunk.dim);
+        if (f_->origin.model.empty()) f_->origin = chunk.origin;
+        if (f_->class_names.empty()) f_->class_names = chunk.class_names;
+        f_->paths.insert(f_->paths.end(), chunk.paths.begin(), chunk.paths.end());
+        f_->labels.insert(f_->labels.end(), chunk.labels.begin(), chunk.labels.end());
+        added_ += chunk.size();
+        if (f_->index.trained()) {
+            f_->index.add(chunk.rows.data(), chunk.size());
+            return;
+        }
+        for (int64_t r = 0; r < chunk.size(); ++r) sample_->offer(&chunk.rows[size_t(r) * chunk.dim], chunk.dim);
+        spill_->write(chunk.rows);
+    }
+
+    // Trains the index if it waited, adds what was spilled; the vectors added.
+    int64_t finish() {
+        check(added_ > 0, "alexnet-search index", "inputs", "at least one vector", "none");
+        VectorIndex& index = f_->index;
+        if (index.trained()) return added_;
+        const int64_t n = int64_t(sample_->rows().size()) / index.dim();
+        check(added_ >= index.training_minimum(), o_.index, "vectors",
+              "at least " + std::to_string(index.training_minimum()) + " to train " + index.kind().name() +
+                  " (256 per code byte's centroids, one per list)",
+              std::to_string(added_));
+        if (n < index.training_advised())
+            log_info(o_.common.quiet, "alexnet-search: note: " + index.kind().name() + " trained on " + std::to_string(n) +
+                                          " vectors; " + std::to_string(index.training_advised()) +
+                                          " or more fit its centroids better (FAISS's advice: 39 per centroid)");
+        index.train(sample_->rows().data(), n, o_.seed);
+        spill_->read_back(index.dim(), kChunk, [&](const float* rows, int64_t count) { index.add(rows, count); });
+        return added_;
+    }
+
+private:
+    void start(const VectorSet& first) {
+        started_ = true;
+        if (f_) {
+            check_append(app_, o_, *f_, first);
+        } else {
+            f_.emplace(IndexFile{VectorIndex(first.dim, {o_.codes, o_.lists}), o_.metric, first.origin, {}, {},
+                                 first.class_names});
+        }
+        if (!f_->index.trained()) {
+            sample_.emplace(o_.train_vectors, o_.seed);
+            spill_.emplace(o_.index);
+        }
+    }
+
+    CLI::App& app_;
+    const SearchCli& o_;
+    std::optional<IndexFile>& f_;
+    bool started_ = false;
+    int64_t added_ = 0;
+    std::optional<TrainingSample> sample_;
+    std::optional<SpillFile> spill_;
+};
+
 }  // namespace
 
 int run_index(CLI::App& app, const SearchCli& o, JsonLines& out) {
-    const bool appending = o.append && path_exists(o.index);
     std::optional<IndexFile> f;
-    if (appending) f.emplace(load_index(o.index));
+    if (o.append && path_exists(o.index)) f.emplace(load_index(o.index));
     int failed = 0;
-    VectorSet v = gather_vectors(o, o.common.inputs, true, f ? f->origin.weights : "", out, failed);
-    check(v.size() > 0, "alexnet-search index", "inputs", "at least one vector", "none");
-    const std::string metric = f ? f->metric : o.metric;
-    if (metric == "cosine") normalize_rows(v.rows, v.dim);
-    if (f) {
-        check_append(app, o, *f, v);
-        if (f->class_names.empty()) f->class_names = v.class_names;
-        if (f->origin.model.empty()) f->origin = v.origin;
-    } else {
-        f.emplace(IndexFile{new_index(o, v), metric, v.origin, {}, {}, v.class_names});
-    }
-    f->index.add(v.rows.data(), v.size());
-    f->paths.insert(f->paths.end(), v.paths.begin(), v.paths.end());
-    f->labels.insert(f->labels.end(), v.labels.begin(), v.labels.end());
+    IndexBuilder builder(app, o, f);
+    stream_vectors(o, o.common.inputs, true, f ? f->origin.weights : "", out, failed, kChunk,
+                   [&](VectorSet& chunk) { builder.add(chunk); });
+    const int64_t added = builder.finish();
     save_index(o.index, *f);
-    out.write({{"index", o.index}, {"added", v.size()}, {"vectors", f->index.size()}, {"dim", f->index.dim()},
+    out.write({{"index", o.index}, {"added", added}, {"vectors", f->index.size()}, {"dim", f->index.dim()},
                {"kind", f->index.kind().name()}, {"metric", f->metric},
                {"bytes_per_vector", json_float(float(f->index.bytes_per_vector()))}, {"layer", f->origin.layer},
                {"model", f->origin.model}, {"failed", failed}});
     log_info(o.common.quiet, "alexnet-search: " + o.index + ": " + count_of(f->index.size(), "vector") + " (" +
-                                 std::to_string(v.size()) + " added), " + f->index.kind().name() + ", " + f->metric);
+                                 std::to_string(added) + " added), " + f->index.kind().name() + ", " + f->metric);
     return failed ? 1 : 0;
 }
 

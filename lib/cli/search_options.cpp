@@ -87,27 +87,6 @@ void add_label_fields(nlohmann::ordered_json& line, int label, const std::vector
     if (label < int(names.size())) line["label"] = names[size_t(label)];
 }
 
-namespace {
-
-// `part`'s vectors after `all`'s, their origins agreeing (unknown fields agree with anything).
-void merge(VectorSet& all, VectorSet part, const std::string& input) {
-    if (part.size() == 0) return;
-    const std::string diff = origin_difference(all.origin, part.origin);
-    check(all.size() == 0 || diff.empty(), input, "vectors", "made as the inputs before it", diff);
-    check(all.size() == 0 || part.dim == all.dim, input, "dimension", std::to_string(all.dim), std::to_string(part.dim));
-    if (all.size() == 0) {
-        all = std::move(part);
-        return;
-    }
-    if (all.origin.model.empty()) all.origin = part.origin;
-    if (all.class_names.empty()) all.class_names = part.class_names;
-    all.rows.insert(all.rows.end(), part.rows.begin(), part.rows.end());
-    all.paths.insert(all.paths.end(), part.paths.begin(), part.paths.end());
-    all.labels.insert(all.labels.end(), part.labels.begin(), part.labels.end());
-}
-
-}  // namespace
-
 void embed_images(const SearchCli& o, const std::vector<std::string>& images, LoadedModel& model, VectorSet& v,
                   JsonLines& out, int& failed, const std::function<void()>& after_each,
                   const std::function<void()>& before_error) {
@@ -132,8 +111,42 @@ LoadedModel load_query_model(const SearchCli& o, const std::string& default_weig
     return load_tool_model(c);
 }
 
-VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
-                         const std::string& default_weights, JsonLines& out, int& failed) {
+namespace {
+
+// Chunks of the inputs' vectors passed on, each checked to agree with the first (origin,
+// dimension, class names); unknown fields of the origin are filled from later chunks.
+class ChunkChecker {
+public:
+    explicit ChunkChecker(const std::function<void(VectorSet&)>& sink) : sink_(sink) {}
+    void operator()(VectorSet& part, const std::string& input) {
+        if (part.size() == 0) return;
+        if (!seen_) {
+            seen_ = true, first_ = part.origin, dim_ = part.dim, names_ = part.class_names;
+        } else {
+            const std::string diff = origin_difference(first_, part.origin);
+            check(diff.empty(), input, "vectors", "made as the inputs before it", diff);
+            check(part.dim == dim_, input, "dimension", std::to_string(dim_), std::to_string(part.dim));
+            check(names_.empty() || part.class_names.empty() || part.class_names == names_, input, "class names",
+                  "those of the inputs before it", "other names");
+            if (first_.model.empty()) first_ = part.origin;
+            if (names_.empty()) names_ = part.class_names;
+        }
+        sink_(part);
+    }
+
+private:
+    const std::function<void(VectorSet&)>& sink_;
+    bool seen_ = false;
+    VectorOrigin first_;
+    int dim_ = 0;
+    std::vector<std::string> names_;
+};
+
+}  // namespace
+
+void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
+                    const std::string& default_weights, JsonLines& out, int& failed, int64_t chunk,
+                    const std::function<void(VectorSet&)>& sink) {
     failed = 0;
     std::optional<LoadedModel> model;
     auto loaded = [&]() -> LoadedModel& {
@@ -141,21 +154,32 @@ VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inp
         return *model;
     };
     const std::string split = o.split.empty() ? (index_side ? "train" : "test") : o.split;
-    VectorSet all;
+    ChunkChecker pass_on(sink);
     std::vector<std::string> images;
     for (const std::string& input : inputs) {
         if (input != "-" && is_vector_file(input)) {
-            merge(all, read_vector_file(input), input);
+            // (the file is read whole: alexnet-embed's files hold what fit in its memory)
+            VectorSet all = read_vector_file(input), part;
+            part.dim = all.dim, part.origin = all.origin, part.class_names = all.class_names;
+            for (int64_t first = 0; first < all.size(); first += chunk) {
+                const int64_t count = std::min(chunk, all.size() - first);
+                part.clear_rows();
+                part.rows.assign(all.rows.begin() + first * all.dim, all.rows.begin() + (first + count) * all.dim);
+                part.paths.assign(all.paths.begin() + first, all.paths.begin() + first + count);
+                part.labels.assign(all.labels.begin() + first, all.labels.begin() + first + count);
+                pass_on(part, input);
+            }
         } else if (input != "-" && path_exists(input) && is_labelled_data_set(input)) {
             LoadedModel& m = loaded();
             const LabelledSet set = sample_items(open_labelled_set(input, split == "train" ? Split::train : Split::test, o.root),
                                                  o.limit, kSampleSeed);
             int bad = 0;
-            VectorSet v = embed_labelled_set(m, resolve_precision(o.common, m), set, o.layer, o.common.batch,
-                                             o.common.loader_threads, bad);
-            if (v.class_names.empty() && !m.labels.empty()) v.class_names = m.labels;
+            embed_labelled_set(m, resolve_precision(o.common, m), set, o.layer, o.common.batch, o.common.loader_threads,
+                               bad, chunk, [&](VectorSet& v) {
+                                   if (v.class_names.empty() && !m.labels.empty()) v.class_names = m.labels;
+                                   pass_on(v, input);
+                               });
             failed += bad;
-            merge(all, std::move(v), input);
         } else {
             images.push_back(input);
         }
@@ -164,9 +188,26 @@ VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inp
         LoadedModel& m = loaded();
         VectorSet v;
         v.origin = origin_of(m, o.layer);
-        embed_images(o, images, m, v, out, failed);
-        merge(all, std::move(v), images.front());
+        const auto flush = [&] {
+            pass_on(v, images.front());
+            v.clear_rows();
+        };
+        embed_images(o, images, m, v, out, failed, [&] { if (v.size() >= chunk) flush(); });
+        flush();
     }
+}
+
+VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
+                         const std::string& default_weights, JsonLines& out, int& failed) {
+    VectorSet all;
+    stream_vectors(o, inputs, index_side, default_weights, out, failed, int64_t(1) << 16, [&](VectorSet& part) {
+        if (all.size() == 0) all.dim = part.dim, all.origin = part.origin, all.class_names = part.class_names;
+        if (all.origin.model.empty()) all.origin = part.origin;
+        if (all.class_names.empty()) all.class_names = part.class_names;
+        all.rows.insert(all.rows.end(), part.rows.begin(), part.rows.end());
+        all.paths.insert(all.paths.end(), part.paths.begin(), part.paths.end());
+        all.labels.insert(all.labels.end(), part.labels.begin(), part.labels.end());
+    });
     return all;
 }
 

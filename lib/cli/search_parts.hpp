@@ -17,6 +17,11 @@ namespace alexnet {
 // --layer. Unreadable images get an error line on `out` and are counted in `failed`.
 VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
                          const std::string& default_weights, JsonLines& out, int& failed);
+// The same, passed to `sink` in sets of about `chunk` vectors, in input order, each checked to
+// agree with those before (origin, dimension, class names).
+void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
+                    const std::string& default_weights, JsonLines& out, int& failed, int64_t chunk,
+                    const std::function<void(VectorSet&)>& sink);
 
 // The model that embeds images and data sets: --weights, else `default_weights` (the index's,
 // when that file exists), else the usual default.

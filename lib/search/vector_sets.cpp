@@ -133,13 +133,14 @@ VectorOrigin origin_of(const LoadedModel& model, const std::string& layer) {
     return {model.spec.arch + " " + model_hash, model.path, layer, pre.str()};
 }
 
-VectorSet embed_labelled_set(const LoadedModel& model, Precision precision, const LabelledSet& set,
-                             const std::string& layer, int batch, int loader_threads, int& failed) {
+void embed_labelled_set(const LoadedModel& model, Precision precision, const LabelledSet& set, const std::string& layer,
+                        int batch, int loader_threads, int& failed, int64_t chunk,
+                        const std::function<void(VectorSet&)>& sink) {
     VectorSet v;
     v.origin = origin_of(model, layer);
     v.class_names = set.class_names;
     failed = 0;
-    if (set.size() == 0) return v;
+    if (set.size() == 0) return;
     const int per_batch = std::min(set.size(), std::max(1, batch));
     Loader loader(set, model.spec.preprocessing, Augmentation{}, per_batch, false, 0, loader_threads, CropMode::center);
     Weights weights = model.weights;  // the net may not release the caller's copy
@@ -158,8 +159,9 @@ VectorSet embed_labelled_set(const LoadedModel& model, Precision precision, cons
             const int item = lb.items[size_t(j)];
             v.append(set.name(item), lb.labels[size_t(j)], out.data() + size_t(j) * dim, dim, layer);
         }
+        if (v.size() >= chunk) sink(v), v.clear_rows();
     }
-    return v;
+    if (v.size() > 0) sink(v);
 }
 
 void normalize_rows(std::vector<float>& rows, int dim) {

@@ -4,6 +4,7 @@
 // run through a model at a layer, with its labels. Images without labels are embedded by the
 // caller (lib/cli) through the classify/embed loop.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct VectorSet {
     std::vector<std::string> class_names;  // when the labels have names
     VectorOrigin origin;
     int64_t size() const { return int64_t(paths.size()); }
+    void clear_rows() { rows.clear(), paths.clear(), labels.clear(); }  // keeps dim, names, origin
     // Appends one vector (its dimension fixed by the first), its path and label.
     void append(const std::string& path, int label, const float* v, int dim, const std::string& source);
 };
@@ -41,10 +43,12 @@ bool is_labelled_data_set(const std::string& path);
 // What made vectors with `model` at `layer` (the model's hash, weights path, preprocessing).
 VectorOrigin origin_of(const LoadedModel& model, const std::string& layer);
 
-// Every item of `set` through `model` (center crop) at `layer`; unreadable items are left out and
+// Every item of `set` through `model` (center crop) at `layer`, to `sink` in sets of about
+// `chunk` vectors (origin and class names set in each); unreadable items are left out and
 // counted in `failed`.
-VectorSet embed_labelled_set(const LoadedModel& model, Precision precision, const LabelledSet& set,
-                             const std::string& layer, int batch, int loader_threads, int& failed);
+void embed_labelled_set(const LoadedModel& model, Precision precision, const LabelledSet& set, const std::string& layer,
+                        int batch, int loader_threads, int& failed, int64_t chunk,
+                        const std::function<void(VectorSet&)>& sink);
 
 // Scales each row to unit length (rows of zeros stay zero): the cosine metric's vectors.
 void normalize_rows(std::vector<float>& rows, int dim);

@@ -3,6 +3,8 @@
 // refusals: another layer or model, a damaged index, -k beyond the index.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -161,9 +163,11 @@ TEST_CASE("alexnet-search duplicates on codes finds exact copies at distance 0 (
     const int rows = 600, dim = 16;
     std::vector<float> v(size_t(rows) * dim);
     uint32_t state = 12345;
-    for (float& x : v) x = float((state = state * 1664525u + 1013904223u) >> 8) / float(1 << 24) - 0.5f;
-    std::copy_n(&v[5 * dim], dim, &v[7 * dim]);      // v7.jpg is a copy of v5.jpg
-    std::copy_n(&v[100 * dim], dim, &v[400 * dim]);  // v400.jpg of v100.jpg
+    // Far from the origin, as fc7 vectors are: the codes' distance estimates then cancel large
+    // terms, and a copy's estimate comes out a little above or below 0.
+    for (float& x : v) x = 100.f + float((state = state * 1664525u + 1013904223u) >> 8) / float(1 << 24);
+    const std::vector<std::pair<int, int>> copies = {{5, 7}, {100, 400}, {150, 151}, {200, 599}};
+    for (const auto& [from, to] : copies) std::copy_n(&v[size_t(from) * dim], dim, &v[size_t(to) * dim]);
     const std::string npy = dir / "v.npy";
     write_npy(npy, v, rows, dim);
     for (const std::string kind : {"--codes 4", "--codes 4 --lists 8", "--lists 8"}) {
@@ -173,11 +177,13 @@ TEST_CASE("alexnet-search duplicates on codes finds exact copies at distance 0 (
         const Run dups = run(kSearch + " duplicates " + index + " --max-distance 0 --nprobe 1");
         REQUIRE(dups.status == 0);
         const auto lines = dups.lines();
-        REQUIRE(lines.size() == 3);
-        CHECK(lines[0]["paths"] == nlohmann::json{"v5.jpg", "v7.jpg"});
-        CHECK(lines[1]["paths"] == nlohmann::json{"v100.jpg", "v400.jpg"});
-        CHECK(lines[0]["max_distance"] == 0);
-        CHECK(lines[2]["groups"] == 2);
+        REQUIRE(lines.size() == copies.size() + 1);
+        for (size_t i = 0; i < copies.size(); ++i) {
+            CHECK(lines[i]["paths"] == nlohmann::json{"v" + std::to_string(copies[i].first) + ".jpg",
+                                                      "v" + std::to_string(copies[i].second) + ".jpg"});
+            CHECK(lines[i]["max_distance"] == 0);
+        }
+        CHECK(lines.back()["groups"] == copies.size());
     }
 }
 
@@ -254,4 +260,30 @@ TEST_CASE("alexnet-search: cosine distances, compressed kinds through the tool, 
     CHECK(run(kSearch + " index -q --append --layer fc6 -o " + ivfpq + " " + kDemo).err ==
           "alexnet-search: " + ivfpq + ": vectors: expected new vectors made as the index's were, found layer: fc7 in the "
           "index, fc6 here\n");
+}
+
+TEST_CASE("alexnet-search index streams: more vectors than one chunk, trained on a sample, nothing left beside the index") {
+    TempDir dir;
+    const int rows = 20000, dim = 16;  // 8192 vectors a chunk: three chunks
+    std::vector<float> v(size_t(rows) * dim);
+    uint32_t state = 99;
+    for (float& x : v) x = float((state = state * 1664525u + 1013904223u) >> 8) / float(1 << 24) - 0.5f;
+    const std::string npy = dir / "v.npy";
+    write_npy(npy, v, rows, dim);
+    // The last row as a query file of its own.
+    write_npy(dir / "q.npy", std::vector<float>(v.end() - dim, v.end()), 1, dim);
+    for (const std::string kind : {"", "--codes 8 --lists 16 --train-vectors 5000"}) {
+        CAPTURE(kind);
+        const std::string index = dir / "v.index";
+        const Run made = run(kSearch + " index -q " + kind + " -o " + index + " " + npy);
+        REQUIRE(made.status == 0);
+        CHECK(made.lines()[0]["vectors"] == rows);
+        std::vector<std::string> names;
+        for (const auto& e : fs::directory_iterator(dir.path)) names.push_back(e.path().filename().string());
+        std::sort(names.begin(), names.end());
+        CHECK(names == std::vector<std::string>{"q.npy", "q.npy.paths.txt", "v.index", "v.npy", "v.npy.paths.txt"});
+        const Run q = run(kSearch + " query -q " + index + " " + (dir / "q.npy") + " -k 1 --nprobe 16");
+        REQUIRE(q.status == 0);
+        CHECK(q.lines()[0]["neighbours"][0]["path"] == "v19999.jpg");
+    }
 }
