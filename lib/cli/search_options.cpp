@@ -158,17 +158,7 @@ void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, 
     std::vector<std::string> images;
     for (const std::string& input : inputs) {
         if (input != "-" && is_vector_file(input)) {
-            // (the file is read whole: alexnet-embed's files hold what fit in its memory)
-            VectorSet all = read_vector_file(input), part;
-            part.dim = all.dim, part.origin = all.origin, part.class_names = all.class_names;
-            for (int64_t first = 0; first < all.size(); first += chunk) {
-                const int64_t count = std::min(chunk, all.size() - first);
-                part.clear_rows();
-                part.rows.assign(all.rows.begin() + first * all.dim, all.rows.begin() + (first + count) * all.dim);
-                part.paths.assign(all.paths.begin() + first, all.paths.begin() + first + count);
-                part.labels.assign(all.labels.begin() + first, all.labels.begin() + first + count);
-                pass_on(part, input);
-            }
+            read_vector_file(input, chunk, [&](VectorSet& part) { pass_on(part, input); });
         } else if (input != "-" && path_exists(input) && is_labelled_data_set(input)) {
             LoadedModel& m = loaded();
             const LabelledSet set = sample_items(open_labelled_set(input, split == "train" ? Split::train : Split::test, o.root),

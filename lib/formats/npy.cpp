@@ -86,7 +86,7 @@ std::string dict_value(const std::string& dict, const std::string& key, const st
 
 }  // namespace
 
-NpyMatrix parse_npy_matrix(const uint8_t* data, size_t size, const std::string& name) {
+NpyLayout parse_npy_layout(const uint8_t* data, size_t size, const std::string& name) {
     check(size >= 10 && std::memcmp(data, "\x93NUMPY", 6) == 0, name, "npy magic", "\\x93NUMPY", "other bytes");
     const int major = data[6];
     check(major == 1 || major == 2 || major == 3, name, "npy version", "1, 2 or 3", std::to_string(major));
@@ -109,8 +109,13 @@ NpyMatrix parse_npy_matrix(const uint8_t* data, size_t size, const std::string& 
     const size_t bytes = checked_mul(checked_mul(uint64_t(rows), uint64_t(dim), name, "npy shape"), sizeof(float), name, "npy shape");
     check(size - preamble - header == bytes, name, "npy data", std::to_string(bytes) + " bytes for shape " + shape,
           std::to_string(size - preamble - header));
-    NpyMatrix m{rows, int(dim), std::vector<float>(size_t(rows) * size_t(dim))};
-    if (bytes) std::memcpy(m.values.data(), data + preamble + header, bytes);
+    return {rows, int(dim), preamble + header};
+}
+
+NpyMatrix parse_npy_matrix(const uint8_t* data, size_t size, const std::string& name) {
+    const NpyLayout layout = parse_npy_layout(data, size, name);
+    NpyMatrix m{layout.rows, layout.dim, std::vector<float>(size_t(layout.rows) * size_t(layout.dim))};
+    if (!m.values.empty()) std::memcpy(m.values.data(), data + layout.offset, m.values.size() * sizeof(float));
     return m;
 }
 

@@ -35,6 +35,14 @@ struct NpyMatrix {
 NpyMatrix read_npy_matrix(const std::string& path);
 // The same from bytes already in memory (`name` for messages).
 NpyMatrix parse_npy_matrix(const uint8_t* data, size_t size, const std::string& name);
+// Only the checks and where the rows are: rows x dim float32 values from byte `offset` on (not
+// necessarily aligned for float), so a large file can be read a part at a time from a mapping.
+struct NpyLayout {
+    int64_t rows = 0;
+    int dim = 0;
+    size_t offset = 0;
+};
+NpyLayout parse_npy_layout(const uint8_t* data, size_t size, const std::string& name);
 
 // The paths of FILE.paths.txt, unescaped (the inverse of paths_txt_line).
 std::vector<std::string> read_paths_txt(const std::string& path);

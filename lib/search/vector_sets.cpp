@@ -1,6 +1,7 @@
 #include "search/vector_sets.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -11,6 +12,7 @@
 #include "engine/inference_net.hpp"
 #include "formats/npy.hpp"
 #include "io/bounded_json.hpp"
+#include "io/mapped_file.hpp"
 
 namespace alexnet {
 
@@ -22,20 +24,25 @@ bool has_extension(const std::string& path, const std::string& ext) {
     return fs::path(path).extension().string() == ext;
 }
 
-VectorSet read_npy_vectors(const std::string& path) {
-    const NpyMatrix m = read_npy_matrix(path);
+// A part at a time from a mapping of the file: alexnet-embed's .npy may be larger than memory.
+void read_npy_vectors(const std::string& path, int64_t chunk, const std::function<void(VectorSet&)>& sink) {
+    const MappedFile file(path);
+    const NpyLayout m = parse_npy_layout(file.data(), file.size(), path);
     const std::string paths_file = path + ".paths.txt";
     check(path_exists(paths_file), path, "paths", "its paths file beside it (" + paths_file + ", written by alexnet-embed -o)",
           "none");
+    const std::vector<std::string> paths = read_paths_txt(paths_file);
+    check(int64_t(paths.size()) == m.rows, paths_file, "lines", std::to_string(m.rows) + " (the rows of " + path + ")",
+          std::to_string(paths.size()));
     VectorSet v;
     v.dim = m.dim;
-    v.paths = read_paths_txt(paths_file);
-    check(int64_t(v.paths.size()) == m.rows, paths_file, "lines", std::to_string(m.rows) + " (the rows of " + path + ")",
-          std::to_string(v.paths.size()));
-    v.rows = m.values;
-    v.labels.assign(v.paths.size(), -1);
-    for (int64_t r = 0; r < m.rows; ++r) check_vector(&v.rows[size_t(r) * m.dim], m.dim, path + " row " + std::to_string(r));
-    return v;
+    std::vector<float> row(static_cast<size_t>(m.dim));
+    for (int64_t r = 0; r < m.rows; ++r) {
+        std::memcpy(row.data(), file.data() + m.offset + size_t(r) * m.dim * sizeof(float), row.size() * sizeof(float));
+        v.append(paths[size_t(r)], -1, row.data(), m.dim, path + " row " + std::to_string(r));
+        if (v.size() >= chunk) sink(v), v.clear_rows();
+    }
+    if (v.size() > 0) sink(v);
 }
 
 // alexnet-embed's JSON Lines: {"path", "layer", "dim", "embedding"} per image; its error lines
@@ -95,8 +102,30 @@ void check_vector(const float* v, int dim, const std::string& where) {
 
 bool is_vector_file(const std::string& path) { return has_extension(path, ".npy") || has_extension(path, ".jsonl"); }
 
+void read_vector_file(const std::string& path, int64_t chunk, const std::function<void(VectorSet&)>& sink) {
+    if (has_extension(path, ".npy")) return read_npy_vectors(path, chunk, sink);
+    VectorSet all = read_jsonl_vectors(path);  // (JSON Lines are read whole: text is 4x the floats)
+    VectorSet part;
+    part.dim = all.dim, part.origin = all.origin;
+    for (int64_t first = 0; first < all.size(); first += chunk) {
+        const int64_t count = std::min(chunk, all.size() - first);
+        part.clear_rows();
+        part.rows.assign(all.rows.begin() + first * all.dim, all.rows.begin() + (first + count) * all.dim);
+        part.paths.assign(all.paths.begin() + first, all.paths.begin() + first + count);
+        part.labels.assign(all.labels.begin() + first, all.labels.begin() + first + count);
+        sink(part);
+    }
+}
+
 VectorSet read_vector_file(const std::string& path) {
-    return has_extension(path, ".npy") ? read_npy_vectors(path) : read_jsonl_vectors(path);
+    VectorSet all;
+    read_vector_file(path, int64_t(1) << 16, [&](VectorSet& part) {
+        if (all.size() == 0) all.dim = part.dim, all.origin = part.origin;
+        all.rows.insert(all.rows.end(), part.rows.begin(), part.rows.end());
+        all.paths.insert(all.paths.end(), part.paths.begin(), part.paths.end());
+        all.labels.insert(all.labels.end(), part.labels.begin(), part.labels.end());
+    });
+    return all;
 }
 
 bool is_labelled_data_set(const std::string& path) {

@@ -35,6 +35,8 @@ void check_vector(const float* v, int dim, const std::string& where);
 // Whether `path` names vectors rather than images: a .npy or .jsonl file.
 bool is_vector_file(const std::string& path);
 VectorSet read_vector_file(const std::string& path);
+// The same in sets of at most `chunk` vectors (a .npy is read from a mapping a part at a time).
+void read_vector_file(const std::string& path, int64_t chunk, const std::function<void(VectorSet&)>& sink);
 
 // Whether `path` is a labelled data set (IDX or CIFAR-10 files or folders, or a path-label list)
 // rather than images or a folder of them.

@@ -258,8 +258,8 @@ TEST_CASE("vectors that FAISS's float distances cannot hold are refused in one l
         w.finish();
         std::ofstream(path + ".paths.txt") << "a.jpg\nb.jpg\n";
         CHECK_THROWS_WITH(read_vector_file(path), std::string(name) == "nan"
-                              ? (path + " row 1: vector: expected finite numbers, found a non-finite value at element 0").c_str()
-                              : (path + " row 1: vector: expected a squared length of at most 1e36 (distances are "
+                              ? (path + " row 1 (b.jpg): vector: expected finite numbers, found a non-finite value at element 0").c_str()
+                              : (path + " row 1 (b.jpg): vector: expected a squared length of at most 1e36 (distances are "
                                         "computed in float), found 1e+40").c_str());
     }
 }
