@@ -4,14 +4,14 @@
 # BUILD/fuzz-corpus/NAME. Prints one line per harness (executions, corpus, findings); a finding
 # (crash, sanitizer report, uncaught exception, timeout, memory over the limit) is saved to
 # BUILD/fuzz-findings/ and makes the script exit 1 after the remaining harnesses ran.
-# Usage: [FUZZ_JOBS=N] scripts/run-fuzzers.sh BUILD SECONDS [HARNESS...]   (default: all eleven;
+# Usage: [FUZZ_JOBS=N] scripts/run-fuzzers.sh BUILD SECONDS [HARNESS...]   (default: all thirteen;
 # FUZZ_JOBS harnesses at a time, default 1)
 set -uo pipefail
 build=$(cd "$1" && pwd)
 seconds=$2
 shift 2
 harnesses=("$@")
-[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint image search_index)
+[ ${#harnesses[@]} -eq 0 ] && harnesses=(safetensors pth zip onnx caffemodel prototxt idx cifar list checkpoint image search_index npy)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fx=$root/tests/fixtures
 seeds() {  # the committed files each harness starts from
