@@ -18,7 +18,7 @@ struct BenchSettings {
     double bucket_mb = 25;   // allreduce: bucket size of the overlapped sums
     // search: synthetic clustered vectors in compressed codes
     int64_t search_vectors = 1000000;
-    int search_dim = 4096, search_codes = 64, search_lists = 1024, search_queries = 1000;
+    int search_dim = 4096, search_codes = 64, search_lists = 4096, search_queries = 1000;
     std::vector<int> search_nprobes = {8, 16, 32};
     uint64_t search_seed = 1;
 };
