@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,13 +25,17 @@ namespace {
 constexpr int64_t kChunk = 8192;  // vectors embedded, then added, at a time
 
 // --append: the existing index's settings rule; options given that contradict them are refused.
-void check_append(CLI::App& app, const SearchCli& o, const IndexFile& f, const VectorSet& v) {
+void check_append_options(CLI::App& app, const SearchCli& o, const IndexFile& f) {
     const IndexKind& k = f.index.kind();
     check(!app.count("--metric") || o.metric == f.metric, "--metric", "", f.metric + " (the index's)", o.metric);
     check(!app.count("--codes") || o.codes == k.codes, "--codes", "", std::to_string(k.codes) + " (the index's)",
           std::to_string(o.codes));
     check(!app.count("--lists") || o.lists == k.lists, "--lists", "", std::to_string(k.lists) + " (the index's)",
           std::to_string(o.lists));
+}
+
+// Every chunk's vectors made as the index's (those already in it, or the first chunk's).
+void check_like_index(const SearchCli& o, const IndexFile& f, const VectorSet& v) {
     check(v.dim == f.index.dim(), o.index, "dimension", std::to_string(f.index.dim()) + " (the index's vectors)",
           std::to_string(v.dim) + " (the new ones)");
     const std::string diff = origin_difference(f.origin, v.origin);
@@ -45,12 +50,18 @@ void check_append(CLI::App& app, const SearchCli& o, const IndexFile& f, const V
 class SpillFile {
 public:
     explicit SpillFile(const std::string& beside) {
-        std::string name = (fs::path(beside).parent_path() / ".alexnet-search-spill-XXXXXX").string();
-        if (fs::path(beside).parent_path().empty()) name = ".alexnet-search-spill-XXXXXX";
+        const fs::path folder = fs::path(beside).parent_path().empty() ? fs::path(".") : fs::path(beside).parent_path();
+        std::string name = (folder / ".alexnet-search-spill-XXXXXX").string();
         const int fd = mkstemp(name.data());
-        if (fd < 0) throw Error(name, "cannot create: " + std::string(std::strerror(errno)));
+        if (fd < 0)
+            throw Error(folder.string(), "cannot create a file for the vectors that wait for training: " +
+                                             std::string(std::strerror(errno)));
         unlink(name.c_str());
         file_ = fdopen(fd, "w+b");
+        if (!file_) {
+            close(fd);
+            throw Error(folder.string(), "cannot open a file for the vectors that wait for training");
+        }
         name_ = name;
     }
     ~SpillFile() {
@@ -109,6 +120,7 @@ public:
 
     void add(VectorSet& chunk) {
         if (!started_) start(chunk);
+        check_like_index(o_, *f_, chunk);
         if (f_->metric == "cosine") normalize_rows(chunk.rows, chunk.dim);
         if (f_->origin.model.empty()) f_->origin = chunk.origin;
         if (f_->class_names.empty()) f_->class_names = chunk.class_names;
@@ -145,9 +157,7 @@ public:
 private:
     void start(const VectorSet& first) {
         started_ = true;
-        if (f_) {
-            check_append(app_, o_, *f_, first);
-        } else {
+        if (!f_) {
             f_.emplace(IndexFile{VectorIndex(first.dim, {o_.codes, o_.lists}), o_.metric, first.origin, {}, {},
                                  first.class_names});
         }
@@ -170,17 +180,38 @@ private:
 
 int run_index(CLI::App& app, const SearchCli& o, JsonLines& out) {
     std::optional<IndexFile> f;
-    if (o.append && path_exists(o.index)) f.emplace(load_index(o.index));
+    if (o.append && path_exists(o.index)) {
+        f.emplace(load_index(o.index));
+        check_append_options(app, o, *f);
+    } else {
+        // What training needs is known before any input is read.
+        const IndexKind kind{o.codes, o.lists};
+        check(o.train_vectors >= kind.training_minimum(), "--train-vectors", "",
+              "at least " + std::to_string(kind.training_minimum()) + " for " + kind.name(), std::to_string(o.train_vectors));
+    }
     int failed = 0;
     IndexBuilder builder(app, o, f);
     stream_vectors(o, o.common.inputs, true, f ? f->origin.weights : "", out, failed, kChunk,
                    [&](VectorSet& chunk) { builder.add(chunk); });
     const int64_t added = builder.finish();
     save_index(o.index, *f);
-    out.write({{"index", o.index}, {"added", added}, {"vectors", f->index.size()}, {"dim", f->index.dim()},
-               {"kind", f->index.kind().name()}, {"metric", f->metric},
-               {"bytes_per_vector", json_float(float(f->index.bytes_per_vector()))}, {"layer", f->origin.layer},
-               {"model", f->origin.model}, {"failed", failed}});
+    nlohmann::ordered_json line{{"index", o.index}, {"added", added}, {"vectors", f->index.size()}, {"dim", f->index.dim()},
+                                {"kind", f->index.kind().name()}, {"metric", f->metric},
+                                {"bytes_per_vector", json_float(float(f->index.bytes_per_vector()))}};
+    if (const std::vector<int64_t> sizes = f->index.list_sizes(); !sizes.empty()) {
+        const int64_t largest = *std::max_element(sizes.begin(), sizes.end());
+        const double mean = double(f->index.size()) / double(sizes.size());
+        line["largest_list"] = largest;
+        // (k-means with about as many lists as the data has clusters leaves some without one)
+        if (largest > 8 * mean && f->index.size() >= 10 * int64_t(sizes.size()))
+            log_info(o.common.quiet, "alexnet-search: note: the lists are uneven (the largest holds " +
+                                         std::to_string(largest) + " vectors, " + fixed(largest / mean, 0) +
+                                         " times the mean): queries near it scan all of it; more lists balance "
+                                         "them (FAISS's guideline: 4 to 16 x the square root of the vectors, " +
+                                         std::to_string(int64_t(4 * std::sqrt(double(f->index.size())))) + " here)");
+    }
+    line["layer"] = f->origin.layer, line["model"] = f->origin.model, line["failed"] = failed;
+    out.write(line);
     log_info(o.common.quiet, "alexnet-search: " + o.index + ": " + count_of(f->index.size(), "vector") + " (" +
                                  std::to_string(added) + " added), " + f->index.kind().name() + ", " + f->metric);
     return failed ? 1 : 0;

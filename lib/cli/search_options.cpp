@@ -155,11 +155,27 @@ void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, 
     };
     const std::string split = o.split.empty() ? (index_side ? "train" : "test") : o.split;
     ChunkChecker pass_on(sink);
+    // Images (and "-") between other inputs go through the network together, in input order.
     std::vector<std::string> images;
+    const auto embed_pending_images = [&] {
+        if (images.empty()) return;
+        LoadedModel m = loaded();  // (a copy: the run hands its weights to the network)
+        VectorSet v;
+        v.origin = origin_of(m, o.layer);
+        const auto flush = [&] {
+            pass_on(v, images.front());
+            v.clear_rows();
+        };
+        embed_images(o, images, m, v, out, failed, [&] { if (v.size() >= chunk) flush(); }, flush);
+        flush();
+        images.clear();
+    };
     for (const std::string& input : inputs) {
         if (input != "-" && is_vector_file(input)) {
+            embed_pending_images();
             read_vector_file(input, chunk, [&](VectorSet& part) { pass_on(part, input); });
         } else if (input != "-" && path_exists(input) && is_labelled_data_set(input)) {
+            embed_pending_images();
             LoadedModel& m = loaded();
             const LabelledSet set = sample_items(open_labelled_set(input, split == "train" ? Split::train : Split::test, o.root),
                                                  o.limit, kSampleSeed);
@@ -174,31 +190,7 @@ void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, 
             images.push_back(input);
         }
     }
-    if (!images.empty()) {
-        LoadedModel& m = loaded();
-        VectorSet v;
-        v.origin = origin_of(m, o.layer);
-        const auto flush = [&] {
-            pass_on(v, images.front());
-            v.clear_rows();
-        };
-        embed_images(o, images, m, v, out, failed, [&] { if (v.size() >= chunk) flush(); });
-        flush();
-    }
-}
-
-VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
-                         const std::string& default_weights, JsonLines& out, int& failed) {
-    VectorSet all;
-    stream_vectors(o, inputs, index_side, default_weights, out, failed, int64_t(1) << 16, [&](VectorSet& part) {
-        if (all.size() == 0) all.dim = part.dim, all.origin = part.origin, all.class_names = part.class_names;
-        if (all.origin.model.empty()) all.origin = part.origin;
-        if (all.class_names.empty()) all.class_names = part.class_names;
-        all.rows.insert(all.rows.end(), part.rows.begin(), part.rows.end());
-        all.paths.insert(all.paths.end(), part.paths.begin(), part.paths.end());
-        all.labels.insert(all.labels.end(), part.labels.begin(), part.labels.end());
-    });
-    return all;
+    embed_pending_images();
 }
 
 }  // namespace alexnet

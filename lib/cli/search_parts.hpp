@@ -12,13 +12,11 @@
 
 namespace alexnet {
 
-// The inputs' vectors: alexnet-embed files as they are, data sets and images through the model
-// (loaded once, when first needed; --weights, else `default_weights`, else the usual default) at
-// --layer. Unreadable images get an error line on `out` and are counted in `failed`.
-VectorSet gather_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
-                         const std::string& default_weights, JsonLines& out, int& failed);
-// The same, passed to `sink` in sets of about `chunk` vectors, in input order, each checked to
-// agree with those before (origin, dimension, class names).
+// The inputs' vectors, to `sink` in sets of about `chunk` vectors, in input order, each checked
+// to agree with those before (origin, dimension, class names): alexnet-embed files as they are,
+// data sets and images through the model (loaded once, when first needed; --weights, else
+// `default_weights`, else the usual default) at --layer. Unreadable images get an error line on
+// `out` and are counted in `failed`.
 void stream_vectors(const SearchCli& o, const std::vector<std::string>& inputs, bool index_side,
                     const std::string& default_weights, JsonLines& out, int& failed, int64_t chunk,
                     const std::function<void(VectorSet&)>& sink);

@@ -210,8 +210,9 @@ int run_query(const SearchCli& options, JsonLines& out) {
         embed_images(o, in, model, batch, out, failed, [&] { if (batch.size() >= flush_at) flush(); }, flush);
         reporter.add(batch);
     } else {
-        VectorSet q = gather_vectors(o, o.common.inputs, false, f.origin.weights, out, failed);
-        reporter.add(q);
+        // Vector files and data sets: searched and reported 4,096 queries at a time.
+        stream_vectors(o, o.common.inputs, false, f.origin.weights, out, failed, 4096,
+                       [&](VectorSet& q) { reporter.add(q); });
     }
     reporter.finish(failed, std::chrono::duration<double>(clock_type::now() - t0).count());
     return failed ? 1 : 0;

@@ -6,10 +6,12 @@
 #include <faiss/IndexPQ.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/utils/distances.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -36,7 +38,8 @@ constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxLists = 1 << 20;
 constexpr int kPqBits = 8;  // 256 centroids per sub-vector: one byte per code
 constexpr int kPqCentroids = 1 << kPqBits;
-// Results (rows, or probed lists) per query times queries per FAISS call: about 100 MB.
+// Results (rows, or probed lists) or dimensions per query, times queries per FAISS call: about
+// 100 MB of results, 32 MB of queries.
 constexpr int64_t kMaxResultsPerCall = int64_t(1) << 23;
 // FAISS's per-list table for IVF-PQ (lists x codes x 256 floats) is built only up to this size;
 // above it, FAISS computes each probed list's table at query time.
@@ -124,9 +127,9 @@ bool VectorIndex::trained() const { return index_->is_trained; }
 
 int64_t VectorIndex::training_advised() const { return 39 * training_minimum(); }
 
-int64_t VectorIndex::training_minimum() const {
-    return std::max<int64_t>(kind_.lists, kind_.codes > 0 ? kPqCentroids : 0);
-}
+int64_t IndexKind::training_minimum() const { return std::max<int64_t>(lists, codes > 0 ? kPqCentroids : 0); }
+
+int64_t VectorIndex::training_minimum() const { return kind_.training_minimum(); }
 
 void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
     check(n >= training_minimum(), "index", "training vectors",
@@ -140,7 +143,19 @@ void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
             pq->pq.cp.seed = int(seed % 1000003), pq->pq.cp.min_points_per_centroid = 1;
         index_->verbose = false;
         faiss::precomputed_table_max_bytes = kMaxPrecomputedTableBytes;
-        index_->train(n, x);
+        std::vector<float> buffer;
+        if (kind_.lists > 0) {
+            // An inverted file works on the vectors less the training sample's mean: FAISS's
+            // centroid distances are |x|^2 + |c|^2 - 2 x.c in float, whose rounding grows with |x|^2,
+            // and vectors far from 0 (with a spread small beside their length) would get lists
+            // by rounding.
+            std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
+            for (int64_t r = 0; r < n; ++r)
+                for (int d = 0; d < dim_; ++d) mean[size_t(d)] += x[size_t(r) * dim_ + d];
+            shift_.assign(size_t(dim_), 0.f);
+            for (int d = 0; d < dim_; ++d) shift_[size_t(d)] = float(mean[size_t(d)] / double(n));
+        }
+        index_->train(n, shifted(x, n, buffer));
         if (auto* scanned = dynamic_cast<ScannedIVFPQ*>(index_.get())) scanned->prepare_scan();
     } catch (const faiss::FaissException& e) {
         throw Error("index", "training", "a trained index", e.what());
@@ -150,12 +165,49 @@ void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
 void VectorIndex::add(const float* x, int64_t n) {
     check(trained(), "index", "training", "a trained index before vectors are added", "an untrained one");
     try {
-        index_->add(n, x);
+        if (auto* ivf = ivf_of(index_.get())) {
+            std::vector<float> buffer;
+            const float* y = shifted(x, n, buffer);
+            const std::vector<faiss::Index::idx_t> lists = assign_lists(y, n);
+            ivf->add_core(n, y, nullptr, lists.data());
+        } else {
+            index_->add(n, x);
+        }
         if (kind_.exact())
             for (int64_t r = 0; r < n; ++r) max_norm2_ = std::max(max_norm2_, squared_length(x + size_t(r) * dim_, dim_));
     } catch (const faiss::FaissException& e) {
         throw Error("index", "adding vectors", "vectors added", e.what());
     }
+}
+
+// FAISS's nearest few centroids (float distances, whose rounding depends on how many vectors are
+// assigned together: BLAS from 20 on, direct differences below), then the nearest of them by
+// distances summed in double, ties by list number: a vector gets the same list whatever it is
+// added with, so exact copies share a list (and, with codes, their codes).
+std::vector<int64_t> VectorIndex::assign_lists(const float* x, int64_t n) const {
+    const int m = std::min(kind_.lists, 4);
+    std::vector<faiss::Index::idx_t> near(size_t(n) * size_t(m));
+    std::vector<float> unused(near.size());
+    quantizer_->search(n, x, m, unused.data(), near.data());
+    const float* centroids = dynamic_cast<const faiss::IndexFlat&>(*quantizer_).get_xb();
+    std::vector<int64_t> lists(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        double best = INFINITY;
+        for (int j = 0; j < m; ++j) {
+            const int64_t l = near[size_t(i) * m + j];
+            if (l < 0) continue;
+            const double d = squared_distance(x + size_t(i) * dim_, centroids + size_t(l) * dim_, dim_);
+            if (d < best || (d == best && l < lists[size_t(i)])) best = d, lists[size_t(i)] = l;
+        }
+    }
+    return lists;
+}
+
+const float* VectorIndex::shifted(const float* x, int64_t n, std::vector<float>& buffer) const {
+    if (shift_.empty()) return x;
+    buffer.resize(size_t(n) * size_t(dim_));
+    for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = x[i] - shift_[i % size_t(dim_)];
+    return buffer.data();
 }
 
 bool VectorIndex::use_faiss_scan(bool on) {
@@ -188,6 +240,7 @@ void VectorIndex::reconstruct(int64_t row, float* out) const {
     if (auto* ivf = ivf_of(index_.get()); ivf && ivf->direct_map.type == faiss::DirectMap::NoMap)
         ivf->make_direct_map(true);
     index_->reconstruct(row, out);
+    for (size_t d = 0; d < shift_.size(); ++d) out[d] += shift_[d];
 }
 
 // The k nearest among `candidates` by distances summed in double, nearest first, ties by row.
@@ -214,7 +267,8 @@ std::vector<std::vector<Neighbour>> VectorIndex::search(const float* q, int64_t 
     while (!pending.empty()) {
         std::vector<int64_t> again;
         // FAISS holds every query's results (and probed lists) at once: a bounded number of queries a call.
-        const size_t per_call = size_t(std::max<int64_t>(1, kMaxResultsPerCall / std::max(pass.wanted, pass.probes)));
+        const size_t per_call = size_t(std::max<int64_t>(
+            1, kMaxResultsPerCall / std::max({int64_t(pass.wanted), int64_t(pass.probes), int64_t(dim_)})));
         for (size_t first = 0; first < pending.size(); first += per_call) {
             const std::vector<int64_t> some(pending.begin() + first,
                                             pending.begin() + std::min(pending.size(), first + per_call));
@@ -238,6 +292,8 @@ void VectorIndex::search_pass(const float* q, const std::vector<int64_t>& which,
     std::vector<faiss::Index::idx_t> rows(distances.size());
     for (size_t p = 0; p < n; ++p)
         std::memcpy(&queries[p * dim_], q + size_t(which[p]) * dim_, sizeof(float) * size_t(dim_));
+    if (!shift_.empty())
+        for (size_t i = 0; i < queries.size(); ++i) queries[i] -= shift_[i % size_t(dim_)];
     try {
         if (auto* ivf = ivf_of(index_.get())) {
             ivf->nprobe = size_t(pass.probes);
@@ -290,7 +346,21 @@ void VectorIndex::probe_own_lists(const float* queries, const std::vector<int64_
         l[probes - 1] = own;
         coarse[p * probes + probes - 1] = faiss::fvec_L2sqr(queries + p * dim_, centroids + size_t(own) * dim_, size_t(dim_));
     }
-    ivf->search_preassigned(int64_t(n), queries, wanted, lists.data(), coarse.data(), distances, rows, false);
+    // FAISS's search_preassigned runs on one thread: slices of the queries on each.
+    const int threads = std::max(1, std::min(omp_get_max_threads(), int(n)));
+    std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) {
+        const size_t lo = n * size_t(t) / size_t(threads), hi = n * size_t(t + 1) / size_t(threads);
+        try {
+            ivf->search_preassigned(int64_t(hi - lo), queries + lo * dim_, wanted, &lists[lo * probes], &coarse[lo * probes],
+                                    distances + lo * size_t(wanted), rows + lo * size_t(wanted), false);
+        } catch (...) {
+            failed[size_t(t)] = std::current_exception();
+        }
+    }
+    for (const auto& e : failed)
+        if (e) std::rethrow_exception(e);
 }
 
 void VectorIndex::to_tensors(Weights& out) const {
@@ -307,6 +377,7 @@ void VectorIndex::to_tensors(Weights& out) const {
     }
     const auto& ivf = dynamic_cast<const faiss::IndexIVF&>(*index_);
     const auto& centroids = dynamic_cast<const faiss::IndexFlat&>(*quantizer_);
+    if (!shift_.empty()) out.add("ivf.shift", {dim_}, shift_);
     out.add("ivf.centroids", {int64_t(kind_.lists), dim_},
             std::vector<float>(centroids.get_xb(), centroids.get_xb() + size_t(kind_.lists) * dim_));
     const size_t code_size = ivf.code_size;
@@ -351,6 +422,9 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
     const Tensor* centroids = kind.lists ? &tensor_of(in, "ivf.centroids", {kind.lists, dim}, false, file) : nullptr;
     const Tensor* list = kind.lists ? &tensor_of(in, "ivf.list", {rows}, false, file) : nullptr;
     if (centroids) check_finite(*centroids, file, dim);
+    // (files of session 12 have no shift: their inverted files work on the vectors as they are)
+    const Tensor* shift = kind.lists && in.contains("ivf.shift") ? &tensor_of(in, "ivf.shift", {dim}, false, file) : nullptr;
+    if (shift) check_finite(*shift, file, dim);
     for (int64_t i = 0; list && i < rows; ++i) {
         const float l = list->floats()[i];
         check(l >= 0 && l < float(kind.lists) && l == std::floor(l), file, "ivf.list",
@@ -371,11 +445,14 @@ VectorIndex VectorIndex::from_tensors(const Weights& in, int dim, IndexKind kind
         return v;
     }
     v.quantizer_->add(kind.lists, centroids->floats());
+    if (shift) v.shift_.assign(shift->floats(), shift->floats() + dim);
     auto& ivf = dynamic_cast<faiss::IndexIVF&>(*v.index_);
     if (m) {
         auto& ivfpq = dynamic_cast<faiss::IndexIVFPQ&>(ivf);
         ivfpq.pq.centroids.assign(pq_centroids->floats(), pq_centroids->floats() + pq_centroids->numel());
-        faiss::precomputed_table_max_bytes = kMaxPrecomputedTableBytes;
+        // (at most 16 x the codes' bytes, so a small file cannot ask for a large table)
+        faiss::precomputed_table_max_bytes =
+            std::min(kMaxPrecomputedTableBytes, std::max(size_t(64) << 20, size_t(16) * size_t(rows) * size_t(m)));
         ivfpq.precompute_table();
         dynamic_cast<ScannedIVFPQ&>(ivfpq).prepare_scan();
     }

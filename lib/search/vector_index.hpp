@@ -29,6 +29,7 @@ struct IndexKind {
     int codes = 0;  // bytes per vector (product quantisation, 8 bits per sub-vector); 0: floats
     int lists = 0;  // inverted-file lists; 0: none
     bool exact() const { return codes == 0 && lists == 0; }
+    int64_t training_minimum() const;  // vectors its training needs: 256 with codes, one per list
     std::string name() const;  // "flat", "pq64", "ivf1024,flat", "ivf1024,pq64"
 };
 
@@ -89,13 +90,17 @@ private:
                      std::vector<std::vector<Neighbour>>& result, std::vector<int64_t>& again) const;
     void probe_own_lists(const float* queries, const std::vector<int64_t>& which, const int64_t* own_rows, int probes,
                          int wanted, float* distances, int64_t* rows) const;
+    std::vector<int64_t> assign_lists(const float* x, int64_t n) const;
+    // `x` less shift_ (in `buffer`), or `x` itself when there is no shift.
+    const float* shifted(const float* x, int64_t n, std::vector<float>& buffer) const;
     void exact_rerank(const float* q, int k, const std::vector<int64_t>& candidates,
                       std::vector<Neighbour>& out) const;
     int dim_;
     IndexKind kind_;
     std::unique_ptr<faiss::Index> quantizer_;  // the inverted file's coarse centroids
     std::unique_ptr<faiss::Index> index_;
-    double max_norm2_ = 0;  // the longest stored vector's squared length (exact indexes)
+    double max_norm2_ = 0;      // the longest stored vector's squared length (exact indexes)
+    std::vector<float> shift_;  // inverted files: subtracted from every vector (the training mean)
 };
 
 }  // namespace alexnet
