@@ -352,3 +352,19 @@ TEST_CASE("alexnet-search index: every part of the inputs is checked against the
     CHECK(folder.err == "alexnet-search: " + (dir / "nope") +
                             ": cannot create a file for the vectors that wait for training: No such file or directory\n");
 }
+
+TEST_CASE("alexnet-search index: uneven lists are reported (largest_list, and a note on stderr)") {
+    TempDir dir;
+    const int rows = 1000, dim = 8;
+    std::vector<float> v(size_t(rows) * dim, 0.25f);  // 950 copies of one vector, 50 others
+    uint32_t state = 3;
+    for (size_t i = 950 * dim; i < v.size(); ++i) v[i] = float((state = state * 1664525u + 1013904223u) >> 8) / float(1 << 24);
+    write_npy(dir / "u.npy", v, rows, dim);
+    const Run made = run(kSearch + " index --lists 16 -o " + (dir / "u.index") + " " + (dir / "u.npy"));
+    REQUIRE(made.status == 0);
+    const int64_t largest = made.lines()[0]["largest_list"].get<int64_t>();
+    CHECK(largest >= 950);
+    CHECK(made.err.find("alexnet-search: note: the lists are uneven (the largest holds " + std::to_string(largest) +
+                        " vectors, ") != std::string::npos);
+    CHECK(made.err.find("4 to 16 x the square root of the vectors, 126 here") != std::string::npos);
+}
