@@ -69,6 +69,20 @@ std::string load_error(const std::string& path) {
     return "no error";
 }
 
+// `w` changed by `change`, written to `path`, and what loading it says.
+std::string rewritten_error(const Weights& w, const std::string& path, const std::function<void(Weights&)>& change) {
+    Weights copy;
+    for (const auto& t : w.names()) {
+        const Tensor& src = w.at(t);
+        if (src.is_s8()) copy.add_s8(t, src.shape, std::vector<int8_t>(src.s8(), src.s8() + src.numel()));
+        else copy.add(t, src.shape, std::vector<float>(src.floats(), src.floats() + src.numel()));
+    }
+    copy.metadata = w.metadata;
+    change(copy);
+    write_safetensors(path, copy);
+    return load_error(path);
+}
+
 }  // namespace
 
 TEST_CASE("exact search returns the brute-force neighbours, equal distances in row order") {
@@ -179,17 +193,7 @@ TEST_CASE("a damaged, truncated, foreign or hostile index file gets one line nam
     // another version, a row count the tensors do not have.
     const Weights w = read_safetensors(good);
     auto rewrite = [&](const std::string& name, const std::function<void(Weights&)>& change) {
-        Weights copy;
-        for (const auto& t : w.names()) {
-            const Tensor& src = w.at(t);
-            if (src.is_s8()) copy.add_s8(t, src.shape, std::vector<int8_t>(src.s8(), src.s8() + src.numel()));
-            else copy.add(t, src.shape, std::vector<float>(src.floats(), src.floats() + src.numel()));
-        }
-        copy.metadata = w.metadata;
-        change(copy);
-        const std::string path = dir / name;
-        write_safetensors(path, copy);
-        return load_error(path);
+        return rewritten_error(w, dir / name, change);
     };
     CHECK(rewrite("list.index", [](Weights& c) {
         std::vector<float> list(300, 0.f);
@@ -335,17 +339,7 @@ TEST_CASE("hostile index files are refused before memory is spent on them; paths
     CHECK(load_index(good).origin.weights == "w\xef\xbf\xbd.safetensors");
     const Weights w = read_safetensors(good);
     auto with_metadata = [&](const std::string& name, const std::string& key, const std::string& value) {
-        Weights copy;
-        for (const auto& t : w.names()) {
-            const Tensor& src = w.at(t);
-            if (src.is_s8()) copy.add_s8(t, src.shape, std::vector<int8_t>(src.s8(), src.s8() + src.numel()));
-            else copy.add(t, src.shape, std::vector<float>(src.floats(), src.floats() + src.numel()));
-        }
-        copy.metadata = w.metadata;
-        copy.metadata[key] = value;
-        const std::string path = dir / name;
-        write_safetensors(path, copy);
-        return load_error(path);
+        return rewritten_error(w, dir / name, [&](Weights& c) { c.metadata[key] = value; });
     };
     // 2^20 lists would have FAISS build a table of lists x codes x 256 floats (4 GB).
     CHECK(with_metadata("lists.index", "lists", "1048576") == dir / "lists.index" + ": lists: expected at most the rows (300), found 1048576");
