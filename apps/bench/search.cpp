@@ -109,7 +109,8 @@ void search(const Settings& s, Lines& out) {
     std::vector<float> chunk;
     const auto t_train = clock_type::now();
     data.fill(0, std::min<int64_t>(n, std::max<int64_t>(index.training_advised(), 10000)), chunk, 1);
-    index.train(chunk.data(), int64_t(chunk.size()) / dim, s.search_seed);
+    index.train(std::move(chunk), s.search_seed);
+    chunk = {};
     const double train_s = seconds_since(t_train);
     const auto t_add = clock_type::now();
     for (int64_t first = 0; first < n; first += 50000) {

@@ -105,6 +105,7 @@ public:
         ++seen_;
     }
     const std::vector<float>& rows() const { return rows_; }
+    std::vector<float> take() { return std::move(rows_); }
 
 private:
     int64_t size_, seen_ = 0;
@@ -149,7 +150,7 @@ public:
             log_info(o_.common.quiet, "alexnet-search: note: " + index.kind().name() + " trained on " + std::to_string(n) +
                                           " vectors; " + std::to_string(index.training_advised()) +
                                           " or more fit its centroids better (FAISS's advice: 39 per centroid)");
-        index.train(sample_->rows().data(), n, o_.seed);
+        index.train(sample_->take(), o_.seed);
         spill_->read_back(index.dim(), kChunk, [&](const float* rows, int64_t count) { index.add(rows, count); });
         return added_;
     }

@@ -131,7 +131,9 @@ int64_t IndexKind::training_minimum() const { return std::max<int64_t>(lists, co
 
 int64_t VectorIndex::training_minimum() const { return kind_.training_minimum(); }
 
-void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
+void VectorIndex::train(std::vector<float> sample, uint64_t seed) {
+    const int64_t n = int64_t(sample.size() / size_t(dim_));
+    float* x = sample.data();
     check(n >= training_minimum(), "index", "training vectors",
           "at least " + std::to_string(training_minimum()) + " for " + kind_.name(), std::to_string(n));
     try {
@@ -143,19 +145,19 @@ void VectorIndex::train(const float* x, int64_t n, uint64_t seed) {
             pq->pq.cp.seed = int(seed % 1000003), pq->pq.cp.min_points_per_centroid = 1;
         index_->verbose = false;
         faiss::precomputed_table_max_bytes = kMaxPrecomputedTableBytes;
-        std::vector<float> buffer;
         if (kind_.lists > 0) {
             // An inverted file works on the vectors less the training sample's mean: FAISS's
             // centroid distances are |x|^2 + |c|^2 - 2 x.c in float, whose rounding grows with |x|^2,
             // and vectors far from 0 (with a spread small beside their length) would get lists
-            // by rounding.
+            // by rounding. (The sample is shifted in place: it is ours.)
             std::vector<double> mean(static_cast<size_t>(dim_), 0.0);
             for (int64_t r = 0; r < n; ++r)
                 for (int d = 0; d < dim_; ++d) mean[size_t(d)] += x[size_t(r) * dim_ + d];
             shift_.assign(size_t(dim_), 0.f);
             for (int d = 0; d < dim_; ++d) shift_[size_t(d)] = float(mean[size_t(d)] / double(n));
+            for (size_t i = 0; i < sample.size(); ++i) sample[i] -= shift_[i % size_t(dim_)];
         }
-        index_->train(n, shifted(x, n, buffer));
+        index_->train(n, x);
         if (auto* scanned = dynamic_cast<ScannedIVFPQ*>(index_.get())) scanned->prepare_scan();
     } catch (const faiss::FaissException& e) {
         throw Error("index", "training", "a trained index", e.what());

@@ -50,9 +50,10 @@ public:
     const IndexKind& kind() const { return kind_; }
     int64_t size() const;
     bool trained() const;
-    // Fits the coarse centroids and the codebooks to `n` vectors (a sample of the collection).
-    // Needs at least training_minimum() vectors.
-    void train(const float* x, int64_t n, uint64_t seed);
+    // Fits the coarse centroids and the codebooks to `sample` (rows of dim() values: a sample of
+    // the collection, taken by value so that it can be shifted in place). Needs at least
+    // training_minimum() vectors.
+    void train(std::vector<float> sample, uint64_t seed);
     int64_t training_minimum() const;
     int64_t training_advised() const;  // FAISS's advice: 39 vectors per centroid
     void add(const float* x, int64_t n);

@@ -123,7 +123,7 @@ TEST_CASE("compressed indexes: bytes per vector as asked, recall at 10 on cluste
         CAPTURE(kind.name());
         VectorIndex index(dim, kind);
         CHECK_FALSE(index.trained());
-        index.train(base.data(), n, 1);
+        index.train(base, 1);
         index.add(base.data(), n);
         CHECK(index.bytes_per_vector() == (kind.codes ? 16 : 256) + (kind.lists ? 8 : 0));
         const auto got = index.search(queries.data(), 200, 10, 32);
@@ -135,7 +135,7 @@ TEST_CASE("compressed indexes: bytes per vector as asked, recall at 10 on cluste
     }
     CHECK_THROWS_WITH(VectorIndex(dim, {48, 0}), "--codes: expected a number of bytes that divides the vectors' dimension 64, found 48");
     VectorIndex pq(dim, {16, 0});
-    CHECK_THROWS_WITH(pq.train(base.data(), 100, 1), "index: training vectors: expected at least 256 for pq16, found 100");
+    CHECK_THROWS_WITH(pq.train(std::vector<float>(base.begin(), base.begin() + 100 * dim), 1), "index: training vectors: expected at least 256 for pq16, found 100");
     CHECK_THROWS_WITH(exact.search(queries.data(), 1, n + 1, 1), ("-k: expected 1..4000 (the vectors in the index), found 4001"));
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("an index file round trip gives the same neighbours, paths, labels and
     for (const IndexKind kind : {IndexKind{}, IndexKind{8, 0}, IndexKind{0, 8}, IndexKind{8, 8}}) {
         CAPTURE(kind.name());
         VectorIndex index(dim, kind);
-        if (!index.trained()) index.train(base.data(), n, 1);
+        if (!index.trained()) index.train(base, 1);
         index.add(base.data(), n);
         const auto before = index.search(queries.data(), 20, 5, 4);
         const std::string path = dir / (kind.name() + ".index");
@@ -171,7 +171,7 @@ TEST_CASE("a damaged, truncated, foreign or hostile index file gets one line nam
     const int dim = 8, n = 300;
     const std::vector<float> base = clustered(n, dim, 5, 7);
     VectorIndex ivf(dim, {4, 4});
-    ivf.train(base.data(), n, 1);
+    ivf.train(base, 1);
     ivf.add(base.data(), n);
     const std::string good = dir / "good.index";
     save_index(good, file_with(std::move(ivf), n));
@@ -275,7 +275,7 @@ TEST_CASE("IVF-PQ's list scan (ours, eight sums in flight) gives FAISS's own nei
         CAPTURE(kind.name());
         const std::vector<float> base = clustered(n, dim, 50, 11), queries = clustered(100, dim, 50, 12);
         VectorIndex index(dim, kind);
-        index.train(base.data(), n, 1);
+        index.train(base, 1);
         index.add(base.data(), n);
         REQUIRE(index.use_faiss_scan(false));
         const auto ours = index.search(queries.data(), 100, 10, 4);
@@ -300,7 +300,7 @@ TEST_CASE("an inverted file gives k neighbours even where the probed lists hold 
     for (const IndexKind kind : {IndexKind{0, 32}, IndexKind{4, 32}}) {
         CAPTURE(kind.name());
         VectorIndex index(dim, kind);
-        index.train(base.data(), n, 1);
+        index.train(base, 1);
         index.add(base.data(), n);
         const auto found = index.search(queries.data(), 30, k, 1);  // one list: about 19 vectors
         for (const auto& f : found) {
@@ -330,7 +330,7 @@ TEST_CASE("hostile index files are refused before memory is spent on them; paths
     const int dim = 8, n = 300;
     const std::vector<float> base = clustered(n, dim, 5, 7);
     VectorIndex ivf(dim, {4, 4});
-    ivf.train(base.data(), n, 1);
+    ivf.train(base, 1);
     ivf.add(base.data(), n);
     const std::string good = dir / "good.index";
     IndexFile f = file_with(std::move(ivf), n);
