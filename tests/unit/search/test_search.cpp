@@ -69,6 +69,15 @@ std::string load_error(const std::string& path) {
     return "no error";
 }
 
+// An ivf4,pq4 index of `n` clustered 8-d vectors: the damaged-file cases start from its file.
+VectorIndex small_ivfpq(int n) {
+    const std::vector<float> base = clustered(n, 8, 5, 7);
+    VectorIndex ivf(8, {4, 4});
+    ivf.train(base, 1);
+    ivf.add(base.data(), n);
+    return ivf;
+}
+
 // `w` changed by `change`, written to `path`, and what loading it says.
 std::string rewritten_error(const Weights& w, const std::string& path, const std::function<void(Weights&)>& change) {
     Weights copy;
@@ -168,11 +177,8 @@ TEST_CASE("an index file round trip gives the same neighbours, paths, labels and
 
 TEST_CASE("a damaged, truncated, foreign or hostile index file gets one line naming the file and field") {
     test::TempDir dir;
-    const int dim = 8, n = 300;
-    const std::vector<float> base = clustered(n, dim, 5, 7);
-    VectorIndex ivf(dim, {4, 4});
-    ivf.train(base, 1);
-    ivf.add(base.data(), n);
+    const int n = 300;
+    VectorIndex ivf = small_ivfpq(n);
     const std::string good = dir / "good.index";
     save_index(good, file_with(std::move(ivf), n));
     REQUIRE(load_error(good) == "no error");
@@ -327,11 +333,8 @@ TEST_CASE("exact search over more queries than one FAISS call holds: the calls' 
 
 TEST_CASE("hostile index files are refused before memory is spent on them; paths that cannot be stored are refused") {
     test::TempDir dir;
-    const int dim = 8, n = 300;
-    const std::vector<float> base = clustered(n, dim, 5, 7);
-    VectorIndex ivf(dim, {4, 4});
-    ivf.train(base, 1);
-    ivf.add(base.data(), n);
+    const int n = 300;
+    VectorIndex ivf = small_ivfpq(n);
     const std::string good = dir / "good.index";
     IndexFile f = file_with(std::move(ivf), n);
     f.origin.weights = "w\xff.safetensors";  // not UTF-8: kept with U+FFFD in its place
