@@ -18,13 +18,13 @@ void add_classify_options(CLI::App& app, ClassifyCli& o) {
 }
 
 int run_classify(const ClassifyCli& o, JsonLines& out) {
-    LoadedModel model = load_tool_model(o.common);
+    std::vector<LoadedModel> models = load_tool_models(o.common);
     require_inputs(o.common);
-    const int classes = model.spec.num_classes();
-    const std::vector<std::string> labels = resolve_labels(o.labels_file, model.labels, classes);
+    const int classes = models[0].spec.num_classes();
+    const std::vector<std::string> labels = resolve_labels(o.labels_file, models[0].labels, classes);
     const int k = std::min(o.top, classes);
     std::vector<int> order(static_cast<size_t>(classes));
-    const int failed = run_images(o.common, model, "prob", [&](const std::string& path, const std::string& error,
+    const int failed = run_images(o.common, models, "prob", [&](const std::string& path, const std::string& error,
                                                                const float* prob, int) {
         if (!error.empty()) {
             out.write({{"path", path}, {"error", error}});

@@ -38,7 +38,7 @@ LoadedModel load_reference(const EvalCli& o, const LoadedModel& model) {
         throw UsageError("--compare-precision: " + o.common.weights +
                          " is an int8 model, which holds no fp32 weights: give --reference FLOAT_MODEL");
     CommonOptions ref = o.common;
-    if (!o.reference.empty()) ref.weights = o.reference;
+    if (!o.reference.empty()) ref.weights = o.reference, ref.members = {o.reference};
     LoadedModel r = load_tool_model(ref);
     check(!r.weights.metadata.count(kQuantizationKey), ref.weights, "--reference", "a float model", "a quantized model");
     check(r.spec.num_classes() == model.spec.num_classes(), ref.weights, "--reference",
@@ -53,9 +53,14 @@ int run_eval(const EvalCli& o, JsonLines& out) {
         throw UsageError("give one data set (a path-label list, an image folder, an IDX file or folder, or CIFAR-10 "
                          "binaries); found " + std::to_string(o.common.inputs.size()) + " inputs");
     set_num_threads(threads_per_process(o.common.threads));
-    EvalModels m{load_tool_model(o.common), Precision::fp32, std::nullopt};
-    m.precision = resolve_precision(o.common, m.model);
-    if (o.compare_precision) m.reference = load_reference(o, m.model);
+    EvalModels m;
+    for (LoadedModel& model : load_tool_models(o.common)) {
+        const Precision precision = resolve_precision(o.common, model);
+        m.members.push_back({std::move(model), precision});
+    }
+    if (o.compare_precision && m.ensemble())
+        throw UsageError("--compare-precision compares one model with its fp32 self; give one --weights");
+    if (o.compare_precision) m.reference = load_reference(o, m.first());
     EvalOptions e = o.eval;
     e.data = o.common.inputs[0], e.weights_arg = o.common.weights, e.reference_arg = o.reference;
     e.batch = o.common.batch, e.loader_threads = o.common.loader_threads, e.crop = o.common.crop;

@@ -29,9 +29,13 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_inputs) {
         app.add_flag("-0,--null", o.null_separated, "Paths on stdin are separated by NUL bytes (find -print0), not lines");
     }
     if (const char* env = std::getenv("ALEXNET_WEIGHTS")) o.weights = env;
-    app.add_option("-w,--weights", o.weights,
+    app.add_option("-w,--weights", o.members,
                    "Weights: safetensors, PyTorch .pth, Caffe .caffemodel (+ prototxt beside it) or ONNX; default "
-                   "$ALEXNET_WEIGHTS, else the installed default model");
+                   "$ALEXNET_WEIGHTS, else the installed default model. alexnet-classify and alexnet-eval take it "
+                   "more than once: an ensemble, the members' probabilities averaged")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false)  // one path per --weights, so the inputs after it stay inputs
+        ->each([&o](const std::string& path) { o.weights = path; });
     app.add_option("--arch", o.arch,
                    "alexnet | caffenet | alexnet-tv | alexnet-28 | alexnet-32 | convnet-4 | convnet-18pct: settles what weights "
                    "cannot tell (caffenet's pool-before-LRN order)");

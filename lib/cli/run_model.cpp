@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <iostream>
 #include <unistd.h>
@@ -106,9 +107,66 @@ int64_t plan_batches(const CommonOptions& o, int crops, Communicator& comm, Path
     return int64_t((*known + size_t(images_per_batch) * processes - 1) / (size_t(images_per_batch) * processes));
 }
 
-}  // namespace
+// The networks of a run, one per member, and their outputs. Members read their own block of the
+// batch (InputBlocks), run one after another, and share a workspace.
+class MemberNets {
+public:
+    // The members' distinct preprocessings, for the loader (which starts before the nets are built).
+    static InputBlocks blocks_of(const std::vector<LoadedModel*>& members, CropMode mode) {
+        std::vector<Preprocessing> blocks;
+        for (const LoadedModel* m : members) add_block(blocks, m->spec.preprocessing);
+        return InputBlocks(std::move(blocks), mode);
+    }
 
-int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
+    MemberNets(const CommonOptions& o, const std::vector<LoadedModel*>& members, const InputBlocks& blocks,
+               int images_per_batch, int crops, const std::string& layer, bool quiet)
+        : blocks_(blocks) {
+        for (LoadedModel* m : members) {
+            const Precision precision = resolve_precision(o, *m);
+            block_of_.push_back(blocks.index_of(m->spec.preprocessing));
+            nets_.push_back(std::make_unique<InferenceNet>(m->spec, m->weights, images_per_batch * crops, layer,
+                                                           /*release_weights=*/true, precision, &workspace_));
+            if (precision != Precision::fp32)
+                log_info(quiet, std::string(program_invocation_short_name) + ": " +
+                                    (members.size() > 1 ? m->path + ": " : "") + nets_.back()->plan());
+            check(int(nets_.back()->output_shape().size()) == int(nets_[0]->output_shape().size()), m->path, layer,
+                  std::to_string(nets_[0]->output_shape().size()) + " values like " + members[0]->path + "'s",
+                  std::to_string(nets_.back()->output_shape().size()));
+        }
+        dim_ = int(nets_[0]->output_shape().size());
+        for (size_t i = 0; i < nets_.size(); ++i) outs_.emplace_back(size_t(nets_[0]->batch()) * dim_);
+        mean_.resize(size_t(dim_)), sum_.resize(size_t(dim_));
+    }
+    int dim() const { return dim_; }
+
+    void forward(const Batch& batch, int images_per_batch) {
+        for (size_t i = 0; i < nets_.size(); ++i)
+            nets_[i]->forward(batch.data.data() + blocks_.block_offset(block_of_[i], images_per_batch), outs_[i].data());
+    }
+    // Item `image`'s values: averaged over its crops, then over the members.
+    const float* values(int image, int crops) {
+        if (nets_.size() == 1) return item_values(outs_[0], image, crops, dim_, mean_);
+        std::fill(sum_.begin(), sum_.end(), 0.f);
+        for (const auto& out : outs_) {
+            const float* v = item_values(out, image, crops, dim_, mean_);
+            for (int i = 0; i < dim_; ++i) sum_[size_t(i)] += v[i];
+        }
+        for (auto& v : sum_) v /= float(nets_.size());
+        return sum_.data();
+    }
+
+private:
+    NetWorkspace workspace_;  // outlives the nets (declared first)
+    std::vector<std::unique_ptr<InferenceNet>> nets_;
+    std::vector<size_t> block_of_;
+    const InputBlocks& blocks_;
+    std::vector<std::vector<float>> outs_;
+    std::vector<float> mean_, sum_;
+    int dim_ = 0;
+};
+
+int run_members(const CommonOptions& o, const std::vector<LoadedModel*>& members, const std::string& layer,
+                const ResultFn& emit) {
     // Under mpirun rank r of N takes batches r, r + N, ... of the batches one process makes (the
     // same batches, so the same numbers); after each round rank 0 emits every rank's results in
     // rank order, which is input order.
@@ -124,13 +182,12 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     const std::optional<size_t> known = source.known_count();
     int images_per_batch = 1;
     const int64_t rounds = plan_batches(o, crops, comm, source, images_per_batch);  // per rank (several processes)
-    const Precision precision = resolve_precision(o, model);
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
-    BatchLoader loader(source, model.spec.preprocessing, mode, images_per_batch, o.loader_threads);
-    InferenceNet net(model.spec, model.weights, images_per_batch * crops, layer, /*release_weights=*/true, precision);
-    if (precision != Precision::fp32) log_info(quiet, tool + ": " + net.plan());
-    const int dim = int(net.output_shape().size());
-    std::vector<float> out(size_t(net.batch()) * dim), mean(dim);
+    const InputBlocks blocks = MemberNets::blocks_of(members, mode);
+    BatchLoader loader(source, blocks, images_per_batch, o.loader_threads);
+    MemberNets nets(o, members, blocks, images_per_batch, crops, layer, quiet);
+    const int dim = nets.dim();
+    const ModelSpec& spec = members[0]->spec;
     int64_t failed = 0, done = 0;  // every rank's (rank 0 counts what it emits)
     const bool tty = isatty(2) && !quiet;
     auto t_report = t0;
@@ -145,13 +202,13 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     for (int64_t round = 0; processes == 1 || round < rounds; ++round) {
         std::optional<Batch> batch = loader.next();
         if (!batch && processes == 1) break;
-        if (batch && batch->decoded > 0) net.forward(batch->data.data(), out.data());
+        if (batch && batch->decoded > 0) nets.forward(*batch, images_per_batch);
         mine.clear();
         static const std::vector<Batch::Item> none;  // a rank past the end of the inputs
         for (const auto& item : batch ? batch->items : none) {
-            const float* v = item.error.empty() ? item_values(out, item.image, crops, dim, mean) : nullptr;
+            const float* v = item.error.empty() ? nets.values(item.image, crops) : nullptr;
             if (v && !warned && lead_process()) {  // once a run
-                const std::string why = unlike_training(item, model.spec);
+                const std::string why = unlike_training(item, spec);
                 if (!why.empty()) log_info(quiet, tool + ": warning: " + why), warned = true;
             }
             if (processes == 1) {
@@ -180,6 +237,19 @@ int run_images(const CommonOptions& o, LoadedModel& model, const std::string& la
     log_info(quiet, tool + ": " + count_of(done, "image") + " (" + std::to_string(failed) + " failed) in " +
                         fixed(s, 2) + " s, " + fixed(rate(), 1) + " images/s");
     return int(std::min<int64_t>(failed, INT32_MAX));
+}
+
+}  // namespace
+
+int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit) {
+    return run_members(o, {&model}, layer, emit);
+}
+
+int run_images(const CommonOptions& o, std::vector<LoadedModel>& members, const std::string& layer,
+               const ResultFn& emit) {
+    std::vector<LoadedModel*> all;
+    for (LoadedModel& m : members) all.push_back(&m);
+    return run_members(o, all, layer, emit);
 }
 
 }  // namespace alexnet

@@ -19,5 +19,10 @@ using ResultFn = std::function<void(const std::string& path, const std::string& 
 
 // Runs every input through the network up to `layer`; returns the number of inputs that failed.
 int run_images(const CommonOptions& o, LoadedModel& model, const std::string& layer, const ResultFn& emit);
+// An ensemble: every input through each member up to `layer` (the same size in all), the values
+// averaged over the members. Each image is decoded once; members run one after another on a batch
+// and share one workspace.
+int run_images(const CommonOptions& o, std::vector<LoadedModel>& members, const std::string& layer,
+               const ResultFn& emit);
 
 }  // namespace alexnet

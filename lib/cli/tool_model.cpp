@@ -49,7 +49,55 @@ std::string installed_default_model(bool int8) {
     return fs::is_regular_file(model, ec) ? model.string() : "";
 }
 
+namespace {
+
+bool has_overrides(const CommonOptions& o) {
+    return !o.mean.empty() || !o.std.empty() || o.rgb || o.bgr || o.resize || o.crop_size;
+}
+
+// Two members' class names, in one line: the first place they differ.
+void check_same_classes(const LoadedModel& first, const LoadedModel& other) {
+    const int a = first.spec.num_classes(), b = other.spec.num_classes();
+    if (a != b)
+        throw UsageError("ensemble members disagree on the classes: " + first.path + " has " + std::to_string(a) +
+                         ", " + other.path + " has " + std::to_string(b));
+    if (first.labels.empty() || other.labels.empty()) {
+        if (first.labels.size() != other.labels.size())
+            throw UsageError("ensemble members disagree on the classes: " +
+                             (first.labels.empty() ? first.path : other.path) + " names none, " +
+                             (first.labels.empty() ? other.path : first.path) + " names them");
+        return;
+    }
+    for (size_t c = 0; c < first.labels.size() && c < other.labels.size(); ++c)
+        if (first.labels[c] != other.labels[c])
+            throw UsageError("ensemble members disagree on the classes: class " + std::to_string(c) + " is \"" +
+                             first.labels[c] + "\" in " + first.path + ", \"" + other.labels[c] + "\" in " + other.path);
+}
+
+}  // namespace
+
+std::vector<LoadedModel> load_tool_models(const CommonOptions& o) {
+    std::vector<LoadedModel> models;
+    if (o.members.size() <= 1) {
+        models.push_back(load_tool_model(o));
+        return models;
+    }
+    if (has_overrides(o))
+        throw UsageError("--mean, --std, --rgb, --bgr, --resize and --crop-size apply to one model; with several "
+                         "--weights each member preprocesses as its own metadata says");
+    for (const std::string& path : o.members) {
+        CommonOptions one = o;
+        one.weights = path, one.members = {path};
+        models.push_back(load_tool_model(one));
+        check_same_classes(models.front(), models.back());
+    }
+    return models;
+}
+
 LoadedModel load_tool_model(const CommonOptions& o) {
+    if (o.members.size() > 1)
+        throw UsageError("--weights given " + std::to_string(o.members.size()) + " times: only alexnet-classify and " +
+                         "alexnet-eval take several (an ensemble); " + program_invocation_short_name + " takes one");
     std::string path = o.weights;
     if (path.empty()) {
         const bool int8 = o.precision == "int8";

@@ -13,6 +13,7 @@ struct CommonOptions {
     std::vector<std::string> inputs;  // images, directories, "-" for stdin
     bool null_separated = false;      // "-" lists paths separated by NUL bytes (find -print0)
     std::string weights;              // default: $ALEXNET_WEIGHTS, else the installed default model
+    std::vector<std::string> members; // every --weights given (weights is the last): several make an ensemble
     std::string arch;                 // settles what weights cannot tell (caffenet's order)
     int batch = 32;                   // images per forward pass
     int threads = 0;                  // 0: all cores
@@ -39,7 +40,13 @@ std::string installed_default_model(bool int8 = false);
 // Loads --weights (else $ALEXNET_WEIGHTS, else the installed default model, saying so on stderr
 // unless quiet) and applies the overrides. Without any, throws a UsageError that explains where
 // weights come from.
+// Several --weights are refused here (a UsageError naming the tools that take an ensemble).
 LoadedModel load_tool_model(const CommonOptions& o);
+
+// alexnet-classify's and alexnet-eval's models: every --weights (one, or an ensemble's members).
+// Members must agree on the classes (count and names); preprocessing overrides are refused with
+// several (each member keeps its own).
+std::vector<LoadedModel> load_tool_models(const CommonOptions& o);
 
 // The precision a tool runs `model` at: --precision, else int8 for a quantized model (made by
 // alexnet-quantize) and fp32 otherwise. A quantized model run in fp32 or bf16 runs on its

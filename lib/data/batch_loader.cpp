@@ -22,11 +22,10 @@ void lower_thread_priority() { setpriority(PRIO_PROCESS, id_t(syscall(SYS_gettid
 
 }  // namespace
 
-BatchLoader::BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
-                         int decode_threads, int queue_depth)
-    : source_(source), preprocessing_(p), mode_(mode), images_per_batch_(images_per_batch),
-      decode_threads_(std::max(0, decode_threads)), queue_depth_(size_t(queue_depth)),
-      image_floats_(size_t(crops_per_image(mode)) * p.channels * p.crop * p.crop) {
+BatchLoader::BatchLoader(PathSource& source, InputBlocks blocks, int images_per_batch, int decode_threads,
+                         int queue_depth)
+    : source_(source), blocks_(std::move(blocks)), images_per_batch_(images_per_batch),
+      decode_threads_(std::max(0, decode_threads)), queue_depth_(size_t(queue_depth)) {
     use_opencv_serially();
     for (int t = 0; t < decode_threads_; ++t) helpers_.emplace_back([this] { helper(); });
     thread_ = std::thread([this] { run(); });
@@ -48,7 +47,7 @@ BatchLoader::~BatchLoader() {
 }
 
 void BatchLoader::decode_items(uint64_t generation, bool redo) {
-    std::vector<float> own(image_floats_);
+    std::vector<float> own(blocks_.batch_floats(1));  // one image, every block
     std::unique_lock lock(job_mutex_);
     while (job_ != nullptr && job_generation_ == generation) {
         auto it = std::find(job_state_.begin(), job_state_.end(), ItemState::open);
@@ -62,9 +61,9 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
         SourceSize source;
         bool colour = false;
         try {
-            const cv::Mat img = read_image(path, size_hint(preprocessing_), &source);
+            const cv::Mat img = read_image(path, blocks_.size_hint(), &source);
             colour = has_colour(img);
-            preprocess(img, preprocessing_, mode_, own.data());
+            blocks_.preprocess(img, own.data(), 1, 0);
         } catch (const Error& e) {
             error = e.what();
         } catch (const std::exception& e) {
@@ -77,7 +76,7 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
         Batch::Item& item = job_->items[i];
         item.error = error;
         if (error.empty()) {
-            std::copy(own.begin(), own.end(), job_->data.begin() + std::ptrdiff_t(image_floats_ * i));
+            blocks_.copy_image(own.data(), 1, 0, job_->data.data(), images_per_batch_, int(i));
             item.image = int(i);
             item.source = source;
             item.colour = colour;
@@ -141,7 +140,7 @@ void BatchLoader::run() {
                 b.items.push_back({*path, "", -1, {}, false});
             }
             if (b.items.empty()) break;  // next() without a timeout returns nothing only at the end
-            b.data.resize(image_floats_ * images_per_batch_);
+            b.data.resize(blocks_.batch_floats(images_per_batch_));
             decode(b);
             for (const auto& item : b.items) b.decoded += item.error.empty();
             std::lock_guard lock(mutex_);

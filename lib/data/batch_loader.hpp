@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "data/image.hpp"
+#include "data/input_blocks.hpp"
 #include "data/inputs.hpp"
 
 namespace alexnet {
@@ -29,7 +30,7 @@ struct Batch {
     };
     std::vector<Item> items;
     int decoded = 0;          // items decoded (a failed item's rows in data are left unused)
-    std::vector<float> data;  // (images * crops, 3, crop, crop)
+    std::vector<float> data;  // per input block (InputBlocks): (images * crops, C, crop, crop)
 };
 
 class BatchLoader {
@@ -44,7 +45,11 @@ public:
     // `decode_threads` decode one batch together (at a lower priority than the compute threads;
     // 0: the consumer decodes every image itself, in next()).
     BatchLoader(PathSource& source, const Preprocessing& p, CropMode mode, int images_per_batch,
-                int decode_threads = 2, int queue_depth = 2);
+                int decode_threads = 2, int queue_depth = 2)
+        : BatchLoader(source, InputBlocks(p, mode), images_per_batch, decode_threads, queue_depth) {}
+    // Each image decoded once and preprocessed into every block (an ensemble's members).
+    BatchLoader(PathSource& source, InputBlocks blocks, int images_per_batch, int decode_threads = 2,
+                int queue_depth = 2);
     ~BatchLoader();
     BatchLoader(const BatchLoader&) = delete;
     BatchLoader& operator=(const BatchLoader&) = delete;
@@ -62,8 +67,7 @@ private:
     void decode_items(uint64_t generation, bool redo);
 
     PathSource& source_;
-    Preprocessing preprocessing_;
-    CropMode mode_;
+    InputBlocks blocks_;
     int images_per_batch_;
     int decode_threads_;
     size_t queue_depth_;
@@ -79,7 +83,6 @@ private:
     std::exception_ptr error_;
     std::thread thread_;
 
-    size_t image_floats_ = 0;
     // The batch being decoded: run() publishes it (generation++); decoders take items, decode
     // them into buffers of their own and copy a result in under job_mutex_ only while the
     // generation is unchanged and the item is not done yet, so a thread that wakes up late never

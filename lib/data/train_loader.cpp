@@ -33,9 +33,16 @@ std::vector<int> epoch_order(int n, uint64_t seed, int epoch) {
 
 Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
                uint64_t seed, int threads, CropMode crops, BatchShare share)
-    : set_(set), p_(p), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
-      offset_(share.offset), train_(train), crops_(crops), seed_(seed), threads_(std::max(0, threads)) {
-    check(!train || crops == CropMode::center, "loader", "crops", "center crops in training", "ten");
+    : Loader(set, p, InputBlocks(p, crops), a, batch, train, seed, threads, share) {}
+
+Loader::Loader(const LabelledSet& set, InputBlocks blocks, int batch, int threads, BatchShare share)
+    : Loader(set, blocks.block(0), blocks, Augmentation{}, batch, false, 0, threads, share) {}
+
+Loader::Loader(const LabelledSet& set, const Preprocessing& p, InputBlocks blocks, const Augmentation& a, int batch,
+               bool train, uint64_t seed, int threads, BatchShare share)
+    : set_(set), p_(p), blocks_(std::move(blocks)), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
+      offset_(share.offset), train_(train), seed_(seed), threads_(std::max(0, threads)) {
+    check(!train || (blocks_.mode() == CropMode::center && blocks_.count() == 1), "loader", "crops", "center crops in training", "ten");
     check(batch > 0, "loader", "batch", "> 0", std::to_string(batch));
     check(offset_ >= 0 && offset_ + batch <= global_batch_, "loader", "share",
           "items within a global batch of " + std::to_string(global_batch_), std::to_string(offset_) + " + " + std::to_string(batch));
@@ -84,7 +91,6 @@ struct Loader::Job {
     LoaderBatch b;
     std::shared_ptr<const std::vector<int>> order;
     int epoch = 0, generation = 0, begin = 0;  // begin: global position of the first item
-    int64_t stride = 0;                        // floats per item
     int taken = 0, done = 0;                   // items started, items finished
     std::vector<std::string> errors;           // per item: "" when it was read
 };
@@ -152,8 +158,7 @@ void Loader::claim(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     job->begin = b.index * global_batch_ + offset_;
     b.count = std::clamp(set_.size() - job->begin, 0, batch_);
-    job->stride = int64_t(crops_per_image(crops_)) * p_.channels * p_.crop * p_.crop;
-    b.data.assign(size_t(batch_ * job->stride), 0.f);
+    b.data.assign(blocks_.batch_floats(batch_), 0.f);
     b.labels.assign(size_t(batch_), 0);
     for (int k = 0; k < b.count; ++k) {
         const int item = (*job->order)[size_t(job->begin + k)];
@@ -191,19 +196,18 @@ void Loader::make_item(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> 
 void Loader::fill_item(Job& job, int k) const {
     LoaderBatch& b = job.b;
     std::mt19937_64 rng(mix_seed(seed_, uint64_t(job.epoch), uint64_t(job.begin + k)));
-    const cv::Mat img = set_.image(b.items[size_t(k)], size_hint(p_));
-    float* out = b.data.data() + k * job.stride;
+    const cv::Mat img = set_.image(b.items[size_t(k)], blocks_.size_hint());
     if (train_)
-        make_example(img, p_, aug_, true, rng, out);
+        make_example(img, p_, aug_, true, rng, b.data.data() + size_t(k) * blocks_.image_floats(0));
     else
-        preprocess(img, p_, crops_, out);
+        blocks_.preprocess(img, b.data.data(), batch_, k);
 }
 
 void Loader::finish(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job) {
     jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
     lock.unlock();
     LoaderBatch& b = job->b;
-    const int64_t stride = job->stride;
+    auto copy_item = [&](int from, int to) { blocks_.copy_image(b.data.data(), batch_, from, b.data.data(), batch_, to); };
     for (int k = 0; k < b.count; ++k)
         if (!job->errors[size_t(k)].empty()) {
             b.errors.push_back(job->errors[size_t(k)]);
@@ -215,11 +219,11 @@ void Loader::finish(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job
     if (good >= 0) {  // else every item failed: the caller skips them all (training: no step)
         if (train_)  // unreadable items: copies of a readable one keep the batch full
             for (int k : b.failed) {
-                std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
+                copy_item(good, k);
                 b.labels[size_t(k)] = b.labels[size_t(good)];
             }
         for (int k = b.count; k < batch_; ++k) {  // evaluation padding: copies of the last readable item
-            std::copy_n(b.data.data() + good * stride, stride, b.data.data() + k * stride);
+            copy_item(good, k);
             b.labels[size_t(k)] = b.labels[size_t(good)];
         }
     }

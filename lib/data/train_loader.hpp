@@ -14,6 +14,7 @@
 
 #include "data/augment.hpp"
 #include "data/image.hpp"
+#include "data/input_blocks.hpp"
 #include "data/labelled_set.hpp"
 
 namespace alexnet {
@@ -21,7 +22,7 @@ namespace alexnet {
 struct LoaderBatch {
     int index = -1;                 // batch number within the epoch
     int count = 0;                  // real items (the last evaluation batch may be short)
-    std::vector<float> data;        // (batch * crops, C, H, W)
+    std::vector<float> data;        // per input block (InputBlocks): (batch * crops, C, H, W)
     std::vector<int> labels;        // batch entries; padding repeats the last item
     std::vector<int> items;         // set indices, count entries
     // "path: reason" for items that could not be read, and their positions in the batch. Training:
@@ -47,6 +48,8 @@ public:
     // `threads` background threads (0: next() makes every batch itself).
     Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
            uint64_t seed, int threads, CropMode crops = CropMode::center, BatchShare share = {});
+    // Evaluation of several networks: each item decoded once, preprocessed into every block.
+    Loader(const LabelledSet& set, InputBlocks blocks, int batch, int threads, BatchShare share = {});
     ~Loader();
     Loader(const Loader&) = delete;
     Loader& operator=(const Loader&) = delete;
@@ -62,6 +65,8 @@ public:
     void stop();
 
 private:
+    Loader(const LabelledSet& set, const Preprocessing& p, InputBlocks blocks, const Augmentation& a, int batch,
+           bool train, uint64_t seed, int threads, BatchShare share);
     struct Job;  // a batch being made; its items are taken one at a time by threads and next()
     void work();
     bool can_claim() const;
@@ -74,11 +79,11 @@ private:
 
     const LabelledSet& set_;
     Preprocessing p_;
+    InputBlocks blocks_;  // evaluation; training has the one block p_
     Augmentation aug_;
     int batch_;
     int global_batch_, offset_;  // BatchShare
     bool train_;
-    CropMode crops_;
     uint64_t seed_;
     int threads_;
 

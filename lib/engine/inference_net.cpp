@@ -113,15 +113,31 @@ memory InferenceNet::Impl::load_weights(const std::string& name, const Tensor& t
 }
 
 void InferenceNet::Impl::plan_memory() {
-    size_t slot_bytes[2] = {0, 0};
-    for (const auto& a : activations) slot_bytes[a.slot] = std::max(slot_bytes[a.slot], a.mem.get_desc().get_size());
-    for (int i = 0; i < 2; ++i) slots[i] = allocate(slot_bytes[i]);
-    for (auto& a : activations) a.mem.set_data_handle(slots[a.slot].get());
-    scratchpad = allocate(scratchpad_bytes);
-    for (auto& m : scratchpad_users) m.set_data_handle(scratchpad.get());
+    size_t bytes[3] = {0, 0, scratchpad_bytes};
+    for (const auto& a : activations) bytes[a.slot] = std::max(bytes[a.slot], a.mem.get_desc().get_size());
+    if (shared) {
+        shared->reserve(bytes);
+        bind_shared();
+        return;
+    }
+    for (int i = 0; i < 2; ++i) slots[i] = allocate(bytes[i]);
+    scratchpad = allocate(bytes[2]);
+    bind_planned(slots[0].get(), slots[1].get(), scratchpad.get());
+}
+
+void InferenceNet::Impl::bind_planned(char* slot0, char* slot1, char* scratch) {
+    for (auto& a : activations) a.mem.set_data_handle(a.slot == 0 ? slot0 : slot1);
+    for (auto& m : scratchpad_users) m.set_data_handle(scratch);
+}
+
+void InferenceNet::Impl::bind_shared() {
+    if (!shared || bound_generation == shared->generation) return;
+    bind_planned(shared->buffers[0].get(), shared->buffers[1].get(), shared->buffers[2].get());
+    bound_generation = shared->generation;
 }
 
 void InferenceNet::Impl::bind(const float* input, float* output) {
+    bind_shared();
     user_src.set_data_handle(const_cast<float*>(input));
     user_dst.set_data_handle(output);
 }
@@ -135,11 +151,13 @@ void InferenceNet::Impl::finish(float* output) {
 }
 
 InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
-                           const std::string& output_layer, bool release_weights, Precision precision)
+                           const std::string& output_layer, bool release_weights, Precision precision,
+                           NetWorkspace* workspace)
     : impl_(std::make_unique<Impl>()) {
     check(batch > 0, "engine", "batch", "> 0", std::to_string(batch));
     Impl& m = *impl_;
     m.batch = batch;
+    if (workspace) m.shared = workspace->impl_.get();
     const int last = spec.index_of(output_layer);
     const std::vector<Shape> shapes = infer_shapes(spec);
     validate_weights(spec, weights, "weights");
@@ -200,6 +218,10 @@ InferenceNet::InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
 }
 
 InferenceNet::~InferenceNet() = default;
+
+NetWorkspace::NetWorkspace() : impl_(std::make_unique<Impl>()) {}
+NetWorkspace::~NetWorkspace() = default;
+size_t NetWorkspace::bytes() const { return impl_->sizes[0] + impl_->sizes[1] + impl_->sizes[2]; }
 
 int InferenceNet::batch() const { return impl_->batch; }
 const std::string& InferenceNet::plan() const { return impl_->plan_text; }

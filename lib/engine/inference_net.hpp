@@ -17,6 +17,23 @@ struct LayerTime {
     double ms = 0;
 };
 
+// Activation and scratch memory that networks run one after another share (an ensemble's members):
+// each network asks for what it needs when it is built, and the buffers grow to the largest, so
+// several members cost their weights plus one member's activations. Outlives its networks.
+class NetWorkspace {
+public:
+    NetWorkspace();
+    ~NetWorkspace();
+    NetWorkspace(const NetWorkspace&) = delete;
+    NetWorkspace& operator=(const NetWorkspace&) = delete;
+    size_t bytes() const;  // held now
+
+private:
+    friend class InferenceNet;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
 class InferenceNet {
 public:
     // Runs the network up to and including `output_layer`. With `release_weights`, each tensor of
@@ -24,9 +41,11 @@ public:
     // used as stored (keeps peak memory low).
     // `precision` (engine/precision.hpp): int8 needs a quantized model, fp32 and bf16 float weights;
     // throws Error when this CPU lacks what it needs.
+    // With `workspace`, activations and scratchpad live in it (shared with the other networks built
+    // on it), not in buffers of the network's own.
     InferenceNet(const ModelSpec& spec, Weights& weights, int batch,
                  const std::string& output_layer = "prob", bool release_weights = false,
-                 Precision precision = Precision::fp32);
+                 Precision precision = Precision::fp32, NetWorkspace* workspace = nullptr);
     ~InferenceNet();
     InferenceNet(const InferenceNet&) = delete;
     InferenceNet& operator=(const InferenceNet&) = delete;

@@ -16,6 +16,20 @@
 
 namespace alexnet {
 
+struct NetWorkspace::Impl {
+    Buffer buffers[3];  // ping-pong slots 0 and 1, scratchpad
+    size_t sizes[3] = {0, 0, 0};
+    uint64_t generation = 1;  // changes whenever a buffer is reallocated
+    void reserve(const size_t want[3]) {
+        for (int i = 0; i < 3; ++i)
+            if (want[i] > sizes[i]) {
+                buffers[i] = allocate(want[i]);
+                sizes[i] = want[i];
+                ++generation;
+            }
+    }
+};
+
 struct InferenceNet::Impl {
     using memory = dnnl::memory;
     using tag = memory::format_tag;
@@ -48,6 +62,8 @@ struct InferenceNet::Impl {
     std::vector<memory> scratchpad_users;  // memories to point at the shared scratchpad
     Buffer slots[2];
     Buffer scratchpad;
+    NetWorkspace::Impl* shared = nullptr;  // else slots and scratchpad are the net's own
+    uint64_t bound_generation = 0;         // the shared buffers' generation the memories point into
 
     memory cur;  // the memory the next layer reads
     int cur_slot = -1;  // -1: the user's input
@@ -96,6 +112,8 @@ struct InferenceNet::Impl {
                         const memory::desc& want, bool release, bool* in_place = nullptr, Weights* owner = nullptr,
                         bool halve = false);
     void plan_memory();
+    void bind_planned(char* slot0, char* slot1, char* scratch);
+    void bind_shared();  // to the shared buffers, when they have moved since the last forward
     void bind(const float* input, float* output);
     void finish(float* output);
 

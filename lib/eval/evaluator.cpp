@@ -131,14 +131,21 @@ Screened screen_items(const EvalOptions& o, const LoadedModel& model, const std:
 // What each rank counts; summed over the ranks once every batch is scored.
 struct Tally {
     Evaluation eval, reference_eval;
+    std::vector<Evaluation> members;  // an ensemble's members, each alone (eval: the ensemble)
     Agreement agreement, rows;  // per image (top-1 of what is scored), per network row (logits)
     int64_t unreadable = 0;
 
-    Tally(int classes, int k) : eval(classes, k), reference_eval(classes, k) {}
+    Tally(int classes, int k, size_t members_evaluated)
+        : eval(classes, k), reference_eval(classes, k), members(members_evaluated, Evaluation(classes, k)) {}
 
     // The ranks' counts summed (one process: its own). Sums run in rank order; with several
     // processes the mean logit difference may differ from one process's in the last digits.
     void sum_over(Communicator& comm, bool with_reference) {
+        for (Evaluation& member : members) {
+            std::vector<int64_t> counts = member.counts();
+            comm.sum(counts.data(), int64_t(counts.size()));
+            member.set_counts(counts);
+        }
         std::vector<int64_t> counts = eval.counts();
         const size_t n = counts.size();
         counts.push_back(unreadable);
@@ -166,21 +173,30 @@ struct Tally {
     }
 };
 
-// The networks of one run and their buffers: scores a batch (all crops of each image), adds it to
-// the tally and returns its output lines, in item order.
+// The networks of one run (a model, or an ensemble's members, sharing a workspace) and their
+// buffers: scores a batch (all crops of each image), adds it to the tally and returns its output
+// lines, in item order.
 class BatchScorer {
 public:
-    BatchScorer(const EvalOptions& o, EvalModels& m, const std::vector<std::string>& names, int per_batch, int crops,
-                bool quiet)
-        : o_(o), names_(names), classes_(int(names.size())), crops_(crops), k_(std::max(1, o.topk)),
-          net_(m.model.spec, m.model.weights, per_batch * crops, m.model.spec.classifier(), /*release_weights=*/true,
-               m.precision) {
-        if (m.precision != Precision::fp32) log_info(quiet, "alexnet-eval: " + net_.plan());
+    BatchScorer(const EvalOptions& o, EvalModels& m, const InputBlocks& blocks, const std::vector<std::string>& names,
+                int per_batch, int crops, bool quiet)
+        : o_(o), blocks_(blocks), names_(names), classes_(int(names.size())), crops_(crops), per_batch_(per_batch),
+          k_(std::max(1, o.topk)) {
+        for (EvalMember& member : m.members) {
+            LoadedModel& model = member.model;
+            nets_.push_back(std::make_unique<InferenceNet>(model.spec, model.weights, per_batch * crops,
+                                                           model.spec.classifier(), /*release_weights=*/true,
+                                                           member.precision, &workspace_));
+            block_of_.push_back(blocks.index_of(model.spec.preprocessing));
+            if (member.precision != Precision::fp32)
+                log_info(quiet, "alexnet-eval: " + (m.ensemble() ? model.path + ": " : "") + nets_.back()->plan());
+        }
         if (m.reference)
             ref_net_ = std::make_unique<InferenceNet>(m.reference->spec, m.reference->weights, per_batch * crops,
-                                                      m.model.spec.classifier(), true);
-        const size_t rows = size_t(net_.batch()) * size_t(classes_);
-        logits_.resize(rows), prob_.resize(rows), mean_.resize(size_t(classes_));
+                                                      m.first().spec.classifier(), true);
+        const size_t rows = size_t(per_batch) * crops * size_t(classes_);
+        logits_.resize(rows), prob_.resize(rows * nets_.size()), mean_.resize(size_t(classes_));
+        if (nets_.size() > 1) member_mean_.resize(size_t(classes_));
         if (ref_net_) ref_logits_.resize(rows), ref_prob_.resize(rows), ref_mean_.resize(size_t(classes_));
     }
 
@@ -205,20 +221,39 @@ public:
     }
 
 private:
+    // Each member's probabilities into its part of prob_ (logits_: the last member's, the one
+    // model's when it is compared with the reference).
     void forward(const LoaderBatch& batch) {
-        const int rows = net_.batch();
-        if (batch.count > 0) net_.forward(batch.data.data(), logits_.data());
-        reference::softmax_forward(prob_.data(), logits_.data(), rows, classes_);  // what the prob layer computes
+        const int rows = per_batch_ * crops_;
+        for (size_t i = 0; i < nets_.size(); ++i) {
+            if (batch.count > 0)
+                nets_[i]->forward(batch.data.data() + blocks_.block_offset(block_of_[i], per_batch_), logits_.data());
+            // what the prob layer computes
+            reference::softmax_forward(member_prob(i), logits_.data(), rows, classes_);
+        }
         if (ref_net_ && batch.count > 0) {
             ref_net_->forward(batch.data.data(), ref_logits_.data());
             reference::softmax_forward(ref_prob_.data(), ref_logits_.data(), rows, classes_);
         }
     }
 
-    // Image j's crops averaged, counted; returns the true class's rank in the average.
+    float* member_prob(size_t i) { return prob_.data() + i * size_t(per_batch_) * crops_ * classes_; }
+
+    // Image j's crops averaged (then the members' averages averaged), counted; returns the true
+    // class's rank in the average.
     int add_image(int j, int label, Tally& t) {
         const size_t first_row = size_t(j) * size_t(crops_);
-        average_rows(prob_.data() + first_row * classes_, crops_, classes_, mean_.data());
+        if (nets_.size() == 1) {
+            average_rows(member_prob(0) + first_row * classes_, crops_, classes_, mean_.data());
+        } else {
+            std::fill(mean_.begin(), mean_.end(), 0.f);
+            for (size_t i = 0; i < nets_.size(); ++i) {
+                average_rows(member_prob(i) + first_row * classes_, crops_, classes_, member_mean_.data());
+                t.members[i].add(member_mean_.data(), label);
+                for (int c = 0; c < classes_; ++c) mean_[size_t(c)] += member_mean_[size_t(c)];
+            }
+            for (float& v : mean_) v /= float(nets_.size());
+        }
         const int rank = t.eval.add(mean_.data(), label);
         if (!ref_net_) return rank;
         average_rows(ref_prob_.data() + first_row * classes_, crops_, classes_, ref_mean_.data());
@@ -243,11 +278,14 @@ private:
     }
 
     const EvalOptions& o_;
+    const InputBlocks& blocks_;
     const std::vector<std::string>& names_;
-    const int classes_, crops_, k_;
-    InferenceNet net_;
+    const int classes_, crops_, per_batch_, k_;
+    NetWorkspace workspace_;  // outlives the nets (declared first)
+    std::vector<std::unique_ptr<InferenceNet>> nets_;
+    std::vector<size_t> block_of_;  // each member's block of the batch
     std::unique_ptr<InferenceNet> ref_net_;
-    std::vector<float> logits_, prob_, mean_, ref_logits_, ref_prob_, ref_mean_;
+    std::vector<float> logits_, prob_, mean_, member_mean_, ref_logits_, ref_prob_, ref_mean_;
 };
 
 // The stderr progress line: every 200 ms on a terminal (redrawn), every 10 s otherwise.
@@ -286,9 +324,11 @@ void score_items(const EvalOptions& o, EvalModels& m, const std::vector<std::str
     const CropMode mode = parse_crop_mode(o.crop);
     const int crops = crops_per_image(mode);
     const int per_batch = std::min(work.size(), std::max(1, o.batch / crops));
-    Loader loader(work, m.model.spec.preprocessing, Augmentation{}, per_batch, false, 0, o.loader_threads, mode,
-                  {per_batch * comm.size(), per_batch * comm.rank()});
-    BatchScorer scorer(o, m, names, per_batch, crops, quiet);
+    std::vector<Preprocessing> blocks;
+    for (const EvalMember& member : m.members) add_block(blocks, member.model.spec.preprocessing);
+    const InputBlocks input(std::move(blocks), mode);
+    Loader loader(work, input, per_batch, o.loader_threads, {per_batch * comm.size(), per_batch * comm.rank()});
+    BatchScorer scorer(o, m, input, names, per_batch, crops, quiet);
     Progress progress(quiet, work.size(), t0);
     loader.start(0);
     for (int b = 0; b < loader.batches_per_epoch(); ++b) {
@@ -311,26 +351,45 @@ void score_items(const EvalOptions& o, EvalModels& m, const std::vector<std::str
     }
 }
 
+// top1_error, topK_error (with -k), top1_accuracy, topK_accuracy of `n`, into `line`.
+void add_errors(nlohmann::ordered_json& line, const EvalOptions& o, const Evaluation::Counts& n) {
+    const std::string topk = "top" + std::to_string(std::max(1, o.topk));
+    const bool k = o.topk > 1;
+    line["top1_error"] = ratio_or_null(n.images - n.top1, n.images);
+    if (k) line[topk + "_error"] = ratio_or_null(n.images - n.topk, n.images);
+    line["top1_accuracy"] = ratio_or_null(n.top1, n.images);
+    if (k) line[topk + "_accuracy"] = ratio_or_null(n.topk, n.images);
+}
+
 // The summary line, without "confusion" and "per_class" (added by the caller, in this order).
 nlohmann::ordered_json summary_line(const EvalOptions& o, const EvalModels& m, const Tally& t,
                                     const std::map<std::string, int>& skipped, double seconds) {
     const Evaluation::Counts& n = t.eval.total();
-    const std::string topk = "top" + std::to_string(std::max(1, o.topk));
-    const bool k = o.topk > 1;
     nlohmann::ordered_json s{{"summary", true}, {"images", n.images}};
-    s["top1_error"] = ratio_or_null(n.images - n.top1, n.images);
-    if (k) s[topk + "_error"] = ratio_or_null(n.images - n.topk, n.images);
-    s["top1_accuracy"] = ratio_or_null(n.top1, n.images);
-    if (k) s[topk + "_accuracy"] = ratio_or_null(n.topk, n.images);
+    add_errors(s, o, n);
     s["crop"] = o.crop;
-    s["precision"] = to_string(m.precision);
+    s["precision"] = to_string(m.members[0].precision);
+    for (const EvalMember& member : m.members)
+        if (member.precision != m.members[0].precision) s["precision"] = "mixed";
     int64_t skipped_total = 0;
     nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
     for (const auto& [kind, count] : skipped) reasons[kind] = count, skipped_total += count;
     s["skipped"] = skipped_total;
     s["skipped_reasons"] = reasons;
     s["data"] = o.data;
-    s["weights"] = m.model.path;
+    s["weights"] = m.first().path;
+    if (m.ensemble()) {  // the members' paths, and each member alone
+        nlohmann::ordered_json paths = nlohmann::ordered_json::array(), members = nlohmann::ordered_json::array();
+        for (size_t i = 0; i < m.members.size(); ++i) {
+            paths.push_back(m.members[i].model.path);
+            nlohmann::ordered_json line{{"weights", m.members[i].model.path},
+                                        {"precision", to_string(m.members[i].precision)}};
+            add_errors(line, o, t.members[i].total());
+            members.push_back(line);
+        }
+        s["weights"] = paths;
+        s["members"] = members;
+    }
     s["seconds"] = json_float(float(seconds));
     s["images_per_sec"] = json_float(float(n.images / std::max(seconds, 1e-9)));
     return s;
@@ -354,7 +413,7 @@ double top1_accuracy(const Evaluation::Counts& c) { return c.images ? double(c.t
 void write_comparison(const EvalOptions& o, const EvalModels& m, const Tally& t, bool quiet, JsonLines& out) {
     const Evaluation::Counts &n = t.eval.total(), &r = t.reference_eval.total();
     const Agreement &a = t.agreement, &rows = t.rows;
-    out.write({{"compare_precision", true}, {"precision", to_string(m.precision)}, {"reference", "fp32"},
+    out.write({{"compare_precision", true}, {"precision", to_string(m.members[0].precision)}, {"reference", "fp32"},
                {"reference_weights", o.reference_arg.empty() ? o.weights_arg : o.reference_arg},
                {"images", a.images}, {"top1_agreement", ratio_or_null(a.same_top1, a.images)},
                {"disagreements", a.images - a.same_top1},
@@ -363,7 +422,7 @@ void write_comparison(const EvalOptions& o, const EvalModels& m, const Tally& t,
                {"top1_accuracy", ratio_or_null(n.top1, n.images)},
                {"reference_top1_accuracy", ratio_or_null(r.top1, r.images)},
                {"top1_accuracy_delta", json_float(float(top1_accuracy(n) - top1_accuracy(r)))}});
-    log_info(quiet, std::string("alexnet-eval: ") + to_string(m.precision) + " vs fp32: top-1 agreement " +
+    log_info(quiet, std::string("alexnet-eval: ") + to_string(m.members[0].precision) + " vs fp32: top-1 agreement " +
                         fixed(100 * a.top1_agreement(), 2) + "% (" + std::to_string(a.images - a.same_top1) + " of " +
                         std::to_string(a.images) + " differ), max logit difference " + fixed(rows.max_logit_diff, 4) +
                         ", top-1 accuracy " + fixed(100 * top1_accuracy(n), 2) + "% vs " +
@@ -378,11 +437,11 @@ int evaluate(const EvalOptions& o, EvalModels& m, JsonLines& out) {
     const auto t0 = clock_type::now();
     Communicator& comm = world();
     const bool lead = comm.rank() == 0, quiet = o.quiet || !lead;
-    const int classes = m.model.spec.num_classes();
-    const std::vector<std::string> names = resolve_labels(o.labels_file, m.model.labels, classes);
+    const int classes = m.first().spec.num_classes();
+    const std::vector<std::string> names = resolve_labels(o.labels_file, m.first().labels, classes);
 
-    Screened s = screen_items(o, m.model, names, quiet, out);
-    Tally t(classes, std::max(1, o.topk));
+    Screened s = screen_items(o, m.first(), names, quiet, out);
+    Tally t(classes, std::max(1, o.topk), m.ensemble() ? m.members.size() : 0);
     score_items(o, m, names, s.work, comm, quiet, t0, t, out);
     t.sum_over(comm, m.reference.has_value());
     if (t.unreadable > 0) s.skipped["unreadable"] += int(t.unreadable);
@@ -391,7 +450,9 @@ int evaluate(const EvalOptions& o, EvalModels& m, JsonLines& out) {
     nlohmann::ordered_json summary = summary_line(o, m, t, s.skipped, seconds);
     if (!o.confusion.empty()) {
         const std::string what = data_name(o.data) + (s.split_applies ? " " + o.split : "") + ", " +
-                                 (o.weights_arg.empty() ? m.model.spec.arch : data_name(o.weights_arg));
+                                 (o.weights_arg.empty() ? m.first().spec.arch
+                                  : m.ensemble() ? "an ensemble of " + std::to_string(m.members.size())
+                                                 : data_name(o.weights_arg));
         const std::string png = lead ? write_confusion(o.confusion, t.eval, names, what) : "";
         summary["confusion"] = fs::path(o.confusion).extension() == ".png"
                                    ? fs::path(o.confusion).replace_extension(".csv").string()
@@ -408,6 +469,13 @@ int evaluate(const EvalOptions& o, EvalModels& m, JsonLines& out) {
     log_info(quiet, "alexnet-eval: " + count_of(n.images, "image") + ", top-1 error " + error_or_na(n.top1, n.images) +
                         (o.topk > 1 ? ", " + topk + " error " + error_or_na(n.topk, n.images) : "") +
                         (skipped ? ", " + std::to_string(skipped) + " skipped" : "") + " (" + fixed(seconds, 2) + " s)");
+    if (m.ensemble()) {
+        std::string alone;
+        for (const Evaluation& member : t.members)
+            alone += (alone.empty() ? "" : ", ") + error_or_na(member.total().top1, member.total().images);
+        log_info(quiet, "alexnet-eval: an ensemble of " + std::to_string(m.members.size()) +
+                            "; top-1 error of each member alone: " + alone);
+    }
     return skipped ? 1 : 0;
 }
 

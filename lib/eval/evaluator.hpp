@@ -4,6 +4,7 @@
 // The caller (lib/cli/eval_options) parses the options and loads the models.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/precision.hpp"
 #include "formats/model_file.hpp"
@@ -29,14 +30,23 @@ struct EvalOptions {
     std::string reference_arg;    // --reference as given, for the comparison line
 };
 
-// The model evaluated, at `precision`, and for --compare-precision the fp32 model beside it.
-struct EvalModels {
+// A model evaluated, at `precision`.
+struct EvalMember {
     LoadedModel model;
     Precision precision = Precision::fp32;
-    std::optional<LoadedModel> reference;
 };
 
-// Streams per-image lines (with per_image), a line per skipped item, and the summary line last.
+// The model evaluated (or an ensemble's members, their probabilities averaged: they share the
+// classes), and for --compare-precision (one model) the fp32 model beside it.
+struct EvalModels {
+    std::vector<EvalMember> members;
+    std::optional<LoadedModel> reference;
+    const LoadedModel& first() const { return members.front().model; }
+    bool ensemble() const { return members.size() > 1; }
+};
+
+// Streams per-image lines (with per_image), a line per skipped item, and the summary line last
+// (with "members": each member's own errors, for an ensemble).
 // Returns the exit code: 0, or 1 when items were skipped. Under mpirun every rank reads the same
 // set and scores its share; rank 0 writes.
 int evaluate(const EvalOptions& o, EvalModels& models, JsonLines& out);

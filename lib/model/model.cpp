@@ -4,6 +4,15 @@
 
 namespace alexnet {
 
+bool operator==(const Preprocessing& a, const Preprocessing& b) {
+    if (a.resize != b.resize || a.resize_shorter != b.resize_shorter || a.crop != b.crop || a.bgr != b.bgr ||
+        a.pixel_scale != b.pixel_scale || a.channels != b.channels)
+        return false;
+    for (int c = 0; c < a.channels && c < 3; ++c)
+        if (a.mean[c] != b.mean[c] || a.std[c] != b.std[c]) return false;
+    return true;
+}
+
 const char* to_string(LayerKind kind) {
     switch (kind) {
         case LayerKind::conv: return "conv";

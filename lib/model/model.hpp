@@ -69,6 +69,9 @@ struct Preprocessing {
     float std[3] = {1.f, 1.f, 1.f};
     int channels = 3;           // 1: grey images (converted from colour when needed)
 };
+// The same steps to the last value (mean and std compared over `channels`).
+bool operator==(const Preprocessing& a, const Preprocessing& b);
+inline bool operator!=(const Preprocessing& a, const Preprocessing& b) { return !(a == b); }
 
 struct ModelSpec {
     std::string arch;

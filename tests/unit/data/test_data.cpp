@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "data/image.hpp"
+#include "data/input_blocks.hpp"
 #include "data/inputs.hpp"
 #include "data/labels.hpp"
 #include "test_util.hpp"
@@ -141,4 +142,47 @@ TEST_CASE("a FIFO is refused as an image instead of blocking for ever") {
     TempDir d;
     REQUIRE(mkfifo((d / "fifo.jpg").c_str(), 0600) == 0);
     CHECK_THROWS_WITH_AS(read_image(d / "fifo.jpg"), (d / "fifo.jpg" + ": file type: expected a regular file, found a FIFO (named pipe)").c_str(), Error);
+}
+
+TEST_CASE("input blocks: each image preprocessed once per block, block after block; equal preprocessings share one") {
+    Preprocessing grey;
+    grey.channels = 1, grey.resize = 9, grey.crop = 5, grey.mean[0] = 0.5f, grey.pixel_scale = 1.f;
+    Preprocessing colour;  // Caffe's: BGR, 256 -> 227 scaled down to 12 -> 7
+    colour.resize = 12, colour.crop = 7;
+    std::vector<Preprocessing> blocks;
+    CHECK(add_block(blocks, grey) == 0);
+    CHECK(add_block(blocks, colour) == 1);
+    Preprocessing same = grey;
+    CHECK(add_block(blocks, same) == 0);
+    same.mean[0] = 0.25f;
+    CHECK(add_block(blocks, same) == 2);  // another mean is another block
+    blocks.pop_back();
+    for (CropMode mode : {CropMode::center, CropMode::ten}) {
+        const InputBlocks in(blocks, mode);
+        const size_t crops = size_t(crops_per_image(mode));
+        CHECK(in.image_floats(0) == crops * 25);
+        CHECK(in.image_floats(1) == crops * 3 * 49);
+        const int images = 3;
+        CHECK(in.block_offset(1, images) == 3 * in.image_floats(0));
+        CHECK(in.batch_floats(images) == 3 * (in.image_floats(0) + in.image_floats(1)));
+        CHECK(in.size_hint().resize == 12);
+        std::vector<float> batch(in.batch_floats(images), -1.f);
+        cv::Mat img(20, 30, CV_8UC3);
+        cv::randu(img, 0, 255);
+        in.preprocess(img, batch.data(), images, 2);
+        for (size_t b = 0; b < 2; ++b) {
+            std::vector<float> alone(in.image_floats(b));
+            preprocess(img, in.block(b), mode, alone.data());
+            const float* at = batch.data() + in.block_offset(b, images) + 2 * in.image_floats(b);
+            CHECK(std::equal(alone.begin(), alone.end(), at));
+            CHECK(batch[in.block_offset(b, images)] == -1.f);  // image 0 untouched
+        }
+        std::vector<float> one(in.batch_floats(1));
+        in.copy_image(batch.data(), images, 2, one.data(), 1, 0);
+        in.copy_image(one.data(), 1, 0, batch.data(), images, 0);
+        for (size_t b = 0; b < 2; ++b)
+            CHECK(std::equal(batch.begin() + std::ptrdiff_t(in.block_offset(b, images)),
+                             batch.begin() + std::ptrdiff_t(in.block_offset(b, images) + in.image_floats(b)),
+                             batch.begin() + std::ptrdiff_t(in.block_offset(b, images) + 2 * in.image_floats(b))));
+    }
 }

@@ -300,3 +300,34 @@ TEST_CASE("fc weights in a mapped file are used in place, outlive the loaded mod
     CHECK_THROWS_WITH_AS(InferenceNet(m.spec, m.weights, 1, "fc8", true),
                          "weights: fc7.weight: expected finite values, found nan at flat index 5", Error);
 }
+
+TEST_CASE("networks sharing a workspace compute what each computes alone, whatever order they are built in") {
+    // Two sizes of network: the second needs more activation memory, so the shared buffers grow
+    // (and move) after the first is built; both must follow them.
+    const ModelSpec small = make_preset("alexnet-28", {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+    const ModelSpec large = make_preset("alexnet", {.num_classes = 11, .conv_channels = {8, 12, 10, 10, 6}, .fc_width = 24});
+    const int batch = 3;
+    auto alone = [&](const ModelSpec& spec, const std::vector<float>& input) {
+        Weights w = random_weights(spec, 5, 0.1f);
+        InferenceNet net(spec, w, batch, "prob");
+        std::vector<float> out(size_t(batch) * net.output_shape().size());
+        net.forward(input.data(), out.data());
+        return out;
+    };
+    const auto in_small = random_vector(size_t(batch) * small.input.size(), 11);
+    const auto in_large = random_vector(size_t(batch) * large.input.size(), 12);
+    const auto want_small = alone(small, in_small), want_large = alone(large, in_large);
+    NetWorkspace workspace;
+    Weights ws = random_weights(small, 5, 0.1f), wl = random_weights(large, 5, 0.1f);
+    InferenceNet a(small, ws, batch, "prob", false, Precision::fp32, &workspace);
+    const size_t after_small = workspace.bytes();
+    InferenceNet b(large, wl, batch, "prob", false, Precision::fp32, &workspace);
+    CHECK(workspace.bytes() > after_small);
+    std::vector<float> out_small(want_small.size()), out_large(want_large.size());
+    for (int round = 0; round < 2; ++round) {  // interleaved, as an ensemble runs its members
+        a.forward(in_small.data(), out_small.data());
+        b.forward(in_large.data(), out_large.data());
+        CHECK(out_small == want_small);
+        CHECK(out_large == want_large);
+    }
+}
