@@ -23,8 +23,11 @@ namespace alexnet {
 using clock_type = std::chrono::steady_clock;
 
 void print_summary(const CommonOptions& o) {
-    const ModelSpec spec = o.weights.empty() ? make_preset(o.arch.empty() ? "alexnet" : o.arch) : load_tool_model(o).spec;
-    JsonLines().write(to_json(summarize(spec)));
+    if (o.weights.empty()) {
+        JsonLines().write(to_json(summarize(make_preset(o.arch.empty() ? "alexnet" : o.arch))));
+        return;
+    }
+    for (const LoadedModel& m : load_tool_models(o)) JsonLines().write(to_json(summarize(m.spec)));  // a line each
 }
 
 namespace {

@@ -10,8 +10,8 @@
 
 namespace alexnet {
 
-// --summary: the model table of --weights, or of the --arch preset (default alexnet) without
-// weights, as one JSON line.
+// --summary: the model table of --weights (a line per member of an ensemble), or of the --arch
+// preset (default alexnet) without weights, as one JSON line.
 void print_summary(const CommonOptions& o);
 
 // Called once per input, in input order: `values` (dim floats, averaged over crops) or `error`.

@@ -149,7 +149,12 @@ TEST_CASE("members that disagree on the classes, and one-model options, are refu
     r = run(kBin + "/alexnet-eval --compare-precision -w " + kModel + " -w " + kInt8 + " " + kFashion);
     CHECK(r.status == 2);
     CHECK(r.err == "alexnet-eval: --compare-precision compares one model with its fp32 self; give one --weights\n");
-    // One --weights still takes the inputs after it as inputs, and a later one no longer replaces it.
+    // --summary: a line per member.
+    r = run(kBin + "/alexnet-classify --summary -w " + kModel + " -w " + kInt8);
+    CHECK(r.status == 0);
+    REQUIRE(r.lines().size() == 2);
+    CHECK(r.lines()[1]["arch"] == "alexnet-28");
+    // One --weights still takes the inputs after it as inputs.
     r = run(kBin + "/alexnet-classify -q -w " + kModel + " " + kDemo + "/0000-ankle-boot.png");
     CHECK(r.status == 0);
     CHECK(r.lines().size() == 1);

@@ -207,6 +207,21 @@ TEST_CASE("mpirun: alexnet-eval's lines, summary and confusion matrix are one pr
     CHECK(r1.lines().size() == 501);
 }
 
+TEST_CASE("mpirun -np 2: an ensemble's lines and summary, each member's errors included, are one process's") {
+    const std::string cmd = kBin + "/alexnet-eval -q --weights " + kModel + " --weights " + kData +
+                            "/alexnet-28-fmnist-int8.safetensors " + kFashion +
+                            " --limit 300 --batch-size 32 --threads 1 --top5 --per-image";
+    const Run r1 = run(cmd), r2 = run(mpirun(2, cmd));
+    INFO(r2.err);
+    REQUIRE(r1.status == 0);
+    REQUIRE(r2.status == 0);
+    std::vector<json> a = r1.lines(), b = r2.lines();
+    REQUIRE(a.size() == 301);
+    for (auto* lines : {&a, &b}) lines->back().erase("seconds"), lines->back().erase("images_per_sec");
+    CHECK(a == b);
+    CHECK(b.back()["members"].size() == 2);
+}
+
 TEST_CASE("mpirun: alexnet-embed's JSON lines and .npy are byte for byte one process's, unreadable files in place") {
     TempDir dir;
     fs::copy(kData + "/demo", dir.path / "in");  // 10 PNGs, sorted by name
