@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 
 #include "bench/bench.hpp"
 #include "core/error.hpp"
@@ -23,31 +24,65 @@ std::vector<int> cycling_labels(int count, int first, int classes) {
 
 }  // namespace
 
-// Training steps (forward, loss, backward, SGD update) per second at --train-batch, dropout on.
+// Training steps (forward, loss, backward, SGD update) per second at --train-batch, dropout on:
+// fp32, and bf16 where --precisions names it and the CPU runs it (a "skipped" line where it does
+// not). The precisions' steps alternate, so both see the same machine; bf16's line carries its
+// speed-up over fp32.
 void training(const Settings& s, const ModelSpec& spec, Lines& out) {
     const int batch = s.train_batch, warmup = std::max(s.warmup, 1);
-    TrainNet net(spec, batch, 0.5f);
-    initialise(spec, net.layout(), net.params(), "caffe", 1);
-    Sgd sgd(net.layout(), 0.9f, 5e-4f, true);
+    std::vector<Precision> precisions{Precision::fp32};
+    if (std::find(s.precisions.begin(), s.precisions.end(), "bf16") != s.precisions.end()) {
+        if (precision_supported(Precision::bf16)) {
+            precisions.push_back(Precision::bf16);
+        } else {
+            try {
+                require_precision_support(Precision::bf16);
+            } catch (const Error& e) {
+                out.write({{"bench", "training"}, {"arch", spec.arch}, {"precision", "bf16"}, {"skipped", e.what()}});
+            }
+        }
+    }
+    struct Run {
+        std::unique_ptr<TrainNet> net;
+        std::unique_ptr<Sgd> sgd;
+        std::vector<double> step_ms, update_ms;
+    };
+    std::vector<Run> runs;
+    for (Precision p : precisions) {
+        Run r{std::make_unique<TrainNet>(spec, batch, 0.5f, p), nullptr, {}, {}};
+        initialise(spec, r.net->layout(), r.net->params(), "caffe", 1);
+        r.sgd = std::make_unique<Sgd>(r.net->layout(), 0.9f, 5e-4f, true);
+        runs.push_back(std::move(r));
+    }
     const std::vector<float> in = random_input(size_t(batch) * spec.input.size());
     const std::vector<int> labels = cycling_labels(batch, 0, spec.num_classes());
-    std::vector<double> step_ms, update_ms;
     uint64_t step = 0;
-    for (int r = 0; r < warmup + s.runs; ++r) {
-        const double forward_backward =
-            time_ms(0, 1, [&] { net.train_step(in.data(), labels.data(), step++, nullptr); })[0];
-        const double update = time_ms(0, 1, [&] { sgd.update(net.params(), net.grads(), 0.001f); })[0];
-        if (r < warmup) continue;
-        step_ms.push_back(forward_backward);
-        update_ms.push_back(update);
+    for (int i = 0; i < warmup + s.runs; ++i, ++step)
+        for (Run& r : runs) {
+            const double forward_backward =
+                time_ms(0, 1, [&] { r.net->train_step(in.data(), labels.data(), step, nullptr); })[0];
+            const double update = time_ms(0, 1, [&] { r.sgd->update(r.net->params(), r.net->grads(), 0.001f); })[0];
+            if (i < warmup) continue;
+            r.step_ms.push_back(forward_backward);
+            r.update_ms.push_back(update);
+        }
+    double fp32_rate = 0;
+    for (size_t k = 0; k < runs.size(); ++k) {
+        const Run& r = runs[k];
+        std::vector<double> total;
+        for (size_t i = 0; i < r.step_ms.size(); ++i) total.push_back(r.step_ms[i] + r.update_ms[i]);
+        const Stats st = stats(total);
+        const double rate = batch * 1000.0 / st.median;
+        if (k == 0) fp32_rate = rate;
+        nlohmann::ordered_json line{{"bench", "training"}, {"arch", spec.arch}, {"precision", to_string(precisions[k])},
+                                    {"batch", batch}, {"images_per_sec", json_float(float(rate))},
+                                    {"ms_per_step", to_json(st)},
+                                    {"forward_backward_ms_median", json_float(float(stats(r.step_ms).median))},
+                                    {"update_ms_median", json_float(float(stats(r.update_ms).median))},
+                                    {"runs", s.runs}};
+        if (k > 0) line["speedup_vs_fp32"] = json_float(float(rate / fp32_rate));
+        out.write(line);
     }
-    std::vector<double> total;
-    for (size_t i = 0; i < step_ms.size(); ++i) total.push_back(step_ms[i] + update_ms[i]);
-    const Stats st = stats(total);
-    out.write({{"bench", "training"}, {"arch", spec.arch}, {"batch", batch},
-               {"images_per_sec", json_float(float(batch * 1000.0 / st.median))}, {"ms_per_step", to_json(st)},
-               {"forward_backward_ms_median", json_float(float(stats(step_ms).median))},
-               {"update_ms_median", json_float(float(stats(update_ms).median))}, {"runs", s.runs}});
 }
 
 // Data-parallel costs, under mpirun: one allreduce of every gradient of `spec`, and a training step

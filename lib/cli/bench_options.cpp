@@ -24,7 +24,8 @@ void add_bench_options(CLI::App& app, BenchCli& o) {
     app.add_option("--embed-images", s.embed_images, "embed, make-jpegs: how many JPEGs to generate")
         ->check(in_range(1, 100000))->capture_default_str();
     app.add_flag("--skip-embed", o.skip_embed, "The default run without the end-to-end embed path");
-    app.add_option("--precisions", s.precisions, "precision, embed: the precisions compared (fp32 first)")
+    app.add_option("--precisions,--precision", s.precisions,
+                   "precision, embed, training: the precisions compared (fp32 first; training: fp32 and bf16)")
         ->delimiter(',')->check(one_of({"fp32", "bf16", "int8"}))->capture_default_str();
     app.add_option("--train-batch", s.train_batch, "training: batch size; allreduce: the global batch")
         ->check(in_range(1, 4096))->capture_default_str();

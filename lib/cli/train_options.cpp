@@ -34,6 +34,10 @@ void add_train_options(CLI::App& app, TrainOptions& o) {
     app.add_option("-w,--weights", o.weights, "Fine-tune from these weights (a new class count re-initialises fc8)");
     app.add_option("--dropout", o.dropout, "Dropout probability on fc6 and fc7 (0: off)")
         ->check(in_range(0.0, 0.99))->capture_default_str();
+    app.add_option("--precision", o.precision,
+                   "fp32 | bf16: conv and fc layers in bf16 with f32 master weights, gradients of the weights, update "
+                   "and loss (needs AVX512-BF16; a resumed run keeps its own)")
+        ->check(one_of({"fp32", "bf16"}))->capture_default_str();
     app.add_option("--epochs", o.epochs, "Epochs to train (default 90; with --resume: the checkpoint's, or a new total)")
         ->check(in_range(1, 1000000));
     add_batch_option(app, o.batch, "Images per SGD step")->check(in_range(1, 65536));

@@ -24,14 +24,19 @@ bool dropout_keep(uint64_t key, uint64_t index, float p) {
     return float(z >> 40) * (1.0f / 16777216.0f) >= p;
 }
 
-TrainNet::TrainNet(const ModelSpec& spec, int batch, float dropout) : impl_(std::make_unique<Impl>()) {
+TrainNet::TrainNet(const ModelSpec& spec, int batch, float dropout, Precision precision)
+    : impl_(std::make_unique<Impl>()) {
     check(batch > 0, "engine", "batch", "> 0", std::to_string(batch));
+    check(precision != Precision::int8, "engine", "precision", "fp32 or bf16 for training", "int8");
+    require_precision_support(precision);
     check(dropout >= 0 && dropout < 1, "engine", "dropout", "a probability in [0, 1)", std::to_string(dropout));
     Impl& m = *impl_;
     m.spec = spec;
     m.layout = param_layout(spec);
     m.batch = batch;
     m.dropout = dropout;
+    m.precision = precision;
+    m.act = precision == Precision::bf16 ? dt::bf16 : dt::f32;
     m.classes = spec.num_classes();
     m.params.assign(size_t(m.layout.total), 0.f);
     m.grads.assign(size_t(m.layout.total), 0.f);
@@ -73,7 +78,8 @@ TrainNet::TrainNet(const ModelSpec& spec, int batch, float dropout) : impl_(std:
             first = first && !l.has_params();
             in = out;
         }
-        m.logits = m.cur;  // nc, plain (fc layers write nc)
+        // nc, plain (fc layers write nc); f32 for the loss (a bf16 net's last layer writes bf16)
+        m.logits = m.conform(m.cur, memory::desc({batch, m.classes}, dt::f32, tag::nc), m.forward_steps);
         m.dlogits = m.make(m.logits.get_desc());
         m.diff = m.dlogits;
         for (auto it = m.backward_builders.rbegin(); it != m.backward_builders.rend(); ++it) (*it)();
@@ -88,6 +94,7 @@ TrainNet::~TrainNet() = default;
 
 int TrainNet::batch() const { return impl_->batch; }
 int TrainNet::num_classes() const { return impl_->classes; }
+Precision TrainNet::precision() const { return impl_->precision; }
 const ModelSpec& TrainNet::spec() const { return impl_->spec; }
 const ParamLayout& TrainNet::layout() const { return impl_->layout; }
 float* TrainNet::params() { return impl_->params.data(); }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.hpp"
 #include "model/model.hpp"
 #include "model/weights.hpp"
 
@@ -21,13 +22,19 @@ class TrainNet {
 public:
     // `dropout`: probability of zeroing an output of each hidden fc layer (fc6, fc7) in training
     // steps, survivors scaled by 1/(1-p) so evaluation needs no rescaling. 0 turns it off.
-    TrainNet(const ModelSpec& spec, int batch, float dropout);
+    // `precision` bf16 (mixed precision, as PyTorch's autocast): conv and fc layers read bf16
+    // copies of the weights and bf16 activations and write bf16 (f32 accumulation inside);
+    // ReLU, LRN and pooling run on bf16; weight and bias gradients are computed in f32 from bf16
+    // inputs; the parameters (master weights), their gradients, dropout, the logits handed out,
+    // the softmax and the loss stay f32. Throws Error where the CPU lacks bf16 (AVX512-BF16).
+    TrainNet(const ModelSpec& spec, int batch, float dropout, Precision precision = Precision::fp32);
     ~TrainNet();
     TrainNet(const TrainNet&) = delete;
     TrainNet& operator=(const TrainNet&) = delete;
 
     int batch() const;
     int num_classes() const;
+    Precision precision() const;
     const ModelSpec& spec() const;
     const ParamLayout& layout() const;
     float* params();  // (layout().total) read and written by the solver between steps

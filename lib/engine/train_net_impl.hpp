@@ -26,6 +26,9 @@ struct TrainNet::Impl {
     ParamLayout layout;
     int batch = 0, classes = 0;
     float dropout = 0;
+    Precision precision = Precision::fp32;
+    // What conv/fc layers read and write and ReLU, LRN and pooling run on: f32, or bf16.
+    memory::data_type act = memory::data_type::f32;
     std::vector<float> params, grads;
 
     std::vector<Buffer> buffers;     // every activation, gradient, workspace and weight copy

@@ -40,7 +40,8 @@ void TrainNet::Impl::add_activation(const LayerSpec& l) {
 void TrainNet::Impl::add_dropout(const LayerSpec& l) {
     const int64_t n = int64_t(batch) * l.out_channels;
     const uint64_t salt = uint64_t(spec.index_of(l.name) + 1) << 56;
-    memory in = cur, out = make(in.get_desc()), mask = make(in.get_desc());
+    const memory::desc plain({batch, l.out_channels}, dt::f32, tag::nc);  // the loops' layout (bf16 nets too)
+    memory in = conform(cur, plain, forward_steps), out = make(plain), mask = make(plain);
     const float p = dropout, scale = 1.f / (1.f - dropout);
     float* x = static_cast<float*>(in.get_data_handle());
     float* y = static_cast<float*>(out.get_data_handle());
@@ -75,8 +76,9 @@ void TrainNet::Impl::add_conv(const LayerSpec& l, const Shape& in, const Shape& 
     const memory::dims w_dims = G > 1 ? memory::dims{G, l.out_channels / G, in.c / G, l.kernel, l.kernel}
                                       : memory::dims{l.out_channels, in.c, l.kernel, l.kernel};
     const memory::desc w_plain(w_dims, dt::f32, G > 1 ? tag::goihw : tag::oihw), b_plain({out.c}, dt::f32, tag::x);
-    const memory::desc src_any({batch, in.c, in.h, in.w}, dt::f32, tag::any),
-        dst_any({batch, out.c, out.h, out.w}, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
+    const memory::desc src_any({batch, in.c, in.h, in.w}, act, tag::any),
+        dst_any({batch, out.c, out.h, out.w}, act, tag::any), w_any(w_dims, act, tag::any);
+    const memory::desc dw_any(w_dims, dt::f32, tag::any);  // weight gradients accumulate in f32
     const memory::dims strides{l.stride, l.stride}, pad{l.pad, l.pad};
     const auto alg = dnnl::algorithm::convolution_direct;
 
@@ -93,7 +95,7 @@ void TrainNet::Impl::add_conv(const LayerSpec& l, const Shape& in, const Shape& 
                                                   {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch_for(fpd)}});
     backward_builders.push_back([=, this] {
         dnnl::convolution_backward_weights::primitive_desc wpd(
-            {alg, src_any, w_any, b_plain, dst_any, strides, pad, pad}, attr(), eng, fpd);
+            {alg, src_any, dw_any, b_plain, dst_any, strides, pad, pad}, attr(), eng, fpd);
         memory wsrc = conform(src, wpd.src_desc(), backward_steps);
         memory wdiff = conform(diff, wpd.diff_dst_desc(), backward_steps);
         std::vector<Step> after;
@@ -128,19 +130,20 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
     const int64_t features = in.size();
     memory::desc unflat;  // the 4-D layout the gradient goes back in
     if (cur.get_desc().dims().size() == 4) {
-        unflat = memory::desc({batch, in.c, in.h, in.w}, dt::f32, tag::nchw);
+        unflat = memory::desc({batch, in.c, in.h, in.w}, act, tag::nchw);
         memory plain = conform(cur, unflat, forward_steps);
         if (plain.get_data_handle() == nullptr) {  // the network's input, bound per step: a copy
             plain = make(unflat);
             dnnl::reorder r(cur, plain);
             forward_steps.push_back([this, r, src = cur, plain]() mutable { r.execute(strm, src, plain); });
         }
-        cur = memory(memory::desc({batch, features}, dt::f32, tag::nc), eng, plain.get_data_handle());
+        cur = memory(memory::desc({batch, features}, act, tag::nc), eng, plain.get_data_handle());
     }
     const memory::dims w_dims{l.out_channels, features};
     const memory::desc w_plain(w_dims, dt::f32, tag::oi), b_plain({l.out_channels}, dt::f32, tag::x);
-    const memory::desc src_any({batch, features}, dt::f32, tag::any), w_any(w_dims, dt::f32, tag::any);
-    const memory::desc dst_md({batch, l.out_channels}, dt::f32, tag::nc);
+    const memory::desc src_any({batch, features}, act, tag::any), w_any(w_dims, act, tag::any);
+    const memory::desc dw_any(w_dims, dt::f32, tag::any);  // weight gradients accumulate in f32
+    const memory::desc dst_md({batch, l.out_channels}, act, tag::nc);
 
     dnnl::inner_product_forward::primitive_desc fpd({prop_kind::forward_training, src_any, w_any, b_plain, dst_md},
                                                     attr(), eng);
@@ -151,7 +154,7 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
     push_forward(dnnl::inner_product_forward(fpd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b},
                                                     {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch_for(fpd)}});
     backward_builders.push_back([=, this] {
-        dnnl::inner_product_backward_weights::primitive_desc wpd({src_any, w_any, b_plain, dst_md}, attr(), eng, fpd);
+        dnnl::inner_product_backward_weights::primitive_desc wpd({src_any, dw_any, b_plain, dst_md}, attr(), eng, fpd);
         memory wsrc = conform(src, wpd.src_desc(), backward_steps);
         memory wdiff = conform(diff, wpd.diff_dst_desc(), backward_steps);
         std::vector<Step> after;
@@ -163,7 +166,7 @@ void TrainNet::Impl::add_fc(const LayerSpec& l, const Shape& in, bool first) {
         backward_steps.insert(backward_steps.end(), after.begin(), after.end());
         announce_gradients(l.name);
         if (first) return;
-        const memory::desc dsrc_md({batch, features}, dt::f32, tag::nc);
+        const memory::desc dsrc_md({batch, features}, act, tag::nc);
         dnnl::inner_product_backward_data::primitive_desc dpd({dsrc_md, w_any, dst_md}, attr(), eng, fpd);
         memory dw_in = dpd.weights_desc() == w.get_desc()
                            ? w
@@ -209,7 +212,7 @@ void TrainNet::Impl::add_pool(const LayerSpec& l, const Shape& in, const Shape& 
     const memory::dims pad_l{pad, pad};
     const memory::dims pad_r{(out.h - 1) * sh + kh - in.h - pad, (out.w - 1) * sw + kw - in.w - pad};
     const memory::desc src_md = cur.get_desc();
-    const memory::desc dst_any({batch, out.c, out.h, out.w}, dt::f32, tag::any);
+    const memory::desc dst_any({batch, out.c, out.h, out.w}, src_md.data_type(), tag::any);
     memory src = cur;
     dnnl::pooling_forward::primitive_desc fpd(
         {prop_kind::forward_training, alg, src_md, dst_any, {sh, sw}, {kh, kw}, pad_l, pad_r}, attr(), eng);

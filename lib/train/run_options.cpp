@@ -23,7 +23,7 @@ nlohmann::json to_json(const TrainOptions& o) {
             {"lr_milestones", o.policy.milestones}, {"plateau_patience", o.policy.patience},
             {"plateau_max_drops", o.policy.max_drops}, {"warmup_epochs", o.policy.warmup_epochs}, {"random_crop", o.random_crop}, {"flip", o.flip},
             {"pad", o.pad}, {"lighting", o.lighting}, {"mean", o.mean}, {"std", o.std},
-            {"stats_images", o.stats_images}, {"seed", o.seed}};
+            {"stats_images", o.stats_images}, {"seed", o.seed}, {"precision", o.precision}};
 }
 
 namespace {
@@ -131,6 +131,8 @@ void apply_checkpoint_options(const nlohmann::json& j, const std::string& path, 
     if (j.contains("limit")) get("limit", o.limit);
     o.limit_first = o.limit > 0 && !j.contains("limit_first");  // checkpointed when --limit took the first N
     if (j.contains("limit_first")) get("limit_first", o.limit_first);
+    o.precision = "fp32";  // absent before bf16 training
+    if (j.contains("precision")) get("precision", o.precision);
     if (o.epochs == 0) get("epochs", o.epochs);  // a new --epochs wins
     check_run_options(o, path);
     lighting_from_json(j.contains("lighting_values") ? j.at("lighting_values") : nlohmann::json(), path);  // checked
@@ -162,6 +164,7 @@ void check_run_options(const TrainOptions& o, const std::string& checkpoint) {
     require(o.limit >= 0, "--limit", "limit", "a non-negative number of items", std::to_string(o.limit));
     require(in(o.val_split, 0, 0.99), "--val-split", "val_split", "a fraction from 0 to 0.99", text(o.val_split));
     require(in(o.dropout, 0, 0.99), "--dropout", "dropout", "0..0.99", text(o.dropout));
+    require(one_of(o.precision, {"fp32", "bf16"}), "--precision", "precision", "fp32 or bf16", "'" + o.precision + "'");
     require(in(o.lr, 1e-30, 1e30), "--lr", "lr", "a positive number", text(o.lr));
     require(in(o.momentum, 0, 0.999), "--momentum", "momentum", "0..0.999", text(o.momentum));
     require(in(o.weight_decay, 0, 1), "--weight-decay", "weight_decay", "0..1", text(o.weight_decay));

@@ -22,6 +22,7 @@ struct TrainOptions {
     // model
     std::string arch = "alexnet", activation = "relu", init = "paper", weights;
     float dropout = 0.5f;
+    std::string precision = "fp32";  // fp32 | bf16 (mixed: engine/train_net.hpp); a run resumes in its own
     // solver (paper section 5)
     int epochs = 0, batch = 128;  // epochs 0: 90 (the paper's), or the checkpoint's when resuming
     float lr = 0.01f, momentum = 0.9f, weight_decay = 5e-4f;

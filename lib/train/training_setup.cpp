@@ -10,6 +10,7 @@
 #include "core/signals.hpp"
 #include "data/labels.hpp"
 #include "engine/inference_net.hpp"
+#include "engine/precision.hpp"
 #include "formats/model_file.hpp"
 #include "io/atomic_file.hpp"
 #include "train/training_run.hpp"
@@ -146,6 +147,7 @@ void TrainingRun::resume_or_start() {
     share_ = share_of(o_.batch, comm_.rank(), processes);
     if (o_.epochs == 0) o_.epochs = 90;
     check_run_options(o_, "");
+    require_precision_support(parse_precision("--precision", o_.precision));  // before any data is read
 }
 
 // The output folder, checked before any work; temporaries of runs killed mid-save removed. Rank 0
@@ -244,7 +246,7 @@ void TrainingRun::settle_preprocessing(Preprocessing& pp) {
 void TrainingRun::build_network(const LoadedModel& base, bool new_head) {
     const int processes = comm_.size();
     set_num_threads(threads_per_process(o_.threads));
-    net_ = std::make_unique<TrainNet>(spec_, share_.count, o_.dropout);
+    net_ = std::make_unique<TrainNet>(spec_, share_.count, o_.dropout, parse_precision("--precision", o_.precision));
     net_->set_share(share_.offset, o_.batch);
     reducer_ = std::make_unique<GradientReducer>(comm_, *net_, o_.bucket_mb);
     const ParamLayout& layout = net_->layout();
@@ -312,7 +314,7 @@ void TrainingRun::write_start_line() {
                 {"classes", spec_.num_classes()}, {"train_images", train_set_.size()}, {"val_images", val_set_.size()},
                 {"batch", o_.batch}, {"processes", comm_.size()}, {"iters_per_epoch", batches},
                 {"left_out_per_epoch", left_out}, {"epochs", o_.epochs}, {"params", net_->layout().total},
-                {"seed", o_.seed}, {"resumed_at_epoch", resumed_ ? nlohmann::json(state_.epoch + 1) : nlohmann::json()},
+                {"seed", o_.seed}, {"precision", o_.precision}, {"resumed_at_epoch", resumed_ ? nlohmann::json(state_.epoch + 1) : nlohmann::json()},
                 {"mean", std::vector<float>(pp.mean, pp.mean + pp.channels)},
                 {"std", std::vector<float>(pp.std, pp.std + pp.channels)}});
 }

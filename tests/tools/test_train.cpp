@@ -13,6 +13,7 @@
 #include "formats/model_file.hpp"
 #include "formats/safetensors.hpp"
 #include "test_util.hpp"
+#include "engine/precision.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace alexnet;
@@ -99,12 +100,15 @@ TEST_CASE("alexnet-train learns the synthetic set and writes model, checkpoint a
     CHECK(c.lines()[0]["top"][0]["class"] == 1);
 }
 
-TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights as one that was not") {
+namespace {
+
+// A run stopped after 5 steps and resumed against one that was not, with `args` (a precision).
+void check_exact_resume(const std::string& args) {
     Data d;
     TempDir a, b;
-    const Run full = run(train_cmd(d, a.path.string(), "--epochs 2 --log-every 1 --seed 7"));
+    const Run full = run(train_cmd(d, a.path.string(), "--epochs 2 --log-every 1 --seed 7 " + args));
     REQUIRE(full.status == 0);
-    const Run first = run(train_cmd(d, b.path.string(), "--epochs 2 --log-every 1 --seed 7 --stop-after 5"));
+    const Run first = run(train_cmd(d, b.path.string(), "--epochs 2 --log-every 1 --seed 7 --stop-after 5 " + args));
     REQUIRE(first.status == 0);
     CHECK(first.lines().back()["stopped"] == "stop-after");
     const Run rest = run(kBin + "/alexnet-train -q --log-every 1 --resume " + (b.path / "last.safetensors").string());
@@ -134,6 +138,51 @@ TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights
         REQUIRE(x.numel() == y.numel());
         CHECK(std::equal(x.floats(), x.floats() + x.numel(), y.floats()));
     }
+}
+
+}  // namespace
+
+TEST_CASE("a run stopped mid-epoch and resumed gives the same losses and weights as one that was not") {
+    check_exact_resume("");
+}
+
+TEST_CASE("a bf16 run resumes bit for bit, in bf16 (the checkpoint's), and its model runs in every tool [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
+    check_exact_resume("--precision bf16");
+    Data d;
+    TempDir out;
+    const Run r = run(train_cmd(d, out.path.string(), "--epochs 3 --precision bf16"));
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK(r.lines().front()["precision"] == "bf16");
+    CHECK(r.lines().back()["best_val_top1_error"].get<double>() < 0.2);  // chance: 0.75
+    const Checkpoint ck = load_checkpoint((out.path / "last.safetensors").string());
+    CHECK(ck.options["precision"] == "bf16");
+    // The master weights are f32: values a bf16 copy could not hold.
+    const Tensor& w = ck.model.weights.at("conv1.weight");
+    int64_t beyond_bf16 = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) beyond_bf16 += round_to_bf16(w.floats()[i]) != w.floats()[i];
+    CHECK(beyond_bf16 > w.numel() / 2);
+    const std::string model = (out.path / "model.safetensors").string();
+    for (const std::string precision : {"fp32", "bf16"}) {
+        const Run e = run(kBin + "/alexnet-eval -q --precision " + precision + " -w " + model + " " + d.path());
+        CAPTURE(precision);
+        CHECK(e.status == 0);
+        CHECK(e.lines().back()["top1_error"].get<double>() < 0.2);
+    }
+}
+
+
+TEST_CASE("bf16 training is refused in one line where the CPU lacks AVX512-BF16 (here capped to AVX2)") {
+    Data d;
+    TempDir out;
+    const Run r = run("ONEDNN_MAX_CPU_ISA=AVX2 " + train_cmd(d, out.path.string(), "--epochs 1 --precision bf16"));
+    CHECK(r.status == 2);  // as every tool refuses a --precision its CPU cannot run
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("alexnet-train: --precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA avx512_core_bf16 or "
+                      "newer), found avx2 on this CPU (oneDNN's effective ISA), where fp32 and int8 run\n", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(!fs::exists(out.path / "last.safetensors"));
 }
 
 TEST_CASE("SIGINT and SIGTERM: the step finishes, the checkpoint is written, exit 130 / 143") {

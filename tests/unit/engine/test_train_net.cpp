@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "parallel/communicator.hpp"
@@ -331,4 +332,208 @@ TEST_CASE("data-parallel shares: dropout keyed by the global item, gradients tha
     unkeyed.set_weights(w);
     unkeyed.train_step(x.data() + 4 * in, labels.data() + 4, 42, got.data());
     CHECK(relative_max_error(got.data(), want.data() + 4 * classes, size_t(4 * classes)) > 1e-2);
+}
+
+namespace {
+
+// The bf16 bound, from bf16's 8 significant bits: rounding to bf16 moves a value v by at most
+// u|v|, u = 2^-8. To first order the error of a computed quantity is then at most
+// (roundings on its path) x u x its "magnitude": the same computation on absolute values, every
+// nonlinearity replaced by its Lipschitz bound (ReLU and the other activations: slope at most 1,
+// so the identity; LRN with k >= 1: the identity; max pooling routes to the maximum), and the
+// loss's gradient softmax - onehot, at most 1 in size, replaced by 1 (/N). Cancellation in the
+// real sums is what makes a relative-to-the-result bound fail; this one does not care.
+// The forward error moves the logits by at most R u M_z, which moves softmax - onehot by at most
+// twice that: hence the factor (1 + 2 max M_z) on the backward magnitudes.
+struct Bf16Bound {
+    int roundings = 2;  // the logits and their gradient
+    float max_logit_magnitude = 0;
+    std::map<std::string, std::vector<float>> params;  // every gradient's magnitude
+    double at(const std::string& name, size_t i) const {
+        return roundings * std::ldexp(1.0, -8) * (1 + 2.0 * roundings * std::ldexp(1.0, -8) * max_logit_magnitude) *
+               double(params.at(name)[i]);
+    }
+};
+
+Bf16Bound bf16_bound(const ModelSpec& spec, const Weights& w, const std::vector<float>& x, int N) {
+    Bf16Bound b;
+    ModelSpec abs_spec = spec;
+    Weights abs_w;
+    for (LayerSpec& l : abs_spec.layers) {
+        // Per conv/fc: its input and weights rounded forward, its output gradient and weights back.
+        b.roundings += l.has_params() ? 4 : l.kind == LayerKind::lrn ? 2 : 0;
+        if (l.kind == LayerKind::lrn) REQUIRE(l.lrn.k >= 1.f);  // 1-Lipschitz (to first order in alpha)
+        l.activation = Activation::none;
+    }
+    std::erase_if(abs_spec.layers, [](const LayerSpec& l) { return l.kind == LayerKind::lrn || l.kind == LayerKind::softmax; });
+    for (const std::string& name : w.names()) {
+        const Tensor& t = w.at(name);
+        std::vector<float> v(t.floats(), t.floats() + t.numel());
+        for (float& e : v) e = std::fabs(e);
+        abs_w.add(name, t.shape, std::move(v));
+    }
+    std::vector<float> ax(x);
+    for (float& e : ax) e = std::fabs(e);
+    const auto outs = reference::forward(abs_spec, abs_w, ax.data(), N);
+    for (float z : outs.back()) b.max_logit_magnitude = std::max(b.max_logit_magnitude, z);
+    const std::vector<Shape> shapes = infer_shapes(abs_spec);
+    std::vector<float> dout(outs.back().size(), 1.f / float(N));
+    for (int i = int(abs_spec.layers.size()) - 1; i >= 0; --i) {
+        const LayerSpec& l = abs_spec.layers[size_t(i)];
+        const Shape in = i == 0 ? abs_spec.input : shapes[size_t(i) - 1];
+        const float* inp = i == 0 ? ax.data() : outs[size_t(i) - 1].data();
+        std::vector<float> dx(size_t(N) * in.size(), 0.f);
+        if (l.has_params()) {
+            std::vector<float>& dw = b.params[l.name + ".weight"];
+            std::vector<float>& db = b.params[l.name + ".bias"];
+            dw.assign(size_t(abs_w.at(l.name + ".weight").numel()), 0.f), db.assign(size_t(l.out_channels), 0.f);
+            const float* wt = abs_w.at(l.name + ".weight").floats();
+            if (l.kind == LayerKind::conv)
+                reference::conv_backward(dx.data(), dw.data(), db.data(), dout.data(), inp, wt, N, in, l);
+            else
+                reference::fc_backward(dx.data(), dw.data(), db.data(), dout.data(), inp, wt, N, int(in.size()),
+                                       l.out_channels);
+        } else if (l.kind == LayerKind::max_pool) {
+            reference::max_pool_backward(dx.data(), dout.data(), inp, N, in, l);
+        } else if (l.kind == LayerKind::avg_pool) {
+            reference::avg_pool_backward(dx.data(), dout.data(), N, in, l);
+        } else if (l.kind == LayerKind::adaptive_avg_pool) {
+            reference::adaptive_avg_pool_backward(dx.data(), dout.data(), N, in, l.out_h, l.out_w);
+        }
+        dout = std::move(dx);
+    }
+    return b;
+}
+
+// The worst |bf16 - f32| of a gradient as a fraction of its bound (at most 1 passes), over its elements.
+double worst_of_bound(const Bf16Bound& b, const std::string& name, const float* bf16, const float* f32, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(double(bf16[i]) - f32[i]) / (b.at(name, i) + 1e-30));
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 training: every layer's gradients within bf16's rounding bound of f32's [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
+    // Each kind of layer alone between a conv layer (grouped, strided, padded: its weight gradient
+    // comes back through the layer under test) and the classifier, where the bound is tight
+    // enough to mean something; then the narrow presets whole.
+    struct Case {
+        std::string what;
+        std::vector<LayerSpec> middle;
+        Activation conv_act = Activation::relu;
+    };
+    LrnParams strong;  // alpha large enough that the normalisation matters at these magnitudes
+    strong.alpha = 0.5f, strong.k = 1.f;
+    LrnParams within = strong;
+    within.within_map = true, within.size = 3;
+    const std::vector<Case> cases{
+        {"relu", {}}, {"tanh", {}, Activation::tanh}, {"sigmoid", {}, Activation::sigmoid},
+        {"elu", {}, Activation::elu}, {"leaky relu", {}, Activation::leaky_relu},
+        {"lrn across channels", {lrn_layer("norm1", strong)}}, {"lrn within a map", {lrn_layer("norm1", within)}},
+        {"max pool, ceil", {max_pool_layer("pool1", true)}}, {"avg pool, ceil", {avg_pool_layer("pool1", true)}},
+        {"adaptive avg pool, uneven", {adaptive_avg_pool_layer("pool1", 2, 2)}},
+        {"fc", {fc_layer("fc2", 9, Activation::relu)}}};
+    for (const Case& c : cases) {
+        CAPTURE(c.what);
+        ModelSpec spec;
+        spec.arch = "test";
+        spec.input = {4, 9, 9};
+        spec.layers = {conv_layer("conv1", 6, 3, 2, 1, 2, c.conv_act)};
+        spec.layers.insert(spec.layers.end(), c.middle.begin(), c.middle.end());
+        spec.layers.push_back(fc_layer("fc8", 5, Activation::none));
+        const Weights w = random_weights(spec, 3, 0.3f);
+        const int N = 3;
+        const std::vector<float> x = random_vector(size_t(N) * spec.input.size(), 5, 1.f);
+        const std::vector<int> labels{1, 4, 2};
+        TrainNet f32(spec, N, 0.f), bf16(spec, N, 0.f, Precision::bf16);
+        f32.set_weights(w), bf16.set_weights(w);
+        const float loss32 = f32.train_step(x.data(), labels.data(), 1, nullptr);
+        const float loss16 = bf16.train_step(x.data(), labels.data(), 1, nullptr);
+        const Bf16Bound bound = bf16_bound(spec, w, x, N);
+        CHECK(std::fabs(loss16 - loss32) <= bound.roundings * std::ldexp(1.0, -8) * bound.max_logit_magnitude);
+        const ParamLayout& L = f32.layout();
+        for (size_t i = 0; i < L.tensors.size(); ++i) {
+            const std::string& name = L.tensors[i].name;
+            const size_t n = size_t(L.numel(i));
+            const float *g16 = bf16.grads() + L.offset[i], *g32 = f32.grads() + L.offset[i];
+            const double of_bound = worst_of_bound(bound, name, g16, g32, n);
+            double diff2 = 0, ref2 = 0;
+            for (size_t k = 0; k < n; ++k) diff2 += (g16[k] - g32[k]) * double(g16[k] - g32[k]), ref2 += g32[k] * double(g32[k]);
+            CAPTURE(name);
+            CHECK(of_bound <= 1);
+            CHECK(diff2 > 0);  // bf16 really ran
+            // The bound holds element by element for any signs; without cancellation it also holds
+            // for the whole tensor (L2), which is tight enough to catch a wrong gradient. Not behind
+            // max pooling: a maximum that rounding moves to another element of its window sends
+            // the gradient there, a jump no first-order bound covers (PyTorch's autocast does the same).
+            const bool behind_max_pool = c.middle.size() == 1 && c.middle[0].kind == LayerKind::max_pool && name == "conv1.weight";
+            if (!behind_max_pool) CHECK(std::sqrt(diff2 / ref2) <= bound.roundings * std::ldexp(1.0, -8));
+        }
+    }
+}
+
+TEST_CASE("three SGD steps in bf16 end where PyTorch's CPU autocast to bfloat16 does [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
+    // tests/fixtures/make_bf16_fixture.py: the narrow fixtures' weights, input and labels, three
+    // steps under torch.autocast("cpu", torch.bfloat16). PyTorch rounds biases and weight gradients
+    // to bf16 as well (they stay f32 here), so the two differ by a few roundings per step.
+    for (const std::string arch : {"alexnet", "alexnet-tv"}) {
+        CAPTURE(arch);
+        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
+        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
+        const Weights grads = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
+        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_bf16_sgd.safetensors"));
+        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
+        const int N = int(x.shape[0]);
+        std::vector<int> labels;
+        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").floats()[i]));
+        const nlohmann::json losses = nlohmann::json::parse(expected.metadata.at("losses"));
+        TrainNet net(m.spec, N, 0.f, Precision::bf16);
+        net.set_weights(m.weights);
+        const std::vector<float> start(net.params(), net.params() + net.layout().total);
+        Sgd sgd(net.layout(), std::stof(expected.metadata.at("momentum")),
+                std::stof(expected.metadata.at("weight_decay")), true);
+        const Bf16Bound bound = bf16_bound(m.spec, m.weights, std::vector<float>(x.floats(), x.floats() + x.numel()), N);
+        const Weights f32_steps = read_safetensors(fixture("narrow_" + arch + "_sgd.safetensors"));
+        const nlohmann::json f32_losses = nlohmann::json::parse(f32_steps.metadata.at("losses"));
+        for (size_t step = 0; step < losses.size(); ++step) {
+            const float loss = net.train_step(x.floats(), labels.data(), 0, nullptr);
+            // Within twice bf16's spread, as the weights below: PyTorch's bf16 loss from its f32 one,
+            // or u of it (the logits it comes from are rounded to bf16 once).
+            const double theirs = losses[step].get<double>();
+            const double spread = std::max(std::fabs(theirs - f32_losses[step].get<double>()), std::ldexp(theirs, -8));
+            CHECK(std::fabs(loss - theirs) <= 2 * spread);
+            sgd.update(net.params(), net.grads(), std::stof(expected.metadata.at("lr")));
+        }
+        // The weights' change over the three steps, against PyTorch's under autocast (L2, per
+        // tensor). The yardstick of what bf16 costs is its spread: how far PyTorch's bf16 change
+        // lies from its f32 one (make_fixtures.py), or the first-order bound R u when larger. Both
+        // bf16 computations lie within it of f32 (ReLU kinks and pooling maxima that rounding
+        // moves make the early layers' spread large), so by the triangle inequality they lie
+        // within twice it of each other.
+        const ParamLayout& L = net.layout();
+        double worst = 0;
+        for (size_t i = 0; i < L.tensors.size(); ++i) {
+            const std::string& name = L.tensors[i].name;
+            const Tensor &want = expected.at(name), &f32_want = f32_steps.at(name);
+            const size_t n = size_t(want.numel()), at = size_t(L.offset[i]);
+            double ours2 = 0, f32_2 = 0, ref2 = 0;
+            for (size_t k = 0; k < n; ++k) {
+                const double theirs = want.floats()[k] - start[at + k];
+                const double ours = net.params()[at + k] - start[at + k] - theirs;
+                const double f32 = f32_want.floats()[k] - start[at + k] - theirs;
+                ours2 += ours * ours, f32_2 += f32 * f32, ref2 += theirs * theirs;
+            }
+            const double ours = std::sqrt(ours2 / ref2), spread = std::sqrt(f32_2 / ref2);
+            CAPTURE(name);
+            CAPTURE(spread);
+            const double allowed = 2 * std::max(spread, bound.roundings * std::ldexp(1.0, -8));
+            CHECK(ours <= allowed);
+            worst = std::max(worst, ours / allowed);
+        }
+        MESSAGE(arch << ": bf16, the change over 3 SGD steps against PyTorch's autocast: at worst " << worst
+                     << " of twice bf16's spread");
+    }
 }
