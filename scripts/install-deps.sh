@@ -16,7 +16,7 @@
 set -euo pipefail
 packages=(cmake g++ make pkg-config libdnnl-dev ocl-icd-opencl-dev opencl-c-headers libopencv-dev libcli11-dev nlohmann-json3-dev doctest-dev zlib1g-dev
           libjpeg62-turbo-dev libpng-dev libwebp-dev libcairo2-dev fonts-dejavu-core
-          libopenmpi-dev openmpi-bin time libfaiss-dev
+          libopenmpi-dev openmpi-bin time libfaiss-dev libonnx-dev libprotobuf-dev
           dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do

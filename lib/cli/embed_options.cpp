@@ -28,9 +28,8 @@ void add_embed_options(CLI::App& app, EmbedCli& o) {
                    "Write the embeddings to FILE instead of stdout, written whole or not at all: .npy (a float32 "
                    "matrix; its paths in FILE.paths.txt, one per row) or .jsonl; stdout then gets error lines and "
                    "one summary");
-    app.add_option("--convert", o.convert,
-                   "Write --weights (any format: .pth, .caffemodel, .onnx, safetensors) as OUT.safetensors with "
-                   "full metadata, and exit");
+    // Moved to alexnet-convert; kept one release so the old command says where it went.
+    app.add_option("--convert", o.convert, "Moved: alexnet-convert IN -o OUT");
 }
 
 namespace {
@@ -121,13 +120,7 @@ private:
 }  // namespace
 
 int run_embed(EmbedCli o, JsonLines& out) {
-    if (!o.convert.empty()) {
-        const LoadedModel model = load_tool_model(o.common);
-        save_model(o.convert, model.spec, model.weights, model.labels);
-        log_info(o.common.quiet, "alexnet-embed: wrote " + o.convert + " (" + model.spec.arch + ", " +
-                                     std::to_string(model.spec.num_classes()) + " classes)");
-        return 0;
-    }
+    if (!o.convert.empty()) throw UsageError("--convert moved to alexnet-convert: alexnet-convert IN -o OUT");
     const std::string format = settle_format(o.format, o.output);
     LoadedModel model = load_tool_model(o.common);
     require_inputs(o.common);

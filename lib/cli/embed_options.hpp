@@ -15,7 +15,7 @@ struct EmbedCli {
     std::string normalize = "none";  // l2 | none
     std::string format;              // jsonl | npy; empty: --output's extension, else jsonl
     std::string output;              // empty: stdout
-    std::string convert;             // write --weights as this safetensors file and exit
+    std::string convert;             // moved to alexnet-convert: a usage error pointing there
 };
 
 void add_embed_options(CLI::App& app, EmbedCli& o);

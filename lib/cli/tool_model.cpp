@@ -106,7 +106,7 @@ LoadedModel load_tool_model(const CommonOptions& o) {
             throw UsageError(
                 "no weights given: pass --weights FILE or set ALEXNET_WEIGHTS. Pretrained AlexNet weights from "
                 "torchvision (alexnet-owt-7be5be79.pth), the Caffe model zoo (bvlc_alexnet.caffemodel) and the ONNX "
-                "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-embed --convert OUT.safetensors makes "
+                "model zoo (bvlcalexnet-12.onnx) are read directly (alexnet-convert FILE -o OUT.safetensors makes "
                 "later loads faster), or train your own with alexnet-train");
         log_info(o.quiet, std::string(program_invocation_short_name) + ": no --weights given; using the installed " +
                               "default model " + path + " (Fashion-MNIST, 10 classes" + (int8 ? ", int8" : "") + ")");

@@ -244,6 +244,12 @@ std::string canonical_param_name(const std::string& name) {
     return name;
 }
 
+std::string torchvision_param_name(const std::string& name) {
+    for (const auto& [tv, canon] : kTorchvisionNames)
+        if (name.rfind(canon, 0) == 0) return tv + name.substr(std::string(canon).size());
+    return "";
+}
+
 Weights read_weights_file(const std::string& path) {
     const std::string head = read_file_head(path, 512);  // only regular files: a FIFO would block the sniffing
     if (looks_like_safetensors(path)) return read_safetensors(path);
@@ -289,18 +295,10 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     return m;
 }
 
-void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
-                const std::vector<std::string>& labels, const Weights* extra) {
-    validate_weights(spec, weights, path);
-    Weights out;
-    for (const auto& p : param_specs(spec)) out.add_view(p.name, weights.at(p.name));
-    // A quantized model's steps travel with its s8 weights, so it stays one.
-    for (const auto& l : spec.layers)
-        if (l.has_params() && weights.contains(l.name + ".weight_scale"))
-            out.add_view(l.name + ".weight_scale", weights.at(l.name + ".weight_scale"));
-    if (auto* q = find_meta(weights, kQuantizationKey)) out.metadata[kQuantizationKey] = *q;
+std::map<std::string, std::string> model_metadata(const ModelSpec& spec, const std::vector<std::string>& labels,
+                                                  const std::string& where) {
+    std::map<std::string, std::string> md;
     const Preprocessing& pp = spec.preprocessing;
-    auto& md = out.metadata;
     md["format"] = "alexnet-suite";
     md["arch"] = spec.arch;
     md["num_classes"] = std::to_string(spec.num_classes());
@@ -321,10 +319,25 @@ void save_model(const std::string& path, const ModelSpec& spec, const Weights& w
             break;
         }
     if (!labels.empty()) {
-        check(int(labels.size()) == spec.num_classes(), path, "labels",
+        check(int(labels.size()) == spec.num_classes(), where, "labels",
               std::to_string(spec.num_classes()) + " names", std::to_string(labels.size()));
         md["labels"] = dump_utf8(nlohmann::json(labels));
     }
+    return md;
+}
+
+void save_model(const std::string& path, const ModelSpec& spec, const Weights& weights,
+                const std::vector<std::string>& labels, const Weights* extra) {
+    validate_weights(spec, weights, path);
+    Weights out;
+    for (const auto& p : param_specs(spec)) out.add_view(p.name, weights.at(p.name));
+    // A quantized model's steps travel with its s8 weights, so it stays one.
+    for (const auto& l : spec.layers)
+        if (l.has_params() && weights.contains(l.name + ".weight_scale"))
+            out.add_view(l.name + ".weight_scale", weights.at(l.name + ".weight_scale"));
+    if (auto* q = find_meta(weights, kQuantizationKey)) out.metadata[kQuantizationKey] = *q;
+    for (auto& [k, v] : model_metadata(spec, labels, path)) out.metadata[k] = v;
+    auto& md = out.metadata;
     if (extra) {
         for (const auto& name : extra->names()) out.add_view(name, extra->at(name));
         for (const auto& [k, v] : extra->metadata) md[k] = v;

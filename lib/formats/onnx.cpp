@@ -1,5 +1,6 @@
 #include "formats/onnx.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "io/mapped_file.hpp"
 #include "formats/protobuf.hpp"
 #include "formats/safetensors.hpp"
+#include "model/model.hpp"
 
 namespace alexnet {
 
@@ -152,13 +154,29 @@ struct Graph {
     std::map<std::string, Initializer> inits;
     std::vector<std::vector<int64_t>> input_dims;
     std::vector<std::string> input_names;
+    std::map<std::string, std::string> metadata;  // ModelProto.metadata_props
 };
+
+// StringStringEntryProto: key (1), value (2).
+void read_metadata_entry(ProtoReader e, std::map<std::string, std::string>& out) {
+    std::string key, value;
+    while (e.next()) {
+        if (e.field() == 1) key = e.bytes();
+        else if (e.field() == 2) value = e.bytes();
+        else e.skip();
+    }
+    out[key] = value;
+}
 
 Graph read_graph(const MappedFile& file, const std::string& path) {
     ProtoReader model(file.data(), file.size(), path);
     Graph graph;
     bool has_graph = false;
     while (model.next()) {
+        if (model.field() == 14) {
+            read_metadata_entry(model.message("metadata_props"), graph.metadata);
+            continue;
+        }
         if (model.field() != 7) {
             model.skip();
             continue;
@@ -197,36 +215,96 @@ Initializer& float_input(const std::string& path, Graph& graph, const Node& n, s
     return t;
 }
 
-// What the walk over the nodes finds besides the weights: the layers counted, the first LRN node
-// and where it and the first pooling stand, the max-pooling nodes and each Conv's geometry, checked
-// once the family (Caffe's or torchvision's) is known.
-struct ConvGeometry {
-    const Node* node;
-    int64_t stride, pad;
-};
+// What the walk over the nodes finds: the Conv and Gemm nodes in order, the first LRN node and
+// where it and the first pooling stand, the max-pooling nodes and the activation functions, checked
+// once the architecture is known.
 struct GraphLayers {
-    int convs = 0, fcs = 0, first_pool = -1, first_lrn = -1;
+    std::vector<const Node*> convs, gemms, max_pools;
+    int first_pool = -1, first_lrn = -1;
     const Node* lrn = nullptr;
-    std::vector<const Node*> max_pools;
-    std::vector<ConvGeometry> conv_geometry;
+    std::set<std::string> activations;  // Relu, Tanh, ...
 };
 
-void add_conv(Weights& w, GraphLayers& found, const std::string& path, Graph& graph, const Node& n) {
-    const std::string where = node_where(n);
-    const std::string canon = "conv" + std::to_string(++found.convs);
-    Initializer& wt = float_input(path, graph, n, 1, "weights");
-    Initializer& b = float_input(path, graph, n, 2, "a bias");
-    const auto dil = n.ints("dilations");
-    for (int64_t d : dil) check(d == 1, path, where, "dilation 1", std::to_string(d));
-    w.add(canon + ".weight", wt.dims, std::move(wt.data));
-    w.add(canon + ".bias", b.dims, std::move(b.data));
-    const auto strides = n.ints("strides"), pads = n.ints("pads");
-    found.conv_geometry.push_back({&n, strides.empty() ? 1 : strides[0], pads.empty() ? 0 : pads[0]});
+// ONNX activation nodes and the names the metadata gives them (model.hpp's to_string(Activation)).
+const std::map<std::string, std::string> kActivations{
+    {"Relu", "relu"}, {"Tanh", "tanh"}, {"Sigmoid", "sigmoid"}, {"LeakyRelu", "leaky-relu"}, {"Elu", "elu"}};
+
+// Every node in order: Conv, Gemm, LRN and pooling noted, the rest let through as plumbing.
+GraphLayers read_layers(const std::string& path, const Graph& graph) {
+    static const std::set<std::string> plumbing{"Flatten", "Reshape", "Dropout", "Softmax", "Identity", "Constant",
+                                                "Shape", "Gather", "Unsqueeze", "Concat"};
+    GraphLayers found;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+        const Node& n = graph.nodes[i];
+        if (n.op == "Conv") {
+            found.convs.push_back(&n);
+        } else if (n.op == "Gemm") {
+            found.gemms.push_back(&n);
+        } else if (n.op == "LRN") {
+            if (found.first_lrn < 0) found.first_lrn = int(i), found.lrn = &n;
+        } else if (n.op == "MaxPool") {
+            if (found.first_pool < 0) found.first_pool = int(i);
+            found.max_pools.push_back(&n);
+        } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
+            // torchvision's adaptive pooling (or convnet-18pct's average pooling): the preset has it
+        } else if (kActivations.count(n.op)) {
+            found.activations.insert(n.op);
+        } else if (!plumbing.count(n.op)) {
+            throw Error(path, node_where(n) + " is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool, "
+                                              "AveragePool, Gemm, Flatten, Reshape, Dropout, Softmax");
+        }
+    }
+    return found;
 }
 
-void add_gemm(Weights& w, GraphLayers& found, const std::string& path, Graph& graph, const Node& n) {
+// The metadata alexnet-convert writes (metadata_props with format "alexnet-suite": arch,
+// preprocessing, labels...; docs/formats.md), taken as a safetensors file's __metadata__. Other
+// files' metadata_props mean something else and are left alone.
+void add_suite_metadata(Weights& w, const Graph& graph, const std::string& path) {
+    auto format = graph.metadata.find("format");
+    if (format == graph.metadata.end() || format->second != "alexnet-suite") return;
+    w.metadata = graph.metadata;
+    auto arch = w.metadata.find("arch");
+    if (arch == w.metadata.end()) return;
+    const auto& known = preset_names();
+    std::string listed;
+    for (const auto& n : known) listed += (listed.empty() ? "" : ", ") + n;
+    check(std::find(known.begin(), known.end(), arch->second) != known.end(), path, "metadata_props.arch",
+          "one of " + listed, "'" + arch->second + "'");
+}
+
+// The architecture: the metadata's, else the family the graph shows (alexnet-tv without LRN;
+// caffenet when pooling precedes LRN; else alexnet); and the LRN constants of the graph.
+std::string add_family_metadata(Weights& w, const GraphLayers& found, const std::string& path) {
+    const Node* lrn = found.lrn;
+    const std::string family = !lrn ? "alexnet-tv" : found.first_pool < found.first_lrn ? "caffenet" : "alexnet";
+    if (!w.metadata.count("arch")) w.metadata["arch"] = family;
+    if (lrn) {
+        check(lrn->i("size", 0) == 5, path, "node '" + lrn->name + "' (LRN)", "size 5", std::to_string(lrn->i("size", 0)));
+        const float alpha = lrn->f("alpha", 1e-4f), beta = lrn->f("beta", 0.75f), k = lrn->f("bias", 1.f);
+        w.metadata["lrn_alpha"] = metadata_floats(&alpha, 1);
+        w.metadata["lrn_beta"] = metadata_floats(&beta, 1);
+        w.metadata["lrn_k"] = metadata_floats(&k, 1);
+    }
+    if (found.activations.size() > 1) {
+        std::string ops;
+        for (const auto& op : found.activations) ops += (ops.empty() ? "" : ", ") + op;
+        throw Error(path, "activations", "one kind of activation node", ops);
+    }
+    if (!found.activations.empty()) w.metadata["activation"] = kActivations.at(*found.activations.begin());
+    return w.metadata.at("arch");
+}
+
+void add_conv(Weights& w, const std::string& canon, const std::string& path, Graph& graph, const Node& n) {
+    Initializer& wt = float_input(path, graph, n, 1, "weights");
+    Initializer& b = float_input(path, graph, n, 2, "a bias");
+    for (int64_t d : n.ints("dilations")) check(d == 1, path, node_where(n), "dilation 1", std::to_string(d));
+    w.add(canon + ".weight", wt.dims, std::move(wt.data));
+    w.add(canon + ".bias", b.dims, std::move(b.data));
+}
+
+void add_gemm(Weights& w, const std::string& canon, const std::string& path, Graph& graph, const Node& n) {
     const std::string where = node_where(n);
-    const std::string canon = "fc" + std::to_string(5 + ++found.fcs);
     check(n.f("alpha", 1.f) == 1.f && n.f("beta", 1.f) == 1.f && n.i("transA", 0) == 0, path, where,
           "alpha 1, beta 1, no transA", "other values");
     Initializer& wt = float_input(path, graph, n, 1, "weights");
@@ -245,70 +323,58 @@ void add_gemm(Weights& w, GraphLayers& found, const std::string& path, Graph& gr
     w.add(canon + ".bias", {out_features}, std::move(b.data));
 }
 
-// Every node in order: Conv and Gemm weights into `w`, the rest noted or let through as plumbing.
-GraphLayers read_layers(Weights& w, const std::string& path, Graph& graph) {
-    static const std::set<std::string> plumbing{"Flatten", "Reshape", "Dropout", "Softmax", "Identity", "Constant",
-                                                "Shape", "Gather", "Unsqueeze", "Concat", "Relu"};
-    GraphLayers found;
-    for (size_t i = 0; i < graph.nodes.size(); ++i) {
-        const Node& n = graph.nodes[i];
-        if (n.op == "Conv") {
-            add_conv(w, found, path, graph, n);
-        } else if (n.op == "Gemm") {
-            add_gemm(w, found, path, graph, n);
-        } else if (n.op == "LRN") {
-            if (found.first_lrn < 0) found.first_lrn = int(i), found.lrn = &n;
-        } else if (n.op == "MaxPool") {
-            if (found.first_pool < 0) found.first_pool = int(i);
-            found.max_pools.push_back(&n);
-        } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
-            // torchvision's adaptive pooling: the preset has it
-        } else if (!plumbing.count(n.op)) {
-            throw Error(path, node_where(n) + " is not part of an AlexNet; supported: Conv, Relu, LRN, MaxPool, "
-                                              "AveragePool, Gemm, Flatten, Reshape, Dropout, Softmax");
-        }
+// LRN where the preset has it, before or after pooling as the preset orders them.
+void check_lrn_order(const GraphLayers& found, const ModelSpec& preset, const std::string& path) {
+    int first_lrn = -1, first_pool = -1;
+    for (size_t i = 0; i < preset.layers.size(); ++i) {
+        if (preset.layers[i].kind == LayerKind::lrn && first_lrn < 0) first_lrn = int(i);
+        if (preset.layers[i].kind == LayerKind::max_pool && first_pool < 0) first_pool = int(i);
     }
-    check(found.convs == 5 && found.fcs == 3, path, "graph", "5 Conv and 3 Gemm nodes (an AlexNet)",
-          std::to_string(found.convs) + " and " + std::to_string(found.fcs));
-    return found;
+    check((first_lrn >= 0) == (found.lrn != nullptr), path, "graph",
+          first_lrn >= 0 ? "LRN nodes (" + preset.arch + ")" : "no LRN node (" + preset.arch + ")",
+          found.lrn ? "node '" + found.lrn->name + "' (LRN)" : "none");
+    if (found.lrn)
+        check((first_pool < first_lrn) == (found.first_pool < found.first_lrn), path, "node '" + found.lrn->name + "' (LRN)",
+              first_pool < first_lrn ? "after the first pooling (" + preset.arch + ")" : "before the first pooling (" + preset.arch + ")",
+              found.first_pool < found.first_lrn ? "after it" : "before it");
 }
 
-// The architecture (and the LRN constants of a Caffe-family graph) into the metadata.
-void add_family_metadata(Weights& w, const GraphLayers& found, const std::string& path) {
-    const Node* lrn = found.lrn;
-    if (lrn) {
-        check(lrn->i("size", 0) == 5, path, "node '" + lrn->name + "' (LRN)", "size 5", std::to_string(lrn->i("size", 0)));
-        w.metadata["arch"] = found.first_pool < found.first_lrn ? "caffenet" : "alexnet";
-        const float alpha = lrn->f("alpha", 1e-4f), beta = lrn->f("beta", 0.75f), k = lrn->f("bias", 1.f);
-        w.metadata["lrn_alpha"] = metadata_floats(&alpha, 1);
-        w.metadata["lrn_beta"] = metadata_floats(&beta, 1);
-        w.metadata["lrn_k"] = metadata_floats(&k, 1);
-    } else {
-        w.metadata["arch"] = "alexnet-tv";
+// The weights under the preset's names: the k-th Conv node is its k-th conv layer, the k-th Gemm
+// its k-th fc layer; each Conv's stride and padding checked against the layer's.
+void add_weights(Weights& w, const GraphLayers& found, const ModelSpec& preset, const std::string& path, Graph& graph) {
+    std::vector<const LayerSpec*> convs, fcs;
+    for (const auto& l : preset.layers)
+        if (l.kind == LayerKind::conv) convs.push_back(&l);
+        else if (l.kind == LayerKind::fc) fcs.push_back(&l);
+    check(found.convs.size() == convs.size() && found.gemms.size() == fcs.size(), path, "graph",
+          std::to_string(convs.size()) + " Conv and " + std::to_string(fcs.size()) + " Gemm nodes (an " + preset.arch + ")",
+          std::to_string(found.convs.size()) + " and " + std::to_string(found.gemms.size()));
+    for (size_t k = 0; k < convs.size(); ++k) {
+        const Node& n = *found.convs[k];
+        const LayerSpec& l = *convs[k];
+        const auto strides = n.ints("strides"), pads = n.ints("pads");
+        const int64_t stride = strides.empty() ? 1 : strides[0], pad = pads.empty() ? 0 : pads[0];
+        check(stride == l.stride && pad == l.pad, path, node_where(n),
+              "stride " + std::to_string(l.stride) + " and padding " + std::to_string(l.pad) + " (" + l.name + ")",
+              "stride " + std::to_string(stride) + " and padding " + std::to_string(pad));
+        add_conv(w, l.name, path, graph, n);
     }
+    for (size_t k = 0; k < fcs.size(); ++k) add_gemm(w, fcs[k]->name, path, graph, *found.gemms[k]);
 }
 
-// Strides and padding the presets use: conv1 stride 4 (pad 0 in Caffe's, 2 in torchvision's),
-// conv2 pad 2, conv3..5 pad 1.
-void check_conv_geometry(const GraphLayers& found, bool caffe_family, const std::string& path) {
-    for (size_t k = 0; k < found.conv_geometry.size(); ++k) {
-        const int64_t stride = k == 0 ? 4 : 1, pad = k == 0 ? (caffe_family ? 0 : 2) : k == 1 ? 2 : 1;
-        const ConvGeometry& g = found.conv_geometry[k];
-        check(g.stride == stride && g.pad == pad, path, "node '" + g.node->name + "' (Conv)",
-              "stride " + std::to_string(stride) + " and padding " + std::to_string(pad) + " (conv" + std::to_string(k + 1) + ")",
-              "stride " + std::to_string(g.stride) + " and padding " + std::to_string(g.pad));
-    }
-}
-
-// Caffe-family pooling rounds up (ceil_mode, or end padding doing the same); torchvision's down.
-void check_pool_rounding(const GraphLayers& found, bool caffe_family, const std::string& path) {
+// Pooling rounds as the preset's does: up in Caffe's family (ceil_mode, or end padding doing the
+// same), down in torchvision's.
+void check_pool_rounding(const GraphLayers& found, const ModelSpec& preset, const std::string& path) {
+    bool ceil_mode = false;
+    for (const auto& l : preset.layers)
+        if (l.kind == LayerKind::max_pool) ceil_mode = l.ceil_mode;
     for (const Node* p : found.max_pools) {
         const auto pads = p->ints("pads");
         bool end_pad = false;
         for (size_t k = pads.size() / 2; k < pads.size(); ++k) end_pad = end_pad || pads[k] > 0;
         const bool rounds_up = p->i("ceil_mode", 0) == 1 || end_pad;
-        check(rounds_up == caffe_family, path, "node '" + p->name + "' (MaxPool)",
-              caffe_family ? "ceil_mode 1 (Caffe's rounding)" : "floor rounding (torchvision's)",
+        check(rounds_up == ceil_mode, path, "node '" + p->name + "' (MaxPool)",
+              ceil_mode ? "ceil_mode 1 (Caffe's rounding)" : "floor rounding (torchvision's)",
               rounds_up ? "rounding up" : "rounding down");
     }
 }
@@ -319,7 +385,8 @@ void add_input_metadata(Weights& w, const Graph& graph) {
         if (!graph.inits.count(graph.input_names[k]) && graph.input_dims[k].size() == 4 && graph.input_dims[k][2] > 0) {
             w.metadata["input_size"] = std::to_string(graph.input_dims[k][2]);
             // ImageNet crops (224 in the ONNX zoo's Caffe models, 227 in Caffe's) come from 256
-            if (graph.input_dims[k][2] == 224 || graph.input_dims[k][2] == 227) w.metadata["resize"] = "256";
+            if ((graph.input_dims[k][2] == 224 || graph.input_dims[k][2] == 227) && !w.metadata.count("resize"))
+                w.metadata["resize"] = "256";
         }
 }
 
@@ -334,11 +401,12 @@ Weights read_onnx(const std::string& path) {
     const MappedFile file(path);
     Graph graph = read_graph(file, path);
     Weights w;
-    const GraphLayers found = read_layers(w, path, graph);
-    const bool caffe_family = found.lrn != nullptr;
-    add_family_metadata(w, found, path);
-    check_conv_geometry(found, caffe_family, path);
-    check_pool_rounding(found, caffe_family, path);
+    add_suite_metadata(w, graph, path);
+    const GraphLayers found = read_layers(path, graph);
+    const ModelSpec preset = make_preset(add_family_metadata(w, found, path));  // its layers, not its widths
+    check_lrn_order(found, preset, path);
+    add_weights(w, found, preset, path, graph);
+    check_pool_rounding(found, preset, path);
     add_input_metadata(w, graph);
     w.metadata["source_format"] = "onnx";
     return w;

@@ -11,9 +11,12 @@ namespace alexnet {
 // A .onnx file by its extension, or a ModelProto's first field (ir_version).
 bool looks_like_onnx(const std::string& path);
 
-// Weights under canonical names in graph order (Conv -> conv1..conv5, Gemm -> fc6..fc8) with
-// metadata: arch (alexnet-tv without LRN; caffenet when pooling precedes LRN; else alexnet), LRN
-// constants, input size from the graph input.
+// Weights under canonical names in graph order (the k-th Conv and Gemm nodes are the preset's k-th
+// conv and fc layers: conv1..conv5, fc6..fc8 in the AlexNets) with metadata: what alexnet-convert
+// wrote in metadata_props (arch, preprocessing, labels; only when they say format alexnet-suite),
+// else arch from the graph (alexnet-tv without LRN; caffenet when pooling precedes LRN; else
+// alexnet); and from the graph itself, the LRN constants, the activation and the input size. Each
+// Conv's stride and padding and each MaxPool's rounding are checked against the preset's.
 Weights read_onnx(const std::string& path);
 
 }  // namespace alexnet

@@ -1,12 +1,14 @@
 #pragma once
 // Reading a zip archive as PyTorch writes one (torch.save: stored entries, 64-byte aligned data),
 // plus deflated entries and zip64 offsets for archives from other writers. Entries are located
-// through the central directory; every offset is checked against the file.
+// through the central directory; every offset is checked against the file. And writing one the
+// same way (ZipWriter, for write_pth).
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "io/atomic_file.hpp"
 #include "io/mapped_file.hpp"
 
 namespace alexnet {
@@ -32,6 +34,27 @@ private:
     std::string path_;
     MappedFile file_;
     std::vector<Entry> entries_;
+};
+
+// A zip archive of stored (uncompressed) entries written as torch.save writes them: each entry's
+// data 64-byte aligned (padded by an extra field), CRC-32 filled in, no zip64 (an archive stays
+// under 4 GiB and 65535 entries, or add() throws Error). Written atomically on commit().
+class ZipWriter {
+public:
+    explicit ZipWriter(const std::string& path) : path_(path), file_(path) {}
+    void add(const std::string& name, const void* data, size_t bytes);
+    void add(const std::string& name, const std::string& data) { add(name, data.data(), data.size()); }
+    void commit();  // the central directory, then AtomicFile::commit
+
+private:
+    struct Written {
+        std::string name;
+        uint32_t crc = 0, size = 0, local_offset = 0;
+    };
+    std::string path_;
+    AtomicFile file_;
+    uint64_t offset_ = 0;
+    std::vector<Written> written_;
 };
 
 }  // namespace alexnet

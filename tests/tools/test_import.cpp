@@ -1,6 +1,6 @@
 // Bringing weights from PyTorch (.pth), Caffe (.caffemodel with or without a prototxt) and ONNX:
 // the same logits as the framework that made them, pickles that would run code refused, and the
-// converter's round trip (fixtures by tests/fixtures/make_import_fixtures.py).
+// round trip through alexnet-convert (fixtures by tests/fixtures/make_import_fixtures.py).
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -114,13 +114,13 @@ TEST_CASE("ONNX exports of AlexNet variants give PyTorch's logits; other graphs 
     CHECK(odd.rfind(fixture("unsupported.onnx") + ": node '", 0) == 0);
 }
 
-TEST_CASE("alexnet-embed --convert writes safetensors with full metadata that load in place") {
+TEST_CASE("alexnet-convert writes safetensors with full metadata that load in place") {
     TempDir dir;
     const std::string out = (dir.path / "caffenet.safetensors").string();
-    const Run r = run(kBin + "/alexnet-embed -q --weights " + fixture("narrow_caffenet.caffemodel") + " --convert " + out);
+    const Run r = run(kBin + "/alexnet-convert -q " + fixture("narrow_caffenet.caffemodel") + " -o " + out);
     INFO(r.err);
     REQUIRE(r.status == 0);
-    CHECK(r.out.empty());
+    CHECK(r.lines().size() == 1);
     const Weights w = read_safetensors(out);
     CHECK(w.metadata.at("arch") == "caffenet");
     CHECK(w.metadata.at("channel_order") == "bgr");

@@ -86,6 +86,10 @@ TEST_CASE("installed tools: the default model without --weights, exit codes 0/1/
     const std::string mpi_plain = "env -u ALEXNET_WEIGHTS -u ALEXNET_MPI " + prefix / "bin/";
     for (const char* tool : {"alexnet-classify", "alexnet-embed", "alexnet-train", "alexnet-eval"})
         CHECK(run("ldd " + prefix / (std::string("bin/") + tool) + " | grep -c libmpi").out == "0\n");
+    // libonnx and libprotobuf likewise: only alexnet-convert links them (lib/convert).
+    for (const char* tool : {"alexnet-classify", "alexnet-embed", "alexnet-train", "alexnet-eval", "alexnet-search"})
+        CHECK(run("ldd " + prefix / (std::string("bin/") + tool) + " | grep -c -e libonnx -e libprotobuf").out == "0\n");
+    CHECK(run("ldd " + prefix / "bin/alexnet-convert" + " | grep -c libonnx").out != "0\n");
     const Run job = run(mpirun(2, mpi_plain + "alexnet-eval -q --limit 20 /usr/share/datasets/fashion-mnist"));
     CHECK_MESSAGE(job.status == 0, job.err);
     CHECK(job.lines().size() == 1);  // rank 0 writes the summary of both ranks' shares
