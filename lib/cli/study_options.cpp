@@ -41,6 +41,8 @@ void add_study_options(CLI::App& app, ExperimentOptions& o) {
         ->check(one_of(init_names()))->capture_default_str();
     app.add_option("--last-layer-scale", o.last_layer_scale, "Multiply the classifier's initial weights by this")
         ->check(positive_number)->capture_default_str();
+    app.add_option("--precision", o.precision, "fp32 | bf16: train in bf16 with f32 master weights (needs AVX512-BF16)")
+        ->check(one_of({"fp32", "bf16"}))->capture_default_str();
     app.add_flag("--study", o.study, "Run the grid --inits x --activations x --targets and summarise it");
     app.add_option("--inits", o.study_inits, "Initialisations of --study")
         ->delimiter(',')->check(one_of(init_names()))->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)

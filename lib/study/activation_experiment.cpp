@@ -194,7 +194,8 @@ void write_start(const Experiment& e, const ExperimentGrid& g) {
                  {"targets", g.targets}, {"inits", g.inits}, {"last_layer_scale", json_float(o.last_layer_scale)},
                  {"lr_grid", grid}, {"lr_choice", o.lr > 0 ? "--lr" : o.lr_choice}, {"batch", o.batch},
                  {"iters_per_epoch", e.iters_per_epoch}, {"eval_every", e.eval_every}, {"max_epochs", o.max_epochs},
-                 {"momentum", json_float(o.momentum)}, {"weight_decay", 0}, {"dropout", 0}, {"augmentation", false}});
+                 {"momentum", json_float(o.momentum)}, {"weight_decay", 0}, {"dropout", 0}, {"augmentation", false},
+                 {"precision", o.precision}});
 }
 
 // One initialisation's results: a line per seed at the chosen rate and a cell (logged) per target
@@ -321,6 +322,7 @@ void write_study_plot(const Experiment& e, const std::vector<StudyPanel>& panels
 int run_activation_experiment(const ExperimentOptions& o, JsonLines& out) {
     const auto t0 = clock_type::now();
     const ExperimentGrid g = checked_grid(o);
+    require_precision_support(parse_precision("--precision", o.precision));  // before any data is read
     set_num_threads(o.threads);
     if (!o.curves.empty()) write_activation_curves(o.curves, g.acts);
 

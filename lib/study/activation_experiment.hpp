@@ -34,6 +34,7 @@ struct ExperimentOptions {
     float momentum = 0.9f;
     std::string init = "kaiming";
     float last_layer_scale = 1;             // multiplies the classifier's initial weights
+    std::string precision = "fp32";         // fp32 | bf16 (TrainNet's mixed precision)
     bool study = false;                     // the grid below instead of one init and target
     std::vector<std::string> study_inits{"paper", "torch"};
     std::vector<double> study_targets{0.25, 0.15, 0.10};

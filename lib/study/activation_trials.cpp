@@ -114,7 +114,7 @@ RunResult Experiment::run(Activation act, const std::string& init, uint64_t seed
                           const std::vector<double>& targets, const std::vector<int64_t>& budgets, int64_t limit) {
     ModelSpec spec = base;
     set_hidden_activation(spec, act);
-    TrainNet net(spec, o.batch, 0.f);
+    TrainNet net(spec, o.batch, 0.f, parse_precision("--precision", o.precision));
     const ParamLayout& layout = net.layout();
     initialise(spec, layout, net.params(), init, seed);
     if (o.last_layer_scale != 1) scale_classifier_weights(spec, layout, net.params(), o.last_layer_scale);
