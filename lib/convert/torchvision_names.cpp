@@ -56,8 +56,9 @@ void check_torchvision_layers(const ModelSpec& spec) {
                                                ") is not in torchvision's AlexNet, which has there " + theirs +
                                                " (only alexnet-tv models take torchvision's names)");
     }
-    check(spec.layers.size() == tv.layers.size(), "--names torchvision", "", "torchvision's AlexNet's layers",
-          spec.arch + ", which ends before " + tv.layers[spec.layers.size()].name);
+    if (spec.layers.size() < tv.layers.size())  // (the loop above refused every longer or different list)
+        throw Error("--names torchvision", "", "torchvision's AlexNet's layers",
+                    spec.arch + ", which ends before " + tv.layers[spec.layers.size()].name);
 }
 
 bool has_torchvision_widths(const ModelSpec& spec) {
