@@ -11,6 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.hpp"
+#include "engine/precision.hpp"
 #include "figure_util.hpp"
 #include "engine/dnnl_util.hpp"
 #include "engine/train_net.hpp"
@@ -257,6 +258,41 @@ TEST_CASE("alexnet-compare-activations --lr-choice error: the first criterion, o
     CHECK(chosen == (score.begin()->second <= score.rbegin()->second ? score.begin()->first : score.rbegin()->first));
     CHECK(trials == 2);  // the chosen rate on both seeds
     CHECK(lines.back()["lr_chosen_by"] == "error");
+}
+
+namespace {
+
+const std::string kBf16StudyArgs = " --activations relu --seeds 1 --lr 0.003 --target-error 0.3 --max-epochs 6 --batch-size 32";
+
+}  // namespace
+
+TEST_CASE("alexnet-compare-activations --precision bf16 is refused in one line, before any work, where the CPU lacks it") {
+    TempDir dir;
+    write_quadrants(dir.path, "train", 256, 1);
+    const Run refused = run("ONEDNN_MAX_CPU_ISA=AVX2 " + kBin + "/alexnet-compare-activations -q --data " +
+                            dir.path.string() + kBf16StudyArgs + " --precision bf16");
+    CHECK(refused.status == 2);
+    CHECK(refused.out.empty());
+    CHECK(refused.err == "alexnet-compare-activations: --precision: bf16: expected a CPU with AVX512-BF16 (oneDNN ISA "
+                         "avx512_core_bf16 or newer), found avx2 on this CPU (oneDNN's effective ISA), where fp32 and "
+                         "int8 run\n");
+}
+
+TEST_CASE("alexnet-compare-activations --precision bf16 trains every run in bf16 [needs bf16]") {
+    if (!test::cpu_runs(Precision::bf16)) return;
+    TempDir dir;
+    write_quadrants(dir.path, "train", 256, 1);
+    const std::string cmd = kBin + "/alexnet-compare-activations -q --data " + dir.path.string() + kBf16StudyArgs;
+    const Run r = run(cmd + " --precision bf16"), f = run(cmd);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(f.status == 0);
+    CHECK(r.lines().front()["precision"] == "bf16");
+    CHECK(r.lines().back()["reached"]["relu"] == 1);
+    // The fp32 run starts from the same weights; its first logits differ by bf16's rounding.
+    const double a = r.lines().back()["cells"][0]["first_logit_std"], b = f.lines().back()["cells"][0]["first_logit_std"];
+    CHECK(a != b);
+    CHECK(std::fabs(a - b) < 0.01 * b);
 }
 
 TEST_CASE("alexnet-compare-activations --study: a cell per init, target and activation, and its figures") {
