@@ -62,6 +62,26 @@ double compare_with_reference(const ModelSpec& spec, const Weights& w, int N, un
     return worst;
 }
 
+// A narrow preset's PyTorch fixtures for SGD steps: weights, input, labels, and the weights and
+// losses PyTorch reached (`steps`: "_sgd" in f32, "_bf16_sgd" under autocast).
+struct SgdFixture {
+    std::string arch;
+    LoadedModel model;
+    Weights io, expected;
+    std::vector<int> labels;
+    nlohmann::json losses;
+    SgdFixture(const std::string& a, const std::string& steps)
+        : arch(a), model(load_model(fixture("narrow_" + a + ".safetensors"))),
+          io(read_safetensors(fixture("narrow_" + a + "_io.safetensors"))),
+          expected(read_safetensors(fixture("narrow_" + a + steps + ".safetensors"))) {
+        const Weights grads = read_safetensors(fixture("narrow_" + a + "_grads.safetensors"));
+        for (int i = 0; i < batch(); ++i) labels.push_back(int(grads.at("labels").floats()[i]));
+        losses = nlohmann::json::parse(expected.metadata.at("losses"));
+    }
+    const Tensor& input() const { return io.at(arch == "alexnet-tv" ? "input_224" : "input"); }
+    int batch() const { return int(input().shape[0]); }
+};
+
 }  // namespace
 
 TEST_CASE("training network gradients equal the reference backward for every preset") {
@@ -266,15 +286,13 @@ TEST_CASE("dropout: masks follow the key, evaluation has none and equals the inf
 TEST_CASE("three SGD steps (momentum, weight decay, Caffe's bias multipliers) end where PyTorch's do") {
     for (const std::string arch : {"alexnet", "caffenet", "alexnet-tv"}) {
         CAPTURE(arch);
-        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
-        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
-        const Weights grads = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
-        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_sgd.safetensors"));
-        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
-        const int N = int(x.shape[0]);
-        std::vector<int> labels;
-        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").floats()[i]));
-        const nlohmann::json losses = nlohmann::json::parse(expected.metadata.at("losses"));
+        SgdFixture f(arch, "_sgd");
+        LoadedModel& m = f.model;
+        const Weights& expected = f.expected;
+        const Tensor& x = f.input();
+        const int N = f.batch();
+        const std::vector<int>& labels = f.labels;
+        const nlohmann::json& losses = f.losses;
         TrainNet net(m.spec, N, 0.f);
         net.set_weights(m.weights);
         Sgd sgd(net.layout(), std::stof(expected.metadata.at("momentum")),
@@ -481,15 +499,13 @@ TEST_CASE("three SGD steps in bf16 end where PyTorch's CPU autocast to bfloat16 
     // to bf16 as well (they stay f32 here), so the two differ by a few roundings per step.
     for (const std::string arch : {"alexnet", "alexnet-tv"}) {
         CAPTURE(arch);
-        LoadedModel m = load_model(fixture("narrow_" + arch + ".safetensors"));
-        const Weights io = read_safetensors(fixture("narrow_" + arch + "_io.safetensors"));
-        const Weights grads = read_safetensors(fixture("narrow_" + arch + "_grads.safetensors"));
-        const Weights expected = read_safetensors(fixture("narrow_" + arch + "_bf16_sgd.safetensors"));
-        const Tensor& x = io.at(arch == "alexnet-tv" ? "input_224" : "input");
-        const int N = int(x.shape[0]);
-        std::vector<int> labels;
-        for (int i = 0; i < N; ++i) labels.push_back(int(grads.at("labels").floats()[i]));
-        const nlohmann::json losses = nlohmann::json::parse(expected.metadata.at("losses"));
+        SgdFixture f(arch, "_bf16_sgd");
+        LoadedModel& m = f.model;
+        const Weights& expected = f.expected;
+        const Tensor& x = f.input();
+        const int N = f.batch();
+        const std::vector<int>& labels = f.labels;
+        const nlohmann::json& losses = f.losses;
         TrainNet net(m.spec, N, 0.f, Precision::bf16);
         net.set_weights(m.weights);
         const std::vector<float> start(net.params(), net.params() + net.layout().total);
