@@ -45,8 +45,10 @@ std::string resized_member(const TempDir& dir) {
 
 // path -> class -> probability, from alexnet-classify -k 10 (every class).
 using Probs = std::map<std::string, std::map<int, double>>;
-Probs classify(const std::string& weights, const std::string& extra = "") {
-    const Run r = run(kBin + "/alexnet-classify -q -k 10 " + weights + " " + extra + " " + kDemo);
+Probs classify(const std::string& weights, const std::string& extra = "", const std::string& inputs = kDemo,
+               int classes = 10) {
+    const Run r = run(kBin + "/alexnet-classify -q -k " + std::to_string(classes) + " " + weights + " " + extra + " " +
+                      inputs);
     REQUIRE_MESSAGE(r.status == 0, r.err);
     Probs p;
     for (const json& line : r.lines())
@@ -55,12 +57,12 @@ Probs classify(const std::string& weights, const std::string& extra = "") {
 }
 
 // Every probability of `ensemble` is the mean of the members' (float sums: within 1e-6).
-void check_mean(const Probs& ensemble, const std::vector<Probs>& members) {
+void check_mean(const Probs& ensemble, const std::vector<Probs>& members, size_t classes = 10) {
     REQUIRE(ensemble.size() == members[0].size());
-    REQUIRE(ensemble.size() >= 10);
+    REQUIRE(ensemble.size() >= 8);
     double worst = 0;
     for (const auto& [path, probs] : ensemble) {
-        REQUIRE(probs.size() == 10);
+        REQUIRE(probs.size() == classes);
         for (const auto& [c, p] : probs) {
             double sum = 0;
             for (const Probs& m : members) sum += m.at(path).at(c);
@@ -85,6 +87,20 @@ TEST_CASE("an ensemble's probabilities are the mean of its members' own runs") {
         // Three members, one of them int8 (its default precision), in a batch that ends short.
         const Probs q = classify("-w " + kInt8, extra + " -b 7");
         check_mean(classify("-w " + kModel + " -w " + kInt8 + " -w " + resized, extra + " -b 7"), {a, q, b});
+    }
+}
+
+TEST_CASE("members of other architectures, input sizes and channel orders each get their own input") {
+    // Caffe's alexnet (227x227, BGR, Caffe's mean) and torchvision's (224x224, RGB, ImageNet's
+    // mean and std), both narrow with 11 classes, on JPEG photos of several sizes.
+    const std::string caffe = std::string(ALEXNET_FIXTURES) + "/narrow_alexnet.safetensors";
+    const std::string tv = std::string(ALEXNET_FIXTURES) + "/narrow_alexnet-tv.safetensors";
+    const std::string photos = std::string(ALEXNET_FIXTURES) + "/photos";
+    for (const std::string crop : {"center", "ten"}) {
+        CAPTURE(crop);
+        const std::string extra = "--crop " + crop + " -b 7";
+        const Probs a = classify("-w " + caffe, extra, photos, 11), b = classify("-w " + tv, extra, photos, 11);
+        check_mean(classify("-w " + caffe + " -w " + tv, extra, photos, 11), {a, b}, 11);
     }
 }
 
