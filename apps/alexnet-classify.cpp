@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
     add_classify_options(app, o);
     return run_tool(app, argc, argv, [&] {
         if (o.common.summary) {
-            print_summary(o.common);
+            print_summary(o.common, /*ensemble=*/true);
             return 0;
         }
         JsonLines out;

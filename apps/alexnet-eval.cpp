@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     add_eval_options(app, o);
     return run_tool(app, argc, argv, [&] {
         if (o.common.summary) {
-            print_summary(o.common);
+            print_summary(o.common, /*ensemble=*/true);
             return 0;
         }
         JsonLines out;

@@ -22,12 +22,20 @@ namespace alexnet {
 
 using clock_type = std::chrono::steady_clock;
 
-void print_summary(const CommonOptions& o) {
+void print_summary(const CommonOptions& o, bool ensemble) {
     if (o.weights.empty()) {
         JsonLines().write(to_json(summarize(make_preset(o.arch.empty() ? "alexnet" : o.arch))));
         return;
     }
-    for (const LoadedModel& m : load_tool_models(o)) JsonLines().write(to_json(summarize(m.spec)));  // a line each
+    if (!ensemble || o.members.size() <= 1) {
+        JsonLines().write(to_json(summarize(load_tool_model(o).spec)));  // (refuses several --weights)
+        return;
+    }
+    for (const LoadedModel& m : load_tool_models(o)) {  // a line per member, named
+        nlohmann::ordered_json line{{"weights", m.path}};
+        line.update(to_json(summarize(m.spec)));
+        JsonLines().write(line);
+    }
 }
 
 namespace {
@@ -114,19 +122,21 @@ int64_t plan_batches(const CommonOptions& o, int crops, Communicator& comm, Path
 // batch (InputBlocks), run one after another, and share a workspace.
 class MemberNets {
 public:
-    // The members' distinct preprocessings, for the loader (which starts before the nets are built).
-    static InputBlocks blocks_of(const std::vector<LoadedModel*>& members, CropMode mode) {
-        std::vector<Preprocessing> blocks;
-        for (const LoadedModel* m : members) add_block(blocks, m->spec.preprocessing);
-        return InputBlocks(std::move(blocks), mode);
+    // The members' distinct preprocessings and each member's block, for the loader (which starts
+    // before the nets are built).
+    static InputBlocks blocks_of(const std::vector<LoadedModel*>& members, CropMode mode, std::vector<size_t>& block_of) {
+        std::vector<Preprocessing> each;
+        for (const LoadedModel* m : members) each.push_back(m->spec.preprocessing);
+        return input_blocks_of(each, mode, block_of);
     }
 
     MemberNets(const CommonOptions& o, const std::vector<LoadedModel*>& members, const InputBlocks& blocks,
-               int images_per_batch, int crops, const std::string& layer, bool quiet)
-        : blocks_(blocks) {
+               std::vector<size_t> block_of, int images_per_batch, int crops, const std::string& layer, bool quiet)
+        : block_of_(std::move(block_of)), blocks_(blocks) {
         for (LoadedModel* m : members) {
             const Precision precision = resolve_precision(o, *m);
-            block_of_.push_back(blocks.index_of(m->spec.preprocessing));
+            check(blocks.image_floats(block_of_[nets_.size()]) == size_t(crops) * size_t(m->spec.input.size()), m->path,
+                  "preprocessing", "crops of the network's input size", "another size");
             nets_.push_back(std::make_unique<InferenceNet>(m->spec, m->weights, images_per_batch * crops, layer,
                                                            /*release_weights=*/true, precision, &workspace_));
             if (precision != Precision::fp32)
@@ -186,9 +196,10 @@ int run_members(const CommonOptions& o, const std::vector<LoadedModel*>& members
     int images_per_batch = 1;
     const int64_t rounds = plan_batches(o, crops, comm, source, images_per_batch);  // per rank (several processes)
     // Decoding starts first, so it overlaps with the weight reorders of the network build.
-    const InputBlocks blocks = MemberNets::blocks_of(members, mode);
+    std::vector<size_t> block_of;
+    const InputBlocks blocks = MemberNets::blocks_of(members, mode, block_of);
     BatchLoader loader(source, blocks, images_per_batch, o.loader_threads);
-    MemberNets nets(o, members, blocks, images_per_batch, crops, layer, quiet);
+    MemberNets nets(o, members, blocks, block_of, images_per_batch, crops, layer, quiet);
     const int dim = nets.dim();
     const ModelSpec& spec = members[0]->spec;
     int64_t failed = 0, done = 0;  // every rank's (rank 0 counts what it emits)

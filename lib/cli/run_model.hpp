@@ -10,9 +10,10 @@
 
 namespace alexnet {
 
-// --summary: the model table of --weights (a line per member of an ensemble), or of the --arch
-// preset (default alexnet) without weights, as one JSON line.
-void print_summary(const CommonOptions& o);
+// --summary: the model table of --weights, or of the --arch preset (default alexnet) without
+// weights, as one JSON line; with `ensemble` (the tools that take several --weights), a line per
+// member, each with its "weights".
+void print_summary(const CommonOptions& o, bool ensemble = false);
 
 // Called once per input, in input order: `values` (dim floats, averaged over crops) or `error`.
 using ResultFn = std::function<void(const std::string& path, const std::string& error, const float* values, int dim)>;

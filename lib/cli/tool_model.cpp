@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -19,12 +20,15 @@ void apply_overrides(const CommonOptions& o, ModelSpec& spec) {
                                     " (one per input channel of " + spec.arch + ")";
     if (!o.mean.empty()) {
         check(int(o.mean.size()) == p.channels, "--mean", "", per_channel, std::to_string(o.mean.size()));
-        for (int i = 0; i < p.channels; ++i) p.mean[i] = o.mean[i];
+        for (int i = 0; i < p.channels; ++i) {
+            check(std::isfinite(o.mean[i]), "--mean", "", "finite values", fixed(o.mean[i], 4));
+            p.mean[i] = o.mean[i];
+        }
     }
     if (!o.std.empty()) {
         check(int(o.std.size()) == p.channels, "--std", "", per_channel, std::to_string(o.std.size()));
         for (int i = 0; i < p.channels; ++i) {
-            check(o.std[i] > 0, "--std", "", "positive values", fixed(o.std[i], 4));
+            check(o.std[i] > 0 && std::isfinite(o.std[i]), "--std", "", "positive values", fixed(o.std[i], 4));
             p.std[i] = o.std[i];
         }
     }

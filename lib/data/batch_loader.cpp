@@ -61,9 +61,9 @@ void BatchLoader::decode_items(uint64_t generation, bool redo) {
         SourceSize source;
         bool colour = false;
         try {
-            const cv::Mat img = read_image(path, blocks_.size_hint(), &source);
+            const cv::Mat img =
+                blocks_.preprocess([&](SizeHint hint) { return read_image(path, hint, &source); }, own.data(), 1, 0);
             colour = has_colour(img);
-            blocks_.preprocess(img, own.data(), 1, 0);
         } catch (const Error& e) {
             error = e.what();
         } catch (const std::exception& e) {

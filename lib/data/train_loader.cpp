@@ -196,11 +196,11 @@ void Loader::make_item(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> 
 void Loader::fill_item(Job& job, int k) const {
     LoaderBatch& b = job.b;
     std::mt19937_64 rng(mix_seed(seed_, uint64_t(job.epoch), uint64_t(job.begin + k)));
-    const cv::Mat img = set_.image(b.items[size_t(k)], blocks_.size_hint());
+    const int item = b.items[size_t(k)];
     if (train_)
-        make_example(img, p_, aug_, true, rng, b.data.data() + size_t(k) * blocks_.image_floats(0));
+        make_example(set_.image(item, size_hint(p_)), p_, aug_, true, rng, b.data.data() + size_t(k) * blocks_.image_floats(0));
     else
-        blocks_.preprocess(img, b.data.data(), batch_, k);
+        blocks_.preprocess([&](SizeHint hint) { return set_.image(item, hint); }, b.data.data(), batch_, k);
 }
 
 void Loader::finish(std::unique_lock<std::mutex>& lock, std::shared_ptr<Job> job) {

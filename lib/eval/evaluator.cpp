@@ -17,7 +17,7 @@
 #include "data/labels.hpp"
 #include "data/train_loader.hpp"
 #include "engine/inference_net.hpp"
-#include "io/atomic_file.hpp"
+#include "eval/confusion.hpp"
 #include "engine/reference.hpp"
 #include "figures/plot.hpp"
 #include "metrics/agreement.hpp"
@@ -29,47 +29,6 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-}
-
-// The confusion matrix as CSV (counts; rows: labels, columns: predictions), and for up to 100
-// classes a row-normalised heat map beside it (and its SVG), titled with `what` was evaluated.
-// Returns the PNG's path ("" when none).
-std::string write_confusion(const std::string& path, const Evaluation& e, const std::vector<std::string>& names,
-                            const std::string& what) {
-    const int n = e.classes();
-    std::string csv = "label\\predicted";
-    for (int c = 0; c < n; ++c) csv.append(",").append(csv_field(names[size_t(c)]));
-    csv += "\n";
-    for (int r = 0; r < n; ++r) {
-        csv += csv_field(names[size_t(r)]);
-        for (int c = 0; c < n; ++c) csv.append(",").append(std::to_string(e.confusion(r, c)));
-        csv += "\n";
-    }
-    fs::path csv_path(path);
-    if (csv_path.extension() == ".png") csv_path.replace_extension(".csv");
-    AtomicFile file(csv_path.string());
-    file.write(csv);
-    file.commit();
-    if (n > kHeatmapMaxClasses) return "";
-    Heatmap map{"Confusion matrix: " + what,
-                count_of(e.total().images, "image") + ", top-1 error " +
-                    fixed(e.total().images ? 1 - double(e.total().top1) / e.total().images : 0, 4),
-                n, std::vector<double>(size_t(n) * n, 0.0), names, "true class", "predicted class",
-                "fraction of the true class"};
-    for (int r = 0; r < n; ++r) {
-        const double images = double(e.per_class()[size_t(r)].images);
-        for (int c = 0; c < n && images > 0; ++c) map.values[size_t(r) * n + c] = double(e.confusion(r, c)) / images;
-    }
-    const std::string png = fs::path(path).replace_extension(".png").string();
-    write_heatmap(png, map);
-    return png;
-}
 
 // hits / images, or null without images ("error" is (images - hits) / images: 0.0687, not 1 - 0.9313).
 nlohmann::ordered_json ratio_or_null(int64_t hits, int64_t images) {
@@ -178,16 +137,17 @@ struct Tally {
 // lines, in item order.
 class BatchScorer {
 public:
-    BatchScorer(const EvalOptions& o, EvalModels& m, const InputBlocks& blocks, const std::vector<std::string>& names,
-                int per_batch, int crops, bool quiet)
+    BatchScorer(const EvalOptions& o, EvalModels& m, const InputBlocks& blocks, std::vector<size_t> block_of,
+                const std::vector<std::string>& names, int per_batch, int crops, bool quiet)
         : o_(o), blocks_(blocks), names_(names), classes_(int(names.size())), crops_(crops), per_batch_(per_batch),
-          k_(std::max(1, o.topk)) {
+          k_(std::max(1, o.topk)), block_of_(std::move(block_of)) {
         for (EvalMember& member : m.members) {
             LoadedModel& model = member.model;
+            check(blocks.image_floats(block_of_[nets_.size()]) == size_t(crops) * size_t(model.spec.input.size()),
+                  model.path, "preprocessing", "crops of the network's input size", "another size");
             nets_.push_back(std::make_unique<InferenceNet>(model.spec, model.weights, per_batch * crops,
                                                            model.spec.classifier(), /*release_weights=*/true,
                                                            member.precision, &workspace_));
-            block_of_.push_back(blocks.index_of(model.spec.preprocessing));
             if (member.precision != Precision::fp32)
                 log_info(quiet, "alexnet-eval: " + (m.ensemble() ? model.path + ": " : "") + nets_.back()->plan());
         }
@@ -324,11 +284,12 @@ void score_items(const EvalOptions& o, EvalModels& m, const std::vector<std::str
     const CropMode mode = parse_crop_mode(o.crop);
     const int crops = crops_per_image(mode);
     const int per_batch = std::min(work.size(), std::max(1, o.batch / crops));
-    std::vector<Preprocessing> blocks;
-    for (const EvalMember& member : m.members) add_block(blocks, member.model.spec.preprocessing);
-    const InputBlocks input(std::move(blocks), mode);
+    std::vector<Preprocessing> each;
+    for (const EvalMember& member : m.members) each.push_back(member.model.spec.preprocessing);
+    std::vector<size_t> block_of;
+    const InputBlocks input = input_blocks_of(each, mode, block_of);
     Loader loader(work, input, per_batch, o.loader_threads, {per_batch * comm.size(), per_batch * comm.rank()});
-    BatchScorer scorer(o, m, input, names, per_batch, crops, quiet);
+    BatchScorer scorer(o, m, input, block_of, names, per_batch, crops, quiet);
     Progress progress(quiet, work.size(), t0);
     loader.start(0);
     for (int b = 0; b < loader.batches_per_epoch(); ++b) {

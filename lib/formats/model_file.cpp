@@ -1,5 +1,6 @@
 #include "formats/model_file.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -33,13 +34,15 @@ void parse_floats(const std::string& path, const std::string& field, const std::
     std::string item;
     int i = 0;
     while (std::getline(s, item, ',')) {
+        float v = 0;
+        size_t used = 0;
         try {
-            size_t used = 0;
-            const float v = std::stof(item, &used);
-            if (i < count) out[i] = v;
+            v = std::stof(item, &used);
         } catch (const std::exception&) {
-            throw Error(path, "__metadata__." + field, expected, "'" + text + "'");
         }
+        if (used == 0 || item.find_first_not_of(" ", used) != std::string::npos || !std::isfinite(v))
+            throw Error(path, "__metadata__." + field, expected, "'" + text + "'");
+        if (i < count) out[i] = v;
         ++i;
     }
     check(i == count, path, "__metadata__." + field, expected, "'" + text + "'");
@@ -55,18 +58,32 @@ int parse_int(const std::string& path, const std::string& field, const std::stri
     throw Error(path, "__metadata__." + field, "a positive integer", "'" + text + "'");
 }
 
+// An image side in pixels: what --resize and --crop-size accept.
+constexpr int kMaxSide = 100000;
+
+int parse_side(const std::string& path, const std::string& field, const std::string& text) {
+    try {
+        size_t used = 0;
+        const int v = std::stoi(text, &used);
+        if (used == text.size() && v > 0 && v <= kMaxSide) return v;
+    } catch (const std::exception&) {
+    }
+    throw Error(path, "__metadata__." + field, "a whole number of pixels from 1 to " + std::to_string(kMaxSide),
+                "'" + text + "'");
+}
+
 const std::string* find_meta(const Weights& w, const std::string& key) {
     auto it = w.metadata.find(key);
     return it == w.metadata.end() ? nullptr : &it->second;
 }
 
 void apply_preprocessing_metadata(const std::string& path, const Weights& w, Preprocessing& p) {
-    if (auto* v = find_meta(w, "resize")) p.resize = parse_int(path, "resize", *v);
+    if (auto* v = find_meta(w, "resize")) p.resize = parse_side(path, "resize", *v);
     if (auto* v = find_meta(w, "resize_mode")) {
         check(*v == "warp" || *v == "shorter", path, "__metadata__.resize_mode", "warp or shorter", "'" + *v + "'");
         p.resize_shorter = *v == "shorter";
     }
-    if (auto* v = find_meta(w, "crop_size")) p.crop = parse_int(path, "crop_size", *v);
+    if (auto* v = find_meta(w, "crop_size")) p.crop = parse_side(path, "crop_size", *v);
     if (auto* v = find_meta(w, "channel_order")) {
         check(*v == "bgr" || *v == "rgb", path, "__metadata__.channel_order", "bgr or rgb", "'" + *v + "'");
         p.bgr = *v == "bgr";
@@ -74,6 +91,20 @@ void apply_preprocessing_metadata(const std::string& path, const Weights& w, Pre
     if (auto* v = find_meta(w, "pixel_scale")) parse_floats(path, "pixel_scale", *v, &p.pixel_scale, 1);
     if (auto* v = find_meta(w, "mean")) parse_floats(path, "mean", *v, p.mean, p.channels);
     if (auto* v = find_meta(w, "std")) parse_floats(path, "std", *v, p.std, p.channels);
+    check(p.pixel_scale > 0, path, "__metadata__.pixel_scale", "a positive number", fixed(p.pixel_scale, 4));
+    for (int c = 0; c < p.channels; ++c)
+        check(p.std[c] > 0, path, "__metadata__.std", "positive numbers", fixed(p.std[c], 4));
+}
+
+// The preprocessing must make what the network takes: crops of its input size, cut from an image
+// resized at least that large (a crop of another size would be read as the wrong number of floats).
+void check_preprocessing(const std::string& path, const ModelSpec& spec) {
+    const Preprocessing& p = spec.preprocessing;
+    check(p.crop == spec.input.h && p.crop == spec.input.w, path, "__metadata__.crop_size",
+          "the network's input size " + std::to_string(spec.input.h) + " (__metadata__.input_size)",
+          std::to_string(p.crop));
+    check(p.crop <= p.resize, path, "__metadata__.resize", "at least the crop size " + std::to_string(p.crop),
+          std::to_string(p.resize));
 }
 
 bool starts_with(const std::string& s, const char* prefix, size_t n) { return s.compare(0, n, prefix, n) == 0; }
@@ -291,10 +322,12 @@ LoadedModel load_model(const std::string& path, const std::string& arch_override
     infer_shapes(m.spec);
     validate_weights(m.spec, w, path);
     apply_preprocessing_metadata(path, w, m.spec.preprocessing);
+    check_preprocessing(path, m.spec);
     m.labels = metadata_labels(path, w, opt.num_classes);
     return m;
 }
 
+// (The ONNX importer reads back exactly these keys: keep its list, onnx.cpp add_suite_metadata, in step.)
 std::map<std::string, std::string> model_metadata(const ModelSpec& spec, const std::vector<std::string>& labels,
                                                   const std::string& where) {
     std::map<std::string, std::string> md;

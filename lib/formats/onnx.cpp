@@ -263,7 +263,13 @@ GraphLayers read_layers(const std::string& path, const Graph& graph) {
 void add_suite_metadata(Weights& w, const Graph& graph, const std::string& path) {
     auto format = graph.metadata.find("format");
     if (format == graph.metadata.end() || format->second != "alexnet-suite") return;
-    w.metadata = graph.metadata;
+    // Only what model_metadata writes: a key such as "quantization" would make a float graph
+    // claim to be an int8 model.
+    static const char* const kKeys[] = {"format", "arch", "num_classes", "input_size", "activation", "resize",
+                                        "resize_mode", "crop_size", "channel_order", "pixel_scale", "mean", "std",
+                                        "lrn_alpha", "lrn_beta", "lrn_k", "labels"};
+    for (const char* key : kKeys)
+        if (auto it = graph.metadata.find(key); it != graph.metadata.end()) w.metadata[key] = it->second;
     auto arch = w.metadata.find("arch");
     if (arch == w.metadata.end()) return;
     const auto& known = preset_names();

@@ -90,6 +90,17 @@ TEST_CASE("an ensemble's probabilities are the mean of its members' own runs") {
     }
 }
 
+TEST_CASE("JPEGs: members of other resize targets see the decode they see alone (a DCT reduction each)") {
+    // The photos (shorter side 256) decode at a reduction that depends on the resize target: the
+    // shipped model's 28 allows 1/8 (32 pixels), a member resizing to 60 only 1/4 (64). Each member's block comes
+    // from its own decode, so the ensemble is still the mean of the members' own runs.
+    TempDir dir;
+    const std::string larger = edited_model(dir / "resize60.safetensors", [](LoadedModel& m) { m.spec.preprocessing.resize = 60; });
+    const std::string photos = std::string(ALEXNET_FIXTURES) + "/photos";
+    const Probs a = classify("-w " + kModel, "", photos), b = classify("-w " + larger, "", photos);
+    check_mean(classify("-w " + kModel + " -w " + larger, "", photos), {a, b});
+}
+
 TEST_CASE("members of other architectures, input sizes and channel orders each get their own input") {
     // Caffe's alexnet (227x227, BGR, Caffe's mean) and torchvision's (224x224, RGB, ImageNet's
     // mean and std), both narrow with 11 classes, on JPEG photos of several sizes.
@@ -170,6 +181,10 @@ TEST_CASE("members that disagree on the classes, and one-model options, are refu
     CHECK(r.status == 0);
     REQUIRE(r.lines().size() == 2);
     CHECK(r.lines()[1]["arch"] == "alexnet-28");
+    CHECK(r.lines()[1]["weights"] == kInt8);
+    r = run(kBin + "/alexnet-embed --summary -w " + kModel + " -w " + kInt8);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
     // One --weights still takes the inputs after it as inputs.
     r = run(kBin + "/alexnet-classify -q -w " + kModel + " " + kDemo + "/0000-ankle-boot.png");
     CHECK(r.status == 0);

@@ -220,6 +220,14 @@ TEST_CASE("--names torchvision takes exactly torchvision's AlexNet layers, any w
                          "AlexNet, which has there features.3: conv 5x5 stride 1 pad 2 + relu (only alexnet-tv models "
                          "take torchvision's names)",
                          Error);
+    // A list that ends early (before this check was guarded, building its message read one past
+    // torchvision's layers on every call).
+    ModelSpec shorter = random_model("alexnet-tv").spec;
+    shorter.layers.pop_back();
+    CHECK_THROWS_WITH_AS(check_torchvision_layers(shorter),
+                         "--names torchvision: expected torchvision's AlexNet's layers, found alexnet-tv, which ends "
+                         "before prob",
+                         Error);
 }
 
 TEST_CASE("output formats by extension and --names; int8 models are refused for export") {

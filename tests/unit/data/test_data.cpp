@@ -156,6 +156,14 @@ TEST_CASE("input blocks: each image preprocessed once per block, block after blo
     CHECK(add_block(blocks, same) == 0);
     same.mean[0] = 0.25f;
     CHECK(add_block(blocks, same) == 2);  // another mean is another block
+    {
+        std::vector<int> decoded_for;
+        const InputBlocks three(blocks, CropMode::center);  // grey, colour, grey with another mean
+        std::vector<float> batch(three.batch_floats(1));
+        cv::Mat img(20, 30, CV_8UC3, cv::Scalar(1, 2, 3));
+        three.preprocess([&](SizeHint hint) { decoded_for.push_back(hint.resize); return img; }, batch.data(), 1, 0);
+        CHECK(decoded_for == std::vector<int>{9, 12});  // the two grey blocks (resize 9) share a decode
+    }
     blocks.pop_back();
     for (CropMode mode : {CropMode::center, CropMode::ten}) {
         const InputBlocks in(blocks, mode);
@@ -165,11 +173,12 @@ TEST_CASE("input blocks: each image preprocessed once per block, block after blo
         const int images = 3;
         CHECK(in.block_offset(1, images) == 3 * in.image_floats(0));
         CHECK(in.batch_floats(images) == 3 * (in.image_floats(0) + in.image_floats(1)));
-        CHECK(in.size_hint().resize == 12);
         std::vector<float> batch(in.batch_floats(images), -1.f);
         cv::Mat img(20, 30, CV_8UC3);
         cv::randu(img, 0, 255);
-        in.preprocess(img, batch.data(), images, 2);
+        std::vector<int> decoded_for;  // one decode per resize target, at that target
+        in.preprocess([&](SizeHint hint) { decoded_for.push_back(hint.resize); return img; }, batch.data(), images, 2);
+        CHECK(decoded_for == std::vector<int>{9, 12});
         for (size_t b = 0; b < 2; ++b) {
             std::vector<float> alone(in.image_floats(b));
             preprocess(img, in.block(b), mode, alone.data());

@@ -398,3 +398,33 @@ TEST_CASE("issue 11: content that is not a model says what it looks like, whatev
     fs::copy(fixture("narrow_caffenet.caffemodel"), dir.path / "weights.bin");
     CHECK(load_error(dir / "weights.bin") == "no error");
 }
+
+TEST_CASE("session 14 review: preprocessing metadata that does not fit the network is refused, naming the field") {
+    // A crop of another size than the network's input was read as the wrong number of floats per
+    // image (alexnet-eval crashed, alexnet-classify answered nonsense); std 0 or infinite made every
+    // image the same input; NaN broke the ensemble's block matching with an internal message.
+    TempDir dir;
+    const std::string model = std::string(ALEXNET_DATA_DIR) + "/alexnet-28-fmnist.safetensors";
+    auto with = [&](const std::string& key, const std::string& value) {
+        Weights w = read_safetensors(model);
+        w.metadata[key] = value;
+        const std::string path = dir / (key + ".safetensors");
+        write_safetensors(path, w);
+        return error_of([&] { load_model(path); });
+    };
+    const std::string at = dir / "";
+    CHECK(with("crop_size", "27") == at + "crop_size.safetensors: __metadata__.crop_size: expected the network's input "
+                                          "size 28 (__metadata__.input_size), found 27");
+    CHECK(with("resize", "20") ==
+          at + "resize.safetensors: __metadata__.resize: expected at least the crop size 28, found 20");
+    CHECK(with("resize", "2000000000") == at + "resize.safetensors: __metadata__.resize: expected a whole number of "
+                                               "pixels from 1 to 100000, found '2000000000'");
+    CHECK(with("std", "0") == at + "std.safetensors: __metadata__.std: expected positive numbers, found 0.0000");
+    CHECK(with("std", "inf") == at + "std.safetensors: __metadata__.std: expected 1 comma-separated number, found 'inf'");
+    CHECK(with("mean", "nan") == at + "mean.safetensors: __metadata__.mean: expected 1 comma-separated number, found 'nan'");
+    CHECK(with("mean", "0.3abc") ==
+          at + "mean.safetensors: __metadata__.mean: expected 1 comma-separated number, found '0.3abc'");
+    CHECK(with("pixel_scale", "-1") ==
+          at + "pixel_scale.safetensors: __metadata__.pixel_scale: expected a positive number, found -1.0000");
+    CHECK(with("mean", "0.25") == "no error");
+}
