@@ -147,6 +147,13 @@ TEST_CASE("every preset exported to ONNX runs under OpenCV dnn as in our engine,
         CAPTURE(arch);
         check_onnx_export(random_model(arch), (dir.path / (arch + ".onnx")).string());
     }
+    // caffenet without groups (conv2, conv4, conv5 see every input channel, as ungrouped re-trainings
+    // of bvlc_reference_caffenet do): the importer takes the groups from the weights' shapes.
+    LoadedModel ungrouped = random_model("caffenet");
+    for (LayerSpec& l : ungrouped.spec.layers) l.groups = 1;
+    ungrouped.weights = random_weights(ungrouped.spec, 8);
+    check_onnx_export(ungrouped, (dir.path / "caffenet-ungrouped.onnx").string());
+    CHECK(load_model((dir.path / "caffenet-ungrouped.onnx").string()).spec.find("conv2")->groups == 1);
 }
 
 TEST_CASE("what ONNX cannot express is refused naming the layer, and nothing is written") {
