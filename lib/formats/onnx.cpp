@@ -212,6 +212,10 @@ Initializer& float_input(const std::string& path, Graph& graph, const Node& n, s
           n.inputs.size() > k ? "'" + n.inputs[k] + "', computed at run time" : "none");
     Initializer& t = graph.inits.at(n.inputs[k]);
     check(t.is_float, path, where, what + " as float or float16 values", "another type");
+    // Its values are moved into the weights once taken: a second node naming it finds none.
+    size_t numel = 1;
+    for (int64_t d : t.dims) numel *= size_t(d);  // checked when the initializer was read
+    check(t.data.size() == numel, path, where, what + " of its own", "'" + n.inputs[k] + "', taken by an earlier node");
     return t;
 }
 

@@ -428,3 +428,12 @@ TEST_CASE("session 14 review: preprocessing metadata that does not fit the netwo
           at + "pixel_scale.safetensors: __metadata__.pixel_scale: expected a positive number, found -1.0000");
     CHECK(with("mean", "0.25") == "no error");
 }
+
+TEST_CASE("session 14 fuzzing: two Gemm nodes naming one initializer are refused, not transposed from nothing") {
+    // fuzz_onnx's finding (tests/fuzz/seeds/onnx/gemm_shared_initializer.onnx, from an
+    // alexnet-convert export): the first node took the initializer's values, and the second
+    // transposed its dims' worth of floats out of the emptied vector.
+    const std::string f = std::string(ALEXNET_FIXTURES) + "/../fuzz/seeds/onnx/gemm_shared_initializer.onnx";
+    CHECK(error_of([&] { read_onnx(f); }) ==
+          f + ": node '/18/Gemm' (Gemm): expected weights of its own, found '18.weight', taken by an earlier node");
+}
