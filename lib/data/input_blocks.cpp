@@ -39,10 +39,6 @@ cv::Mat InputBlocks::preprocess(const std::function<cv::Mat(SizeHint)>& read, fl
     return first;
 }
 
-void InputBlocks::preprocess(const cv::Mat& bgr, float* batch, int images, int i) const {
-    preprocess([&](SizeHint) { return bgr; }, batch, images, i);
-}
-
 void InputBlocks::copy_image(const float* src, int src_images, int from, float* dst, int dst_images, int to) const {
     for (size_t b = 0; b < blocks_.size(); ++b) {
         const size_t n = image_floats(b);

@@ -28,8 +28,6 @@ public:
     // JPEG decodes at the DCT reduction its resize target allows, so blocks of one target share a
     // decode and every block sees the pixels its model alone would (PNGs decode alike for all).
     cv::Mat preprocess(const std::function<cv::Mat(SizeHint)>& read, float* batch, int images, int i) const;
-    // Writes an image already decoded into every block (for callers that decode themselves).
-    void preprocess(const cv::Mat& bgr, float* batch, int images, int i) const;
     // Image `from` of batch `src` (of `src_images`) to image `to` of `dst` (of `dst_images`), every block.
     void copy_image(const float* src, int src_images, int from, float* dst, int dst_images, int to) const;
 

@@ -33,14 +33,14 @@ std::vector<int> epoch_order(int n, uint64_t seed, int epoch) {
 
 Loader::Loader(const LabelledSet& set, const Preprocessing& p, const Augmentation& a, int batch, bool train,
                uint64_t seed, int threads, CropMode crops, BatchShare share)
-    : Loader(set, p, InputBlocks(p, crops), a, batch, train, seed, threads, share) {}
+    : Loader(set, InputBlocks(p, crops), a, batch, train, seed, threads, share) {}
 
 Loader::Loader(const LabelledSet& set, InputBlocks blocks, int batch, int threads, BatchShare share)
-    : Loader(set, blocks.block(0), blocks, Augmentation{}, batch, false, 0, threads, share) {}
+    : Loader(set, std::move(blocks), Augmentation{}, batch, false, 0, threads, share) {}
 
-Loader::Loader(const LabelledSet& set, const Preprocessing& p, InputBlocks blocks, const Augmentation& a, int batch,
-               bool train, uint64_t seed, int threads, BatchShare share)
-    : set_(set), p_(p), blocks_(std::move(blocks)), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
+Loader::Loader(const LabelledSet& set, InputBlocks blocks, const Augmentation& a, int batch, bool train, uint64_t seed,
+               int threads, BatchShare share)
+    : set_(set), blocks_(std::move(blocks)), aug_(a), batch_(batch), global_batch_(share.global_batch > 0 ? share.global_batch : batch),
       offset_(share.offset), train_(train), seed_(seed), threads_(std::max(0, threads)) {
     check(!train || (blocks_.mode() == CropMode::center && blocks_.count() == 1), "loader", "crops", "center crops in training", "ten");
     check(batch > 0, "loader", "batch", "> 0", std::to_string(batch));
@@ -198,7 +198,8 @@ void Loader::fill_item(Job& job, int k) const {
     std::mt19937_64 rng(mix_seed(seed_, uint64_t(job.epoch), uint64_t(job.begin + k)));
     const int item = b.items[size_t(k)];
     if (train_)
-        make_example(set_.image(item, size_hint(p_)), p_, aug_, true, rng, b.data.data() + size_t(k) * blocks_.image_floats(0));
+        make_example(set_.image(item, size_hint(blocks_.block(0))), blocks_.block(0), aug_, true, rng,
+                     b.data.data() + size_t(k) * blocks_.image_floats(0));
     else
         blocks_.preprocess([&](SizeHint hint) { return set_.image(item, hint); }, b.data.data(), batch_, k);
 }

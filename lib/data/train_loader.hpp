@@ -65,8 +65,8 @@ public:
     void stop();
 
 private:
-    Loader(const LabelledSet& set, const Preprocessing& p, InputBlocks blocks, const Augmentation& a, int batch,
-           bool train, uint64_t seed, int threads, BatchShare share);
+    Loader(const LabelledSet& set, InputBlocks blocks, const Augmentation& a, int batch, bool train, uint64_t seed,
+           int threads, BatchShare share);
     struct Job;  // a batch being made; its items are taken one at a time by threads and next()
     void work();
     bool can_claim() const;
@@ -78,8 +78,7 @@ private:
     void fill_item(Job& job, int k) const;
 
     const LabelledSet& set_;
-    Preprocessing p_;
-    InputBlocks blocks_;  // evaluation; training has the one block p_
+    InputBlocks blocks_;  // evaluation: one per network; training: one
     Augmentation aug_;
     int batch_;
     int global_batch_, offset_;  // BatchShare
